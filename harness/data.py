@@ -1,0 +1,88 @@
+"""Windows of past values, chronological splits, and the tensors built once on the device.
+
+Sample i is the window y[i..i+W) with target y[i+W]. Splits are by target time, not by
+sample count: targets before `train_frac * N` train, the next `val_frac * N` validate, the
+rest test. Fixing the boundaries in time means every window length is validated and tested
+on the same targets, so trials with different windows are comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from harness.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Sample-index ranges of the three splits for one window length."""
+
+    window: int
+    n: int
+    train: slice
+    val: slice
+    test: slice
+
+    @property
+    def test_start_time(self) -> int:
+        """Time index of the first test target."""
+        return int(self.test.start) + self.window
+
+
+def split_indices(length: int, window: int, train_frac: float = 0.7, val_frac: float = 0.15) -> Splits:
+    if not 0 < train_frac <= 1 or not 0 <= val_frac <= 1 - train_frac:
+        raise ConfigError(
+            "train_frac", f"need 0 < train_frac <= 1 and 0 <= val_frac <= 1 - train_frac, got {train_frac}, {val_frac}"
+        )
+    train_end = round(train_frac * length)
+    val_end = round((train_frac + val_frac) * length)
+    if not 1 <= window < train_end:
+        raise ConfigError(
+            "window",
+            f"window {window} leaves no training targets before t={train_end}; allowed: 1..{train_end - 1}",
+        )
+    n = length - window
+    return Splits(
+        window=window,
+        n=n,
+        train=slice(0, train_end - window),
+        val=slice(train_end - window, val_end - window),
+        test=slice(val_end - window, n),
+    )
+
+
+def window_arrays(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, W) windows and (n,) next-value targets, as views where numpy allows."""
+    x = np.lib.stride_tricks.sliding_window_view(y[:-1], window)
+    return x, y[window:]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """All windows of one series on one device (float32, as the notebook's torch.Tensor)."""
+
+    x: torch.Tensor  # (n, W)
+    y: torch.Tensor  # (n,)
+    series: torch.Tensor  # (N,)
+    splits: Splits
+
+
+def make_windows(
+    y: np.ndarray,
+    window: int,
+    device: torch.device | str = "cpu",
+    train_frac: float = 0.7,
+    val_frac: float = 0.15,
+) -> Windows:
+    splits = split_indices(len(y), window, train_frac, val_frac)
+    x_np, y_np = window_arrays(y, window)
+    series = torch.as_tensor(y, dtype=torch.float32).to(device)
+    return Windows(
+        x=torch.as_tensor(np.ascontiguousarray(x_np), dtype=torch.float32).to(device),
+        y=series[window:],
+        series=series,
+        splits=splits,
+    )

@@ -1,0 +1,57 @@
+"""The recurrent regressor: a recurrent layer (rnn, lstm or gru) and a linear head.
+
+Built in the notebook's order, recurrent layer first and then `nn.Linear(hidden, 1)`, so
+that a seed set right before construction draws the same initial weights as the
+notebook's `RNN` and `LSTM` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from harness.errors import ConfigError
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _rnn(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
+    # Exactly the notebook's call: tanh, bias, batch_first, no dropout.
+    return nn.RNN(input_size, hidden_size, num_layers, bias=True, batch_first=True, nonlinearity="tanh", dropout=0)
+
+
+def _lstm(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
+    return nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, dropout=0)
+
+
+def _gru(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
+    return nn.GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=0)
+
+
+CELLS: dict[str, Callable[[int, int, int], nn.RNNBase]] = {"rnn": _rnn, "lstm": _lstm, "gru": _gru}
+
+
+def check_cell(cell: str) -> str:
+    if cell not in CELLS:
+        raise ConfigError("cell", f"unknown cell {cell!r}; allowed: {', '.join(CELLS)}")
+    return cell
+
+
+class RecurrentRegressor(nn.Module):
+    """Maps (batch, time, input_size) to one prediction per time step."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
+        super().__init__()
+        self.cell = check_cell(cell)
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers)
+        self.fc = nn.Linear(hidden_size, 1)
+
+    def forward(self, inputs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        out, state = self.rnn(inputs, state)
+        return self.fc(out), state
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,223 @@
+"""Training protocols as pure functions: no Optuna, no files.
+
+`run(config)` builds the signal, the windows and the model, trains with the config's
+protocol and returns a `TrainResult` with per-epoch losses, validation MSE, final metrics
+and timings. The per-epoch `on_epoch(epoch, metrics)` callback is how a caller watches
+(and, by returning True, stops) a run; the study driver uses it for pruning.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import evaluate
+from harness.data import Windows, make_windows
+from harness.device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, synchronize
+from harness.errors import ConfigError
+from harness.models import RecurrentRegressor, check_cell, count_parameters
+from harness.signals import SignalConfig, make_signal
+
+PROTOCOLS = ("seed", "window")
+
+OnEpoch = Callable[[int, dict[str, float]], bool | None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run; stored with every trial."""
+
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    protocol: str = "window"
+    cell: str = "lstm"
+    hidden_size: int = 30
+    num_layers: int = 1
+    window: int = 5
+    lr: float = 0.01
+    epochs: int = 33
+    batch_size: int = 64
+    seed: int = 42
+    train_frac: float = 0.7
+    val_frac: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError("protocol", f"unknown protocol {self.protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+        check_cell(self.cell)
+        for name in ("hidden_size", "num_layers", "window", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError("lr", f"must be a finite number > 0, got {self.lr!r}")
+        if not 1 <= self.window < self.signal.length:
+            raise ConfigError(
+                "window",
+                f"must be in 1..{self.signal.length - 1} for a {self.signal.length}-sample signal, got {self.window}",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("signal"), dict):
+            values["signal"] = SignalConfig(**values["signal"])
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    config: RunConfig
+    device: str
+    device_name: str
+    n_params: int
+    losses: list[float]  # per epoch: summed squared error (seed) or mean MSE (window)
+    val_mse_by_epoch: list[float]
+    epochs_run: int
+    train_seconds: float
+    seconds_per_epoch: float
+    samples_per_second: float
+    peak_memory_bytes: int
+    metrics: dict[str, float]  # val_mse, test_mse, rollout_mse, horizon (of the best epoch's weights)
+    diverged: bool = False
+    stopped: bool = False  # on_epoch asked to stop
+    fail_reason: str | None = None
+    model: RecurrentRegressor | None = field(default=None, repr=False)
+
+
+def set_seed(seed: int) -> None:
+    """One seed sets torch, numpy and Python."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
+    set_seed(config.seed)  # right before construction, as the notebook's seeding
+    input_size = config.window if config.protocol == "seed" else 1
+    return RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers).to(device)
+
+
+def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """The notebook's epoch: the whole training series as one sequence of W-feature steps,
+    state carried from a zero start, summed squared error, one Adam step (full BPTT).
+    One call of the recurrent layer replaces the notebook's Python loop over time steps."""
+    part = data.splits.train
+    model.train()
+    optimizer.zero_grad()
+    out, _ = model(data.x[part].unsqueeze(0))
+    loss = ((out.view(-1) - data.y[part]) ** 2).sum()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _window_epoch(
+    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, batch_size: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Shuffled minibatches of windows, each a sequence of W scalars from a zero state."""
+    part = data.splits.train
+    x, y = data.x[part].unsqueeze(-1), data.y[part]
+    model.train()
+    total = torch.zeros((), device=x.device)
+    order = torch.randperm(len(x), generator=gen).to(x.device)
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        optimizer.zero_grad()
+        out, _ = model(x[idx])
+        loss = torch.mean((out[:, -1, 0] - y[idx]) ** 2)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(idx)
+    return total / len(x)  # stays on the device: one host sync per epoch, by the caller
+
+
+def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
+    """Train one model as `config` says and evaluate its best-validation weights."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    y = make_signal(config.signal)
+    data = make_windows(y, config.window, dev, config.train_frac, config.val_frac)
+    model = build_model(config, dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    has_val = data.splits.val.stop > data.splits.val.start
+
+    losses: list[float] = []
+    val_curve: list[float] = []
+    best_val, best_state = math.inf, None
+    diverged, stopped, reason = False, False, None
+    reset_peak_memory(dev)
+    synchronize(dev)
+    t0 = time.perf_counter()
+    for epoch in range(config.epochs):
+        if config.protocol == "seed":
+            loss_t = _seed_epoch(model, data, optimizer)
+        else:
+            loss_t = _window_epoch(model, data, optimizer, config.batch_size, gen)
+        metrics = {"loss": float(loss_t)}
+        if has_val:
+            metrics["val_mse"] = evaluate.mse(
+                evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
+            )
+            val_curve.append(metrics["val_mse"])
+        losses.append(metrics["loss"])
+        if not all(math.isfinite(v) for v in metrics.values()):
+            diverged, reason = True, f"diverged at epoch {epoch}: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
+            break
+        if has_val and metrics["val_mse"] < best_val:
+            # Keep the best epoch's weights: a trial is judged by the best validation value
+            # it reached (tuning playbook), so its test metrics must come from those weights.
+            best_val, best_state = metrics["val_mse"], copy.deepcopy(model.state_dict())
+        if on_epoch is not None and on_epoch(epoch, metrics):
+            stopped = True
+            break
+    synchronize(dev)
+    seconds = time.perf_counter() - t0
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    epochs_run = len(losses)
+    n_train = data.splits.train.stop - data.splits.train.start
+    return TrainResult(
+        config=config,
+        device=str(dev),
+        device_name=device_name(dev),
+        n_params=count_parameters(model),
+        losses=losses,
+        val_mse_by_epoch=val_curve,
+        epochs_run=epochs_run,
+        train_seconds=seconds,
+        seconds_per_epoch=seconds / max(epochs_run, 1),
+        samples_per_second=n_train * epochs_run / seconds if seconds > 0 else 0.0,
+        peak_memory_bytes=peak_memory_bytes(dev),
+        metrics=final_metrics(model, data, config.protocol) if not diverged or best_state is not None else {},
+        diverged=diverged,
+        stopped=stopped,
+        fail_reason=reason,
+        model=model,
+    )
+
+
+def final_metrics(model: RecurrentRegressor, data: Windows, protocol: str) -> dict[str, float]:
+    s = data.splits
+    out: dict[str, float] = {}
+    if s.val.stop > s.val.start:
+        out["val_mse"] = evaluate.mse(evaluate.predict(model, data, protocol, s.val), data.y[s.val])
+    if s.test.stop > s.test.start:
+        truth = data.y[s.test]
+        free = evaluate.rollout(model, data, protocol)
+        out["test_mse"] = evaluate.mse(evaluate.predict(model, data, protocol, s.test), truth)
+        out["rollout_mse"] = evaluate.mse(free, truth)
+        out["horizon"] = evaluate.horizon(free, truth)
+    return out
