@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/harness reproduce
+	$(BIN)/harness launch studies/short_period.toml studies/long_period.toml
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check harness tests

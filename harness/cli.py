@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from harness.errors import ConfigError
+from harness.spec import SpecError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -113,11 +114,144 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- launch
+_STORAGE_FLAGS = {"storage": "--storage", "device": "--device"}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", help="SQLAlchemy URL (default: $HARNESS_STORAGE or sqlite:///results/harness.db)")
+
+
+def _add_launch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("launch", help="create or resume one Optuna study per spec and fill its trial budget")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
+    p.add_argument("--trials", type=_positive_int, help="target number of finished trials per study")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
+    _add_storage(p)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_launch, flags=_STORAGE_FLAGS)
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    c = summary["counts"]
+    line = (
+        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished ({c['COMPLETE']} complete, {c['PRUNED']} pruned), "
+        f"{c['FAIL']} failed"
+    )
+    if summary["best_value"] is None:
+        return line + "; no complete trial yet"
+    params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary["best_params"].items())
+    return line + f"; best val_mse {summary['best_value']:.4g} (trial {summary['best_trial']}): {params}"
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from harness.spec import load_spec
+    from harness.storage import check_storage, redact, storage_url
+    from harness.study import WorkerError, launch
+
+    specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
+    url = storage_url(args.storage)
+    check_storage(url)
+    summaries = []
+    for spec in specs:
+        try:
+            summaries.append(
+                launch(spec, url, trials=args.trials, workers=args.workers, device=args.device,
+                       timeout=args.timeout, progress=not args.no_progress)
+            )  # fmt: skip
+        except WorkerError as e:
+            print(f"harness launch: {spec.study.name}: {e}", file=sys.stderr)
+            return 1
+    print(f"storage: {redact(url)}")
+    for summary in summaries:
+        print(_describe(summary))
+    return 0
+
+
+# ---------------------------------------------------------------- studies, dashboard
+def _add_studies(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("studies", help="list the studies in a storage")
+    _add_storage(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per study per line")
+    p.set_defaults(func=_studies, flags=_STORAGE_FLAGS)
+
+
+def _studies(args: argparse.Namespace) -> int:
+    import optuna
+
+    from harness.storage import open_storage, redact, storage_url
+    from harness.study import summarize
+
+    url = storage_url(args.storage)
+    storage = open_storage(url, must_exist=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    summaries = [
+        summarize(optuna.load_study(study_name=name, storage=storage))
+        for name in optuna.get_all_study_names(storage=storage)
+    ]
+    if args.json:
+        for summary in summaries:
+            print(json.dumps(summary))
+        return 0
+    print(f"storage: {redact(url)}")
+    for summary in summaries:
+        print(_describe(summary))
+    if not summaries:
+        print("no studies yet; run `harness launch SPEC`")
+    return 0
+
+
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the same storage")
+    _add_storage(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_positive_int, default=8080)
+    p.add_argument("--artifacts", default="results/artifacts", help="artifact folder shown beside the studies")
+    p.set_defaults(func=_dashboard, flags=_STORAGE_FLAGS)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    from harness.storage import open_storage, redact, storage_url
+
+    url = storage_url(args.storage)
+    storage = open_storage(url, must_exist=True)
+    store = _artifact_store(args.artifacts)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {redact(url)}", file=sys.stderr)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port, artifact_store=store)
+    return 0
+
+
+def _artifact_store(folder: str) -> Any:
+    from pathlib import Path
+
+    from optuna.artifacts import FileSystemArtifactStore
+
+    return FileSystemArtifactStore(folder) if Path(folder).is_dir() else None
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> _Parser:
     parser = _Parser(prog="harness", description="Benchmark and tune recurrent sequence predictors.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_reproduce(sub)
+    _add_launch(sub)
+    _add_studies(sub)
+    _add_dashboard(sub)
     return parser
 
 
@@ -128,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UsageError as e:
         print(e, file=sys.stderr)
+        return EXIT_USAGE
+    except SpecError as e:
+        print(f"harness {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as e:
         flags = getattr(args, "flags", {})

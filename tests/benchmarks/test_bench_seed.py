@@ -1,0 +1,42 @@
+"""The notebook's per-step loop beside the harness's single-call seed protocol.
+
+Same configuration (hidden 30, lr 0.01, seed 42), same process. `make bench` times 33
+epochs; the normal suite runs each once with 2 epochs as a correctness check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.reproduce import NotebookSettings, notebook_config
+from harness.signals import SignalConfig, make_signal
+from harness.train import run
+
+from conftest import CELLS
+from notebook_port import notebook_losses
+
+CASES = [(cell, "short-period", 5) for cell in CELLS] + [("lstm", "long-period", 32)]
+
+
+def _epochs(benchmark: Any) -> int:
+    return 2 if benchmark.disabled else 33
+
+
+@pytest.mark.parametrize("cell,signal,window", CASES)
+def test_notebook_loop(benchmark: Any, cell: str, signal: str, window: int) -> None:
+    benchmark.group = f"seed-{cell}-{signal}-W{window}"
+    y = make_signal(SignalConfig(signal))
+    epochs = _epochs(benchmark)
+    losses = benchmark.pedantic(notebook_losses, args=(cell, y, window), kwargs={"epochs": epochs}, rounds=3)
+    assert len(losses) == epochs
+
+
+@pytest.mark.parametrize("cell,signal,window", CASES)
+def test_harness_seed_protocol(benchmark: Any, cell: str, signal: str, window: int) -> None:
+    benchmark.group = f"seed-{cell}-{signal}-W{window}"
+    config = notebook_config(cell, signal, window, NotebookSettings(epochs=_epochs(benchmark)))
+    result = benchmark.pedantic(run, args=(config, "cpu"), rounds=5)
+    reference = notebook_losses(cell, make_signal(SignalConfig(signal)), window, epochs=2)
+    assert result.losses[:2] == pytest.approx(reference, rel=1e-3)
