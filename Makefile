@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed
 	$(BIN)/harness launch studies/short_period.toml studies/long_period.toml
+	$(BIN)/harness report
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check harness tests

@@ -244,6 +244,35 @@ def _artifact_store(folder: str) -> Any:
     return FileSystemArtifactStore(folder) if Path(folder).is_dir() else None
 
 
+# ---------------------------------------------------------------- report
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="tables and figures from a storage")
+    _add_storage(p)
+    p.add_argument("--out", default="results/report", help="output folder (default results/report)")
+    p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
+    p.add_argument("--artifacts", default="results/artifacts", help="artifact folder for optuna-dashboard")
+    p.add_argument("--device", default="auto", help="device for re-running best trials")
+    p.set_defaults(func=_report, flags=_STORAGE_FLAGS | {"study": "--study"})
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import optuna
+
+    from harness.device import resolve_device
+    from harness.report import write_report
+    from harness.storage import open_storage, redact, storage_url
+
+    url = storage_url(args.storage)
+    storage = open_storage(url, must_exist=True)
+    resolve_device(args.device)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = write_report(storage, redact(url), Path(args.out), args.study, Path(args.artifacts), args.device)
+    print(f"report: {path}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> _Parser:
     parser = _Parser(prog="harness", description="Benchmark and tune recurrent sequence predictors.")
@@ -252,6 +281,7 @@ def build_parser() -> _Parser:
     _add_launch(sub)
     _add_studies(sub)
     _add_dashboard(sub)
+    _add_report(sub)
     return parser
 
 
