@@ -244,6 +244,42 @@ def _artifact_store(folder: str) -> Any:
     return FileSystemArtifactStore(folder) if Path(folder).is_dir() else None
 
 
+# ---------------------------------------------------------------- confirm
+def _add_confirm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("confirm", help="re-train each cell's best configurations over several seeds")
+    _add_storage(p)
+    p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
+    p.add_argument("--seeds", type=_positive_int, default=5, help="replicates per configuration (default 5)")
+    p.add_argument("--top", type=_positive_int, default=1, help="best configurations per cell (default 1)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="parallel training processes")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.set_defaults(func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study"})
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    import optuna
+
+    from harness.confirm import confirm
+    from harness.device import resolve_device
+    from harness.replicates import ci_table, paired_tests, replicate_frame
+    from harness.report import load_studies
+    from harness.storage import open_storage, storage_url
+
+    storage = open_storage(storage_url(args.storage), must_exist=True)
+    resolve_device(args.device)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    studies = load_studies(storage, args.study)
+    for d in studies:
+        ran = confirm(storage, d.name, d.spec, seeds=args.seeds, top=args.top, workers=args.workers,
+                      device=args.device)  # fmt: skip
+        print(f"{d.name}: {ran} new replicate runs", file=sys.stderr)
+    frame = replicate_frame(storage, [d.name for d in studies])
+    print(ci_table(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print()
+    print(paired_tests(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 # ---------------------------------------------------------------- report
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables and figures from a storage")
@@ -282,6 +318,7 @@ def build_parser() -> _Parser:
     _add_studies(sub)
     _add_dashboard(sub)
     _add_report(sub)
+    _add_confirm(sub)
     return parser
 
 

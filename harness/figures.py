@@ -122,3 +122,27 @@ def rollout_error(frame: pd.DataFrame, title: str, path: Path) -> Path:
     ax.set_title(title)
     ax.legend()
     return _save(fig, path)
+
+
+def replicates(frame: pd.DataFrame, cis: pd.DataFrame, title: str, path: Path) -> Path:
+    """Per-seed test MSE of each cell's best configuration, a panel per study: the points, their
+    mean and its 95% confidence interval."""
+    studies = list(dict.fromkeys(frame["study"]))
+    fig, axes = plt.subplots(1, len(studies), figsize=(4.5 * len(studies), 4), squeeze=False)
+    for ax, study in zip(axes[0], studies, strict=True):
+        f, c = frame[frame["study"] == study], cis[cis["study"] == study].set_index("cell")
+        cells = [cell for cell in COLORS if cell in set(f["cell"])]
+        for x, cell in enumerate(cells):
+            pts = f[f["cell"] == cell]["test_mse"]
+            ax.scatter([x + 0.15] * len(pts), pts, s=16, color=COLORS[cell], alpha=0.7, label=f"{cell} seeds")
+            mean, low, high = c.loc[cell, ["test_mse_mean", "test_mse_ci_low", "test_mse_ci_high"]]
+            ax.errorbar([x - 0.15], [mean], yerr=[[mean - low], [high - mean]], fmt="o", color="black", capsize=4,
+                        label="mean, 95% CI" if x == 0 else None)  # fmt: skip
+        ax.set_xticks(range(len(cells)), cells)
+        ax.set_yscale("log")
+        ax.set_xlabel("cell")
+        ax.set_ylabel("test MSE")
+        ax.set_title(str(study))
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)

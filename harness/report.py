@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from harness import evaluate
+from harness import evaluate, replicates
 from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
 from harness.signals import make_signal
@@ -335,7 +335,10 @@ def write_report(
     comparison = comparison_table(data)
     side = side_by_side(cell_summary(data))
     imp = importances(data)
-    tables = {"comparison": comparison, "side_by_side": side, "importances": imp}
+    reps = replicates.replicate_frame(storage, [d.name for d in data])
+    cis, tests = replicates.ci_table(reps), replicates.paired_tests(reps)
+    tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
+              "paired_tests": tests}  # fmt: skip
     for name, frame in tables.items():
         frame.to_csv(out / f"{name}.csv", index=False)
 
@@ -346,6 +349,17 @@ def write_report(
               "test MSE divided by the linear autoregression's, which predicts a noiseless sine exactly.", "",
               markdown_table(comparison.drop(columns=["signal"], errors="ignore")), ""]  # fmt: skip
     lines += ["## Side by side", "", markdown_table(side), "", "## Parameter importances", "", markdown_table(imp)]
+    if not reps.empty:
+        from harness import figures
+
+        lines += ["", "## Replicates (`harness confirm`)", "",
+                  "Each cell's best configuration re-trained on the same seeds: mean and 95% confidence "
+                  "interval (Student's t, or a bootstrap below 5 runs).", "", markdown_table(cis), "",
+                  "Wilcoxon signed-rank test of test MSE, pair by pair on the same seeds; `lower` is the cell "
+                  "with the lower median. With 5 seeds the smallest two-sided p-value possible is 0.0625.", "",
+                  markdown_table(tests), ""]  # fmt: skip
+        figures.replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
+        lines += ["![replicates](replicates.png)"]
     for d in data:
         paths = draw_figures(d, out, device)
         if artifact_dir is not None and paths:

@@ -119,6 +119,26 @@ def environment() -> dict[str, Any]:
     }
 
 
+def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
+    """The user attrs every trial records (the contract the report and dashboard read)."""
+    attrs: dict[str, Any] = {
+        "config": result.config.to_dict(),
+        "seed": result.config.seed,
+        **result.metrics,
+        "train_seconds": result.train_seconds,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "samples_per_second": result.samples_per_second,
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "device": result.device,
+        "device_name": result.device_name,
+        "n_params": result.n_params,
+        "epochs_run": result.epochs_run,
+    }
+    if result.fail_reason:
+        attrs["fail_reason"] = result.fail_reason
+    return attrs
+
+
 def count_trials(study: optuna.Study) -> tuple[int, int, int]:
     """(finished, running, waiting) trials; waiting ones are retries queued for any worker."""
     states = [t.state for t in study.get_trials(deepcopy=False, states=CLAIMING)]
@@ -154,21 +174,7 @@ class Objective:
             torch.cuda.empty_cache()
             trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")
             raise TrialFailed("CUDA out of memory") from None
-        attrs: dict[str, Any] = {
-            "config": config.to_dict(),
-            "seed": config.seed,
-            **result.metrics,
-            "train_seconds": result.train_seconds,
-            "seconds_per_epoch": result.seconds_per_epoch,
-            "samples_per_second": result.samples_per_second,
-            "peak_memory_bytes": result.peak_memory_bytes,
-            "device": result.device,
-            "device_name": result.device_name,
-            "n_params": result.n_params,
-            "epochs_run": result.epochs_run,
-        }
-        if result.fail_reason:
-            attrs["fail_reason"] = result.fail_reason
+        attrs = trial_attrs(result)
         attrs["overhead_seconds"] = time.perf_counter() - start - result.train_seconds
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

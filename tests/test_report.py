@@ -51,8 +51,10 @@ def build_known(url: str, name: str = "known") -> optuna.Study:
     for i, (cell, state, value, seconds) in enumerate(KNOWN):
         params = {"cell": cell, "hidden_size": 4 + i, "window": 3 + i, "lr": 0.01}
         config = spec.run_config(params)
-        attrs = {"config": config.to_dict(), "test_mse": 10.0 * (i + 1), "rollout_mse": 2.0 * (i + 1),
-                 "horizon": i, "train_seconds": seconds, "seconds_per_epoch": seconds / 2, "n_params": 100 + i}  # fmt: skip
+        attrs = {
+            **{"config": config.to_dict(), "test_mse": 10.0 * (i + 1), "rollout_mse": 2.0 * (i + 1), "horizon": i},
+            **{"train_seconds": seconds, "seconds_per_epoch": seconds / 2, "n_params": 100 + i},
+        }
         curve = {0: value * 2, 1: value} if value is not None else {0: 1.0}
         study.add_trial(create_trial(params=params, distributions=DISTS, value=value, state=state,
                                      user_attrs=attrs, intermediate_values=curve))  # fmt: skip

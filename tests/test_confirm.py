@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+from scipy import stats
+
+from harness import replicates
+from harness.cli import main
+from harness.confirm import SUFFIX, replicate_seeds
+from harness.spec import load_spec
+from harness.storage import open_storage
+
+SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
+
+
+def test_replicate_seeds_are_deterministic_and_distinct() -> None:
+    spec = load_spec(SMOKE)
+    seeds = replicate_seeds(spec, 5)
+    assert seeds == replicate_seeds(spec, 5) and len(set(seeds)) == 5
+    assert replicate_seeds(spec, 3) == seeds[:3]
+    assert replicate_seeds(load_spec(SMOKE, ["training.seed=1"]), 5) != seeds
+
+
+def test_confirm_runs_paired_replicates_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "5", "--no-progress"]) == 0
+    assert main(["confirm", "--storage", url, "--seeds", "2", "--top", "1", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    companion = optuna.load_study(study_name="smoke" + SUFFIX, storage=url)
+    trials = companion.get_trials(states=(TrialState.COMPLETE,))
+    cells = {t.user_attrs["config"]["cell"] for t in trials}
+    search = optuna.load_study(study_name="smoke", storage=url)
+    assert cells == {t.params["cell"] for t in search.trials}
+    assert len(trials) == 2 * len(cells)
+    spec = load_spec(SMOKE)
+    for cell in cells:
+        assert sorted(t.user_attrs["seed"] for t in trials if t.user_attrs["config"]["cell"] == cell) == sorted(
+            replicate_seeds(spec, 2)
+        )
+    for t in trials:
+        original = search.trials[t.user_attrs["replicate_of"]]
+        assert t.params == original.params and t.user_attrs["rank"] == 0
+        assert t.user_attrs["config"] | {"seed": 0} == original.user_attrs["config"] | {"seed": 0}
+        assert t.user_attrs["config"]["seed"] == t.user_attrs["seed"]
+    assert f"{2 * len(cells)} new replicate runs" in err
+    # a second confirm trains nothing new
+    assert main(["confirm", "--storage", url, "--seeds", "2", "--device", "cpu"]) == 0
+    assert "0 new replicate runs" in capsys.readouterr().err
+    assert len(optuna.load_study(study_name="smoke" + SUFFIX, storage=url).trials) == len(trials)
+    # and the report shows the replicates
+    out = tmp_path / "r"
+    assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
+    assert "Replicates" in (out / "report.md").read_text() and (out / "replicates.png").exists()
+
+
+def build_replicates(url: str, values: dict[str, list[float]]) -> optuna.storages.BaseStorage:
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="s" + SUFFIX, storage=storage)
+    for cell, xs in values.items():
+        for seed, x in enumerate(xs):
+            attrs = {"config": {"cell": cell}, "replicate_of": 0, "rank": 0, "seed": seed,
+                     "test_mse": x, "rollout_mse": 2 * x, "horizon": seed}  # fmt: skip
+            study.add_trial(create_trial(value=x, user_attrs=attrs))
+    return storage
+
+
+def test_confidence_intervals_and_paired_tests_match_scipy(tmp_path: Path) -> None:
+    rnn = [0.30, 0.25, 0.41, 0.38, 0.29, 0.33]
+    lstm = [0.10, 0.12, 0.09, 0.20, 0.11, 0.15]
+    storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"rnn": rnn, "lstm": lstm})
+    frame = replicates.replicate_frame(storage, ["s"])
+    table = replicates.ci_table(frame).set_index("cell")
+    x = np.array(rnn)
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert table.loc["rnn", "test_mse_mean"] == pytest.approx(x.mean())
+    assert table.loc["rnn", "test_mse_ci_low"] == pytest.approx(low) and table.loc["rnn", "test_mse_ci_high"] == (
+        pytest.approx(high)
+    )
+    assert table.loc["rnn", "rollout_mse_mean"] == pytest.approx(2 * x.mean()) and table.loc["rnn", "runs"] == 6
+    assert table.loc["rnn", "ci_method"] == "t"
+    tests = replicates.paired_tests(frame).iloc[0]
+    assert (tests["cell_a"], tests["cell_b"], tests["pairs"]) == ("lstm", "rnn", 6)
+    assert tests["p_value"] == pytest.approx(stats.wilcoxon(lstm, rnn).pvalue)
+    assert tests["lower"] == "lstm" and tests["median_diff"] == pytest.approx(np.median(np.array(lstm) - x))
+
+
+def test_fewer_than_five_runs_use_a_bootstrap(tmp_path: Path) -> None:
+    storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"gru": [0.1, 0.2, 0.4]})
+    row = replicates.ci_table(replicates.replicate_frame(storage, ["s"])).iloc[0]
+    assert row["ci_method"] == "bootstrap"
+    assert 0.1 <= row["test_mse_ci_low"] <= row["test_mse_mean"] <= row["test_mse_ci_high"] <= 0.4 + 1e-12
