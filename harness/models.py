@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from harness import fused as fused_kernels
 from harness.errors import ConfigError
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
@@ -40,16 +41,32 @@ def check_cell(cell: str) -> str:
 
 
 class RecurrentRegressor(nn.Module):
-    """Maps (batch, time, input_size) to one prediction per time step."""
+    """Maps (batch, time, input_size) to one prediction per time step.
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
+    On the CPU, rnn and gru layers run through `harness.fused` where it is faster than
+    torch's own kernels (`fused=None`, the default); `fused=False` forces torch's path.
+    The parameters are the same `nn.RNN`/`nn.GRU` ones either way.
+    """
+
+    def __init__(
+        self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1, fused: bool | None = None
+    ) -> None:
         super().__init__()
         self.cell = check_cell(cell)
         self.rnn = CELLS[cell](input_size, hidden_size, num_layers)
         self.fc = nn.Linear(hidden_size, 1)
+        self.fused = fused_kernels.available() if fused is None else fused
 
     def forward(self, inputs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        out, state = self.rnn(inputs, state)
+        if (
+            self.fused
+            and fused_kernels.supports(self.rnn, inputs)
+            and fused_kernels.worthwhile(inputs.shape[0], self.rnn.hidden_size)
+        ):
+            assert state is None or isinstance(state, torch.Tensor)
+            out, state = fused_kernels.recurrent(self.rnn, inputs, state)
+        else:
+            out, state = self.rnn(inputs, state)
         return self.fc(out), state
 
 

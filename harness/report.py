@@ -45,7 +45,12 @@ class StudyData:
         return s.name + (f" (noise {s.noise_std:g})" if s.noise_std > 0 else "")
 
 
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
+TRIAL_COLUMNS = ["number", "state", "value", "cell", "test_mse", "rollout_mse", "horizon", "train_seconds",
+                 "seconds_per_epoch", "n_params", "overhead_seconds", "fail_reason", "curve"]  # fmt: skip
+
+
+def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per trial; every column is there even before any trial has reported it."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -63,7 +68,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 "curve": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=list(dict.fromkeys([*TRIAL_COLUMNS, *params, *frame.columns])))
 
 
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
@@ -76,7 +82,8 @@ def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None =
         study = optuna.load_study(study_name=name, storage=storage)
         if "spec" not in study.user_attrs:
             continue  # not made by the harness
-        out.append(StudyData(name, spec_from_dict(study.user_attrs["spec"]), trials_frame(study), study))
+        spec = spec_from_dict(study.user_attrs["spec"])
+        out.append(StudyData(name, spec, trials_frame(study, tuple(spec.search)), study))
     return out
 
 
@@ -217,6 +224,8 @@ def predictions(d: StudyData, device: str = "auto") -> pd.DataFrame:
     """Figures 1 and 6: each cell's best trial, re-run from its stored config, on the test
     region: truth, one-step and free-running predictions, and the free-running error."""
     best = cell_summary([d])
+    if "best_val_mse" not in best:
+        return pd.DataFrame()  # no complete trial yet
     frames = []
     for _, row in best.dropna(subset=["best_val_mse"]).iterrows():
         trial = d.study.trials[int(row["trial"])]

@@ -7,10 +7,13 @@ several machines share one study.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -83,7 +86,7 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL,
@@ -93,8 +96,92 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ConfigError("storage", f"cannot open {redact(url)}: {redact_text(reason, url)}") from None
+    if sqlite_path(url) is not None:
+        _tune_sqlite(storage.engine)
+    return storage
+
+
+def _tune_sqlite(engine: sqlalchemy.engine.Engine) -> None:
+    """Write-ahead logging: readers (report, dashboard) never block writers, and a commit is
+    an append instead of a rewrite of the journal. synchronous=NORMAL is the setting SQLite
+    recommends with WAL: a power cut may lose the last commits, never corrupt the file."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened while Optuna created its tables get the setting too
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")  # stored in the file, once
 
 
 def redact_text(text: str, url: str) -> str:
     password = make_url(url).password
     return text.replace(str(password), "***") if password else text
+
+
+def record_trial(trial: optuna.Trial, attrs: dict[str, Any], curve: dict[int, float] | None = None) -> None:
+    """Write a trial's user attrs (and intermediate values not reported yet) in one
+    transaction where the storage is an RDB.
+
+    Optuna has no bulk call: each `set_user_attr` or `report` is its own session and commit,
+    about 2-3 ms on SQLite, and a trial writes 15-odd attrs and one value per epoch, a
+    measurable share of a short trial. This uses the RDB storage's own per-row upserts inside
+    one session; any other storage, or an Optuna without those helpers, gets the public calls.
+    """
+    curve = curve or {}
+    backend = getattr(trial.storage, "_backend", trial.storage)
+    set_attr = getattr(backend, "_set_trial_attr_without_commit", None)
+    set_value = getattr(backend, "_set_trial_intermediate_value_without_commit", None)
+    if not isinstance(backend, optuna.storages.RDBStorage) or set_attr is None or set_value is None:
+        for step, value in curve.items():
+            trial.report(value, step)
+        for key, item in attrs.items():
+            trial.set_user_attr(key, item)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for step, value in curve.items():
+            set_value(session, trial._trial_id, step, value)
+        for key, item in attrs.items():
+            set_attr(session, models.TrialUserAttributeModel, trial._trial_id, key, item)
+
+
+class ClaimLock:
+    """A mutex across workers, held from "count the budget" until the new trial exists.
+
+    Without it two workers can both see one free place and both create a trial; the claim
+    check then fails the second, leaving a FAIL trial behind. SQLite: an flock on a file
+    beside the database (every worker is on this machine). PostgreSQL: an advisory lock,
+    which spans machines. Other backends: no lock, and the claim check alone keeps the count.
+    `release` is idempotent, so the objective can release early and the loop again after.
+    """
+
+    def __init__(self, url: str, study_name: str) -> None:
+        self._path = sqlite_path(url)
+        self._key = zlib.crc32(study_name.encode()) & 0x7FFFFFFF
+        pg = self._path is None and make_url(url).get_backend_name() == "postgresql"
+        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool) if pg else None
+        self._held: Any = None
+
+    def acquire(self) -> None:
+        if self._path is not None:
+            self._held = open(f"{self._path}.claim-lock", "a+")  # noqa: SIM115 - held across calls
+            fcntl.flock(self._held, fcntl.LOCK_EX)
+        elif self._engine is not None:
+            self._held = self._engine.connect()
+            self._held.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        if self._path is not None:
+            fcntl.flock(held, fcntl.LOCK_UN)
+        else:
+            held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+        held.close()

@@ -35,7 +35,7 @@ import harness
 from harness import train
 from harness.device import cpu_name, resolve_device
 from harness.spec import Choice, Range, StudySpec, spec_from_dict
-from harness.storage import open_storage
+from harness.storage import ClaimLock, open_storage, record_trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
@@ -56,8 +56,32 @@ class TrialFailed(Exception):
 
 
 def derive_seed(*parts: int) -> int:
-    """Independent seeds for workers: same-seeded workers would propose the same parameters."""
+    """A seed derived from several integers, independent of the ones derived from others."""
     return int(np.random.SeedSequence([abs(p) for p in parts]).generate_state(1)[0])
+
+
+def reseed(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
+    """Seed every random state of a sampler and of the samplers inside it.
+
+    Called before each trial samples, with a seed derived from the study's sampler seed and
+    the trial's number. Trial numbers are unique in a study, so workers and machines sharing
+    it never draw the same random proposals (same-seeded workers would), and one worker's
+    study is still reproducible from its seed. Optuna has no public way to seed a sampler
+    after construction; its samplers keep their state in `LazyRandomState` attributes.
+    """
+    from optuna.samplers._lazy_random_state import LazyRandomState
+
+    stack, seen = [sampler], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for value in vars(current).values():
+            if isinstance(value, LazyRandomState):
+                value.rng.seed(seed)
+            elif isinstance(value, optuna.samplers.BaseSampler):
+                stack.append(value)
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -151,19 +175,26 @@ class Objective:
     spec: StudySpec
     device: torch.device
     target: int
+    claimed: Callable[[], None] = lambda: None  # called once this trial's place is settled
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         start = time.perf_counter()
         self._claim(trial)
+        reseed(trial.study.sampler, derive_seed(self.spec.study.sampler_seed, trial.number))
         params = {name: suggest(trial, name, p) for name, p in self.spec.search.items()}
         config = self.spec.run_config(params)
         single = len(self.spec.study.objectives) == 1
+        pruning = single and self.spec.study.pruner != "none"
+        curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-            if single and math.isfinite(metrics.get("val_mse", math.nan)):
-                trial.report(metrics["val_mse"], epoch)
-                return trial.should_prune()
-            return False
+            if not (single and math.isfinite(metrics.get("val_mse", math.nan))):
+                return False
+            if not pruning:
+                curve[epoch] = metrics["val_mse"]
+                return False
+            trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
+            return trial.should_prune()
 
         try:
             result = train.run(config, self.device, on_epoch)
@@ -176,8 +207,7 @@ class Objective:
             raise TrialFailed("CUDA out of memory") from None
         attrs = trial_attrs(result)
         attrs["overhead_seconds"] = time.perf_counter() - start - result.train_seconds
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        record_trial(trial, attrs, curve)
         if result.diverged:
             if single:
                 raise optuna.TrialPruned(result.fail_reason)
@@ -188,7 +218,10 @@ class Objective:
         return best if single else (best, result.train_seconds)
 
     def _claim(self, trial: optuna.Trial) -> None:
-        ahead = [t for t in trial.study.get_trials(deepcopy=False, states=CLAIMING) if t.number < trial.number]
+        try:
+            ahead = [t for t in trial.study.get_trials(deepcopy=False, states=CLAIMING) if t.number < trial.number]
+        finally:
+            self.claimed()
         if len(ahead) >= self.target:
             trial.set_user_attr("fail_reason", "budget already filled by other workers")
             raise BudgetReached
@@ -215,7 +248,6 @@ class WorkerTask:
     spec: dict[str, Any]
     storage_url: str
     worker: int
-    seed: int
     target: int
     device: str
     threads: int
@@ -254,28 +286,34 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     study = optuna.load_study(
         study_name=spec.study.name,
         storage=open_storage(task.storage_url),
-        sampler=make_sampler(spec, task.seed),
+        sampler=make_sampler(spec, spec.study.sampler_seed),
         pruner=make_pruner(spec),
     )
-    objective = Objective(spec, resolve_device(task.device), task.target)
+    lock = ClaimLock(task.storage_url, spec.study.name)
+    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release)
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        finished, running, waiting = count_trials(study)
-        if finished >= task.target:
-            break
-        if finished + running >= task.target and not waiting:
-            time.sleep(0.5)  # the last places are taken; wait in case one of them fails
-            continue
-        finished_trials: list[optuna.trial.FrozenTrial] = []
-        study.optimize(
-            objective,
-            n_trials=1,
-            catch=(TrialFailed, BudgetReached, RuntimeError),
-            callbacks=[_Collect(finished_trials)],
-        )
+        lock.acquire()
+        try:
+            finished, running, waiting = count_trials(study)
+            if finished >= task.target:
+                break
+            if finished + running >= task.target and not waiting:
+                lock.release()
+                time.sleep(0.5)  # the last places are taken; wait in case one of them fails
+                continue
+            finished_trials: list[optuna.trial.FrozenTrial] = []
+            study.optimize(
+                objective,
+                n_trials=1,
+                catch=(TrialFailed, BudgetReached, RuntimeError),
+                callbacks=[_Collect(finished_trials)],
+            )
+        finally:
+            lock.release()
         ran += 1
         mine = finished_trials[0]
         if mine.state == TrialState.FAIL and "budget" not in str(mine.user_attrs.get("fail_reason", "")):
@@ -330,14 +368,9 @@ def launch(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    history = len(study.get_trials(deepcopy=False))
     threads = max(1, (os.cpu_count() or 1) // workers)
     deadline = time.time() + timeout if timeout else None
-    tasks = [
-        WorkerTask(spec.to_dict(), storage_url, i, derive_seed(spec.study.sampler_seed, i, history), target, device,
-                   threads, deadline)
-        for i in range(workers)
-    ]  # fmt: skip
+    tasks = [WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline) for i in range(workers)]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
 
     def update(s: optuna.Study) -> None:
@@ -348,26 +381,27 @@ def launch(
 
     update(study)
     try:
-        if workers == 1:
-            run_worker(tasks[0], on_trial=update)
-        else:
-            _run_processes(tasks, lambda: update(study))
+        _run_workers(tasks, update, study)
     finally:
         bar.close()
     return summarize(study)
 
 
-def _run_processes(tasks: list[WorkerTask], poll: Callable[[], None]) -> None:
-    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads or DB connections
-    procs = [ctx.Process(target=_worker_main, args=(t,), name=f"harness-worker-{t.worker}") for t in tasks]
+def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:
+    """Worker 0 runs in this process, which has everything imported already; the others are
+    fresh interpreters (spawn: no forked torch threads or DB connections), started first so
+    their start-up overlaps worker 0's first trials."""
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(t,), name=f"harness-worker-{t.worker}") for t in tasks[1:]]
     for p in procs:
         p.start()
     try:
+        run_worker(tasks[0], on_trial=update)
         while any(p.is_alive() for p in procs):
-            poll()
+            update(study)
             for p in procs:
                 p.join(timeout=0.5 / len(procs))
-        poll()
+        update(study)
     except KeyboardInterrupt:
         # Workers in the terminal's process group got the same SIGINT; a signal sent to us
         # alone is passed on, so every running trial is marked FAIL before we exit.
@@ -381,7 +415,7 @@ def _run_processes(tasks: list[WorkerTask], poll: Callable[[], None]) -> None:
     if any(p.exitcode == 130 for p in bad):
         raise KeyboardInterrupt
     if bad:
-        raise WorkerError(f"{len(bad)} of {len(procs)} workers failed (exit codes {[p.exitcode for p in bad]})")
+        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {[p.exitcode for p in bad]})")
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:

@@ -143,6 +143,15 @@ def _window_epoch(
     return total / len(x)  # stays on the device: one host sync per epoch, by the caller
 
 
+def train_epoch(
+    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, config: RunConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """One epoch of the config's protocol; the loss stays on the device (no host sync here)."""
+    if config.protocol == "seed":
+        return _seed_epoch(model, data, optimizer)
+    return _window_epoch(model, data, optimizer, config.batch_size, gen)
+
+
 def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train one model as `config` says and evaluate its best-validation weights."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -157,15 +166,12 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     val_curve: list[float] = []
     best_val, best_state = math.inf, None
     diverged, stopped, reason = False, False, None
+    callback_seconds = 0.0
     reset_peak_memory(dev)
     synchronize(dev)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
-        if config.protocol == "seed":
-            loss_t = _seed_epoch(model, data, optimizer)
-        else:
-            loss_t = _window_epoch(model, data, optimizer, config.batch_size, gen)
-        metrics = {"loss": float(loss_t)}
+        metrics = {"loss": float(train_epoch(model, data, optimizer, config, gen))}
         if has_val:
             metrics["val_mse"] = evaluate.mse(
                 evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
@@ -179,11 +185,16 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
             # Keep the best epoch's weights: a trial is judged by the best validation value
             # it reached (tuning playbook), so its test metrics must come from those weights.
             best_val, best_state = metrics["val_mse"], copy.deepcopy(model.state_dict())
-        if on_epoch is not None and on_epoch(epoch, metrics):
-            stopped = True
-            break
+        if on_epoch is not None:
+            # The caller's time (pruning checks, storage writes) is not training time.
+            t_cb = time.perf_counter()
+            stop = on_epoch(epoch, metrics)
+            callback_seconds += time.perf_counter() - t_cb
+            if stop:
+                stopped = True
+                break
     synchronize(dev)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - callback_seconds
 
     if best_state is not None:
         model.load_state_dict(best_state)

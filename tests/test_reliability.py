@@ -90,5 +90,8 @@ def test_sigint_to_the_parent_reaches_worker_processes(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGINT)  # the parent alone, as a scheduler would
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    states = [t.state for t in optuna.load_study(study_name="smoke", storage=url).trials]
-    assert TrialState.RUNNING not in states and states.count(TrialState.FAIL) == 2
+    trials = optuna.load_study(study_name="smoke", storage=url).trials
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    # each worker's trial in flight at that moment, and nothing else, is FAIL
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert 1 <= len(failed) <= 2 and all(t.user_attrs["fail_reason"] == "interrupted (SIGINT)" for t in failed)

@@ -203,3 +203,14 @@ def test_dashboard_serves_the_report_figures(dashboard: str, url: str) -> None:
     with urllib.request.urlopen(f"{dashboard}/artifacts/{study_id}/{listed['known-pareto.png']}", timeout=30) as r:
         assert r.headers["Content-Type"] == "image/png"
         assert r.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_on_a_study_without_complete_trials(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    study = create_study(load_spec(SMOKE), open_storage(url))
+    study.add_trial(create_trial(state=TrialState.FAIL, params={"cell": "rnn"}, distributions={"cell": DISTS["cell"]}))
+    study.ask()
+    out = tmp_path / "r"
+    assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
+    table = pd.read_csv(out / "comparison.csv").set_index("cell")
+    assert table.loc["rnn", "failed"] == 1 and table.loc["rnn", "complete"] == 0

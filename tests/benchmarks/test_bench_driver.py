@@ -1,0 +1,74 @@
+"""What the study driver costs: one full trial on an in-memory and on a SQLite storage (with
+the time spent outside training), and 1 vs 2 workers on a fixed 20-trial study."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from harness.device import resolve_device
+from harness.spec import load_spec
+from harness.storage import open_storage
+from harness.study import Objective, create_study, launch
+
+SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
+# A ~1 s trial on this project's 2-core CPU machine: the size the overhead goal is stated for.
+ONE_SECOND = ["training.epochs=40", 'search.cell=["lstm"]', "search.hidden_size=32", "search.window=16"]
+
+
+def one_trial(study: optuna.Study, objective: Objective) -> dict[str, float]:
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=1)
+    wall = time.perf_counter() - start
+    trial = study.trials[-1]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    train = trial.user_attrs["train_seconds"]
+    return {
+        "wall": wall,
+        "train": train,
+        "outside_training": wall - train,
+        "stored": trial.user_attrs["overhead_seconds"],
+    }
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
+    benchmark.group = "trial"
+    disabled = benchmark.disabled
+    spec = load_spec(SMOKE, ["study.pruner=none", *ONE_SECOND[int(disabled) :]])
+    storage: Any = (
+        optuna.storages.InMemoryStorage() if backend == "memory" else open_storage(f"sqlite:///{tmp_path / 'b.db'}")
+    )
+    study = create_study(spec, storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objective = Objective(spec, resolve_device("auto"), target=10**9)
+    runs: list[dict[str, float]] = []
+    benchmark.pedantic(
+        lambda: runs.append(one_trial(study, objective)),
+        rounds=1 if disabled else 7,
+        warmup_rounds=0 if disabled else 1,
+    )
+    runs.sort(key=lambda r: r["outside_training"])
+    median = runs[len(runs) // 2]
+    benchmark.extra_info |= {f"median_{k}_seconds": v for k, v in median.items()}
+    benchmark.extra_info["median_overhead_fraction"] = median["outside_training"] / median["wall"]
+    assert 0 <= median["stored"] <= median["outside_training"] + 1e-3 < median["wall"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
+    benchmark.group = "workers-20-trials"
+    trials = 4 if benchmark.disabled else 20
+    spec = load_spec(SMOKE, ["study.pruner=none", "training.epochs=8", 'search.cell=["lstm", "gru"]'])
+    counter = iter(range(1000))
+
+    def fill() -> dict[str, Any]:
+        return launch(spec, f"sqlite:///{tmp_path / f'w{next(counter)}.db'}", trials=trials, workers=workers,
+                      progress=False)  # fmt: skip
+
+    summary = benchmark.pedantic(fill, rounds=1 if benchmark.disabled else 3)
+    assert summary["counts"]["COMPLETE"] == trials and summary["counts"]["FAIL"] == 0

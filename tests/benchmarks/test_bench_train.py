@@ -1,0 +1,66 @@
+"""What one epoch and one free-running rollout cost, per cell x protocol x hidden size, on the
+current device; and the fused CPU recurrence beside torch's kernels on the same epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from harness import evaluate
+from harness.data import make_windows
+from harness.device import resolve_device, synchronize
+from harness.signals import make_signal
+from harness.train import RunConfig, build_model, train_epoch
+
+from conftest import CELLS
+
+HIDDEN = (16, 64, 256)
+DEVICE = resolve_device("auto")
+
+
+def setup(cell: str, protocol: str, hidden: int, fused: bool | None = None) -> tuple[Any, ...]:
+    config = RunConfig(cell=cell, protocol=protocol, hidden_size=hidden, window=16, batch_size=64, epochs=1)
+    data = make_windows(make_signal(config.signal), config.window, DEVICE)
+    model = build_model(config, DEVICE)
+    if fused is not None:
+        model.fused = fused
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    return model, data, optimizer, config, torch.Generator().manual_seed(0)
+
+
+def one_epoch(model: Any, data: Any, optimizer: Any, config: Any, gen: Any) -> float:
+    loss = float(train_epoch(model, data, optimizer, config, gen))
+    synchronize(DEVICE)
+    return loss
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("protocol", ["seed", "window"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_epoch(benchmark: Any, cell: str, protocol: str, hidden: int) -> None:
+    benchmark.group = f"epoch-{protocol}-h{hidden}"
+    benchmark.extra_info["device"] = str(DEVICE)
+    benchmark.extra_info["device_name"] = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
+    loss = benchmark.pedantic(one_epoch, args=setup(cell, protocol, hidden), rounds=5, warmup_rounds=1)
+    assert loss == loss and loss >= 0  # finite, not NaN
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="the fused recurrence is a CPU path; CUDA keeps cuDNN")
+@pytest.mark.parametrize("fused", [False, True], ids=["torch", "fused"])
+@pytest.mark.parametrize("protocol,hidden", [("seed", 30), ("window", 16), ("window", 64), ("window", 256)])
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_fused_vs_torch_epoch(benchmark: Any, cell: str, protocol: str, hidden: int, fused: bool) -> None:
+    benchmark.group = f"fused-{cell}-{protocol}-h{hidden}"
+    loss = benchmark.pedantic(one_epoch, args=setup(cell, protocol, hidden, fused), rounds=5, warmup_rounds=1)
+    assert loss == loss and loss >= 0
+
+
+@pytest.mark.parametrize("protocol", ["seed", "window"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_rollout(benchmark: Any, cell: str, protocol: str) -> None:
+    benchmark.group = f"rollout-{protocol}"
+    model, data, *_ = setup(cell, protocol, 64)
+    free = benchmark.pedantic(evaluate.rollout, args=(model, data, protocol), rounds=5, warmup_rounds=1)
+    assert free.shape == (150,)
