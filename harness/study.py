@@ -178,6 +178,13 @@ class Objective:
     claimed: Callable[[], None] = lambda: None  # called once this trial's place is settled
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted (SIGINT)")  # Optuna marks it FAIL
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
         start = time.perf_counter()
         self._claim(trial)
         reseed(trial.study.sampler, derive_seed(self.spec.study.sampler_seed, trial.number))
@@ -198,9 +205,6 @@ class Objective:
 
         try:
             result = train.run(config, self.device, on_epoch)
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (SIGINT)")
-            raise
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")

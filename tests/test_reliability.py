@@ -94,4 +94,6 @@ def test_sigint_to_the_parent_reaches_worker_processes(tmp_path: Path) -> None:
     assert TrialState.RUNNING not in [t.state for t in trials]
     # each worker's trial in flight at that moment, and nothing else, is FAIL
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert 1 <= len(failed) <= 2 and all(t.user_attrs["fail_reason"] == "interrupted (SIGINT)" for t in failed)
+    # (a trial caught between Optuna's ask and our objective has no attrs at all)
+    assert 1 <= len(failed) <= 2
+    assert all(t.user_attrs.get("fail_reason", "interrupted (SIGINT)") == "interrupted (SIGINT)" for t in failed)
