@@ -63,7 +63,8 @@ def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
 def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
     benchmark.group = "workers-20-trials"
     trials = 4 if benchmark.disabled else 20
-    spec = load_spec(SMOKE, ["study.pruner=none", "training.epochs=8", 'search.cell=["lstm", "gru"]'])
+    # ~1 s trials, so that a second process's start-up (imports: about 2 s) is not the story
+    spec = load_spec(SMOKE, ["study.pruner=none", "training.epochs=30", 'search.cell=["lstm", "gru"]'])
     counter = iter(range(1000))
 
     def fill() -> dict[str, Any]:
