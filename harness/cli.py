@@ -158,9 +158,9 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from harness.launch import WorkerError, launch
     from harness.spec import load_spec
     from harness.storage import check_storage, redact, storage_url
-    from harness.study import WorkerError, launch
 
     specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
     url = storage_url(args.storage)

@@ -1,24 +1,18 @@
-"""The Optuna driver: samplers, pruners, the objective, workers and the trial budget.
+"""The Optuna driver: samplers, pruners, the objective and what each trial records.
 
 Each trial samples parameters from the spec's search space, trains through `train.run`
 (reporting validation MSE every epoch for pruning) and records the contract the report and
 the dashboard read: params, the best validation MSE as its value, the per-epoch curve as
 intermediate values, and the user attrs in `TRIAL_ATTRS`.
 
-`--trials N` is a target of finished (COMPLETE or PRUNED) trials in the storage, so a
-relaunch runs only the remainder, and several workers or machines fill one budget exactly.
+Workers and the trial budget are `harness.launch`'s.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import multiprocessing as mp
-import os
 import platform
-import signal
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -33,14 +27,13 @@ from optuna.trial import TrialState
 
 import harness
 from harness import train
-from harness.device import cpu_name, resolve_device
-from harness.spec import Choice, Range, StudySpec, spec_from_dict
-from harness.storage import ClaimLock, open_storage, record_trial
+from harness.device import cpu_name
+from harness.spec import Choice, Range, StudySpec
+from harness.storage import record_trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
 CLAIMING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-MAX_CONSECUTIVE_FAILURES = 3
 TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
     "samples_per_second", "peak_memory_bytes", "device", "device_name", "n_params", "epochs_run", "overhead_seconds",
@@ -183,6 +176,12 @@ class Objective:
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted (SIGINT)")  # Optuna marks it FAIL
             raise
+        except (optuna.TrialPruned, TrialFailed, BudgetReached):
+            raise  # their reason is recorded already
+        except Exception as e:
+            first_line = (str(e).splitlines() or [""])[0]
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {first_line}")
+            raise
 
     def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
         start = time.perf_counter()
@@ -245,181 +244,6 @@ def create_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optun
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(spec.study.objectives))
     return study
-
-
-@dataclass(frozen=True)
-class WorkerTask:
-    spec: dict[str, Any]
-    storage_url: str
-    worker: int
-    target: int
-    device: str
-    threads: int
-    deadline: float | None  # time.time() after which no new trial starts
-
-
-def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
-    """Run trials until the study holds `target` finished ones; returns trials this worker ran."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(task.threads)
-    try:
-        return _trial_loop(task, on_trial)
-    finally:
-        torch.set_num_threads(threads)  # in-process runs (one worker, tests) leave no trace
-
-
-class _NoTraceback(logging.Filter):
-    """Optuna logs a failed trial with its traceback; the one-line message and the trial's
-    `fail_reason` say enough, and a Ctrl-C should not look like a crash."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info, record.exc_text = None, None
-        return True
-
-
-def _quiet_optuna() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for handler in logging.getLogger("optuna").handlers:
-        if not any(isinstance(f, _NoTraceback) for f in handler.filters):
-            handler.addFilter(_NoTraceback())
-
-
-def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None) -> int:
-    _quiet_optuna()
-    spec = spec_from_dict(task.spec)
-    study = optuna.load_study(
-        study_name=spec.study.name,
-        storage=open_storage(task.storage_url),
-        sampler=make_sampler(spec, spec.study.sampler_seed),
-        pruner=make_pruner(spec),
-    )
-    lock = ClaimLock(task.storage_url, spec.study.name)
-    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release)
-    ran, failures = 0, 0
-    while task.deadline is None or time.time() < task.deadline:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        lock.acquire()
-        try:
-            finished, running, waiting = count_trials(study)
-            if finished >= task.target:
-                break
-            if finished + running >= task.target and not waiting:
-                lock.release()
-                time.sleep(0.5)  # the last places are taken; wait in case one of them fails
-                continue
-            finished_trials: list[optuna.trial.FrozenTrial] = []
-            study.optimize(
-                objective,
-                n_trials=1,
-                catch=(TrialFailed, BudgetReached, RuntimeError),
-                callbacks=[_Collect(finished_trials)],
-            )
-        finally:
-            lock.release()
-        ran += 1
-        mine = finished_trials[0]
-        if mine.state == TrialState.FAIL and "budget" not in str(mine.user_attrs.get("fail_reason", "")):
-            failures += 1
-        else:
-            failures = 0
-        if on_trial is not None:
-            on_trial(study)
-        if failures >= MAX_CONSECUTIVE_FAILURES:
-            raise RuntimeError(f"{MAX_CONSECUTIVE_FAILURES} trials failed in a row; see their fail_reason")
-    return ran
-
-
-@dataclass(frozen=True)
-class _Collect:
-    """An Optuna callback that keeps the trials this worker finished."""
-
-    into: list[optuna.trial.FrozenTrial]
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.into.append(trial)
-
-
-def _worker_main(task: WorkerTask) -> None:
-    try:
-        run_worker(task)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-class WorkerError(Exception):
-    """A worker process ended with an error (its own message is on stderr)."""
-
-
-def launch(
-    spec: StudySpec,
-    storage_url: str,
-    *,
-    trials: int | None = None,
-    workers: int = 1,
-    device: str = "auto",
-    timeout: float | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Create or resume the spec's study and fill its budget; returns its summary."""
-    from tqdm import tqdm
-
-    resolve_device(device)  # a missing device is a usage error, before anything is written
-    _quiet_optuna()
-    target = trials or spec.study.trials
-    study = create_study(spec, open_storage(storage_url))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    deadline = time.time() + timeout if timeout else None
-    tasks = [WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline) for i in range(workers)]
-    bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
-
-    def update(s: optuna.Study) -> None:
-        bar.n = min(count_trials(s)[0], target)
-        best = best_value(s)
-        bar.set_postfix_str(f"best val_mse {best:.3g}" if best is not None else "", refresh=False)
-        bar.refresh()
-
-    update(study)
-    try:
-        _run_workers(tasks, update, study)
-    finally:
-        bar.close()
-    return summarize(study)
-
-
-def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:
-    """Worker 0 runs in this process, which has everything imported already; the others are
-    fresh interpreters (spawn: no forked torch threads or DB connections), started first so
-    their start-up overlaps worker 0's first trials."""
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(t,), name=f"harness-worker-{t.worker}") for t in tasks[1:]]
-    for p in procs:
-        p.start()
-    try:
-        run_worker(tasks[0], on_trial=update)
-        while any(p.is_alive() for p in procs):
-            update(study)
-            for p in procs:
-                p.join(timeout=0.5 / len(procs))
-        update(study)
-    except KeyboardInterrupt:
-        # Workers in the terminal's process group got the same SIGINT; a signal sent to us
-        # alone is passed on, so every running trial is marked FAIL before we exit.
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
-        for p in procs:
-            p.join()
-        raise
-    bad = [p for p in procs if p.exitcode != 0]
-    if any(p.exitcode == 130 for p in bad):
-        raise KeyboardInterrupt
-    if bad:
-        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {[p.exitcode for p in bad]})")
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:

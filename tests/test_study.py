@@ -156,3 +156,19 @@ def test_dashboard_sees_the_studies(served: str) -> None:
         body = json.load(response)
     names = {s["study_name"] for s in body["study_summaries"]}
     assert names == {"smoke", "other"}
+
+
+def test_failing_trials_record_why_and_stop_the_worker(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fault injection: training itself raises, as a driver or hardware error would.
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("injected failure\nsecond line")
+
+    monkeypatch.setattr("harness.study.train.run", broken)
+    assert main(["launch", SMOKE, "--storage", url, "--trials", "5", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "harness launch: smoke: 3 trials failed in a row; see their fail_reason"
+    trials = load(url).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    assert all(t.user_attrs["fail_reason"] == "RuntimeError: injected failure" for t in trials)

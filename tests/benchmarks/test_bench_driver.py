@@ -11,9 +11,10 @@ import optuna
 import pytest
 
 from harness.device import resolve_device
+from harness.launch import launch
 from harness.spec import load_spec
 from harness.storage import open_storage
-from harness.study import Objective, create_study, launch
+from harness.study import Objective, create_study
 
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine: the size the overhead goal is stated for.
