@@ -15,7 +15,8 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,52 @@ MAX_CONSECUTIVE_FAILURES = 3
 
 class WorkerError(Exception):
     """A worker stopped: too many failed trials in a row, or a worker process died."""
+
+
+class InterruptGate:
+    """Ctrl-C (SIGINT) that only interrupts where it is safe.
+
+    Python raises KeyboardInterrupt wherever the signal lands; inside Optuna's tell or a
+    storage write that can leave a trial half-recorded (and Optuna 5 then fails with its own
+    traceback). So the handler only records the request, and raises at once only while a
+    trial is training (`open`): that trial is marked FAIL with its reason. Elsewhere the
+    request is honoured at the next safe point (`check`).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._open = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self._open:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self.requested = self._open = False
+
+    @contextmanager
+    def open(self) -> Iterator[None]:
+        self.check()
+        self._open = True
+        try:
+            yield
+        finally:
+            self._open = False
+        self.check()
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+GATE = InterruptGate()  # one per process: signal handlers are per process
 
 
 @dataclass(frozen=True)
@@ -92,9 +139,10 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
         pruner=make_pruner(spec),
     )
     lock = ClaimLock(task.storage_url, spec.study.name)
-    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release)
+    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release, interruptible=GATE.open)
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
+        GATE.check()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -141,7 +189,8 @@ class _Collect:
 
 def _worker_main(task: WorkerTask) -> None:
     try:
-        run_worker(task)
+        with GATE.installed():
+            run_worker(task)
     except KeyboardInterrupt:
         sys.exit(130)
     except WorkerError as e:
@@ -182,7 +231,8 @@ def launch(
 
     update(study)
     try:
-        _run_workers(tasks, update, study)
+        with GATE.installed():
+            _run_workers(tasks, update, study)
     finally:
         bar.close()
     return summarize(study)
@@ -199,6 +249,7 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
     try:
         run_worker(tasks[0], on_trial=update)
         while any(p.is_alive() for p in procs):
+            GATE.check()
             update(study)
             for p in procs:
                 p.join(timeout=0.5 / len(procs))

@@ -288,7 +288,8 @@ def study_header(d: StudyData) -> dict[str, Any]:
 def draw_figures(d: StudyData, out: Path, device: str = "auto") -> list[Path]:
     from harness import figures
 
-    stem, title = slug(d.name), f"{d.name}: {d.signal_label}"
+    stem = slug(d.name)
+    title = d.name if d.name == d.signal_label else f"{d.name} ({d.signal_label})"
     paths = []
     preds = predictions(d, device)
     if not preds.empty:

@@ -7,11 +7,13 @@ several machines share one study.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,10 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
+    # Two processes creating Optuna's tables in a new database at once collide (PostgreSQL:
+    # "duplicate key value violates unique constraint"); the first creates, the next waits.
+    lock = ClaimLock(url, "harness: create tables") if not must_exist else None
+    with warnings.catch_warnings(), _held(lock):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             storage = optuna.storages.RDBStorage(
@@ -115,6 +120,18 @@ def _tune_sqlite(engine: sqlalchemy.engine.Engine) -> None:
     engine.dispose()  # connections opened while Optuna created its tables get the setting too
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA journal_mode=WAL")  # stored in the file, once
+
+
+@contextlib.contextmanager
+def _held(lock: ClaimLock | None) -> Iterator[None]:
+    if lock is None:
+        yield
+        return
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def redact_text(text: str, url: str) -> str:
@@ -161,15 +178,16 @@ class ClaimLock:
     `release` is idempotent, so the objective can release early and the loop again after.
     """
 
-    def __init__(self, url: str, study_name: str) -> None:
+    def __init__(self, url: str, name: str) -> None:
         self._path = sqlite_path(url)
-        self._key = zlib.crc32(study_name.encode()) & 0x7FFFFFFF
+        self._key = zlib.crc32(name.encode()) & 0x7FFFFFFF
         pg = self._path is None and make_url(url).get_backend_name() == "postgresql"
         self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool) if pg else None
         self._held: Any = None
 
     def acquire(self) -> None:
         if self._path is not None:
+            # one lock file for every name: on one machine, serialising them all costs nothing
             self._held = open(f"{self._path}.claim-lock", "a+")  # noqa: SIM115 - held across calls
             fcntl.flock(self._held, fcntl.LOCK_EX)
         elif self._engine is not None:

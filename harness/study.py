@@ -16,6 +16,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,8 @@ class Objective:
     device: torch.device
     target: int
     claimed: Callable[[], None] = lambda: None  # called once this trial's place is settled
+    # Where a Ctrl-C may interrupt: inside training, not inside Optuna's storage calls.
+    interruptible: Callable[[], AbstractContextManager[None]] = nullcontext
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
@@ -203,7 +206,8 @@ class Objective:
             return trial.should_prune()
 
         try:
-            result = train.run(config, self.device, on_epoch)
+            with self.interruptible():
+                result = train.run(config, self.device, on_epoch)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")

@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import optuna
 import optuna_dashboard
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
@@ -112,16 +113,23 @@ requires_postgres = pytest.mark.skipif(
 @pytest.mark.slow
 def test_two_machines_fill_one_postgres_study_exactly(tmp_path: Path) -> None:
     assert POSTGRES_URL is not None
+    # A new, empty database: both machines also race to create Optuna's tables.
+    database = f"harness_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+    engine.dispose()
+    url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
     name = f"smoke-{uuid.uuid4().hex[:8]}"
-    machines = [launch(POSTGRES_URL, 8, "--set", f"study.name={json.dumps(name)}") for _ in range(2)]
+    machines = [launch(url, 8, "--set", f"study.name={json.dumps(name)}") for _ in range(2)]
     outputs = [m.communicate(timeout=600) for m in machines]
     assert [m.returncode for m in machines] == [0, 0], outputs
-    trials = assert_exact(POSTGRES_URL, name, 8)
+    trials = assert_exact(url, name, 8)
     params = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(params)) == len(params)
     out = tmp_path / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "report", "--storage", POSTGRES_URL, "--study", name, "--out", str(out),
+        [sys.executable, "-m", "harness", "report", "--storage", url, "--study", name, "--out", str(out),
          "--artifacts", str(tmp_path / "a"), "--device", "cpu"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
