@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ BACKENDS = ("sqlite", "postgresql", "mysql")
 # queued again; short enough that a relaunch soon after a crash does not wait long.
 HEARTBEAT_INTERVAL = 2
 GRACE_PERIOD = 10
+_CREATION_RACE = ("already exists", "duplicate key", "database is locked", "UNIQUE constraint")
 SQLITE_BUSY_TIMEOUT = 60  # seconds; parallel local workers wait for the lock instead of failing
 
 
@@ -86,20 +88,26 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
     else:
         engine_kwargs["pool_pre_ping"] = True
     # Two processes creating Optuna's tables in a new database at once collide (PostgreSQL:
-    # "duplicate key value violates unique constraint"); the first creates, the next waits.
+    # "duplicate key value violates unique constraint"): harness processes take turns under a
+    # lock, and a race with any other reader (a dashboard, Optuna itself) is retried.
     lock = ClaimLock(url, "harness: create tables") if not must_exist else None
-    with warnings.catch_warnings(), _held(lock):
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    for attempt in range(5):
         try:
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
+            with warnings.catch_warnings(), _held(lock):
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_INTERVAL,
+                    grace_period=GRACE_PERIOD,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+            break
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if attempt < 4 and any(word in reason for word in _CREATION_RACE):
+                time.sleep(0.2 * (attempt + 1))
+                continue
             raise ConfigError("storage", f"cannot open {redact(url)}: {redact_text(reason, url)}") from None
     if sqlite_path(url) is not None:
         _tune_sqlite(storage.engine)

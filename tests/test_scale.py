@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from harness.cli import main
+from harness.storage import open_storage
 
 ROOT = Path(__file__).parent.parent
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
@@ -50,7 +51,8 @@ def test_four_sqlite_workers_while_report_and_dashboard_read(tmp_path: Path) -> 
         def log_message(self, *args: object) -> None:
             pass
 
-    while not (tmp_path / "h.db").exists() or "smoke" not in optuna.get_all_study_names(url):
+    while not (tmp_path / "h.db").exists() or "smoke" not in optuna.get_all_study_names(open_storage(url)):
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.2)
     server = make_server("127.0.0.1", 0, optuna_dashboard.wsgi(url), handler_class=Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()

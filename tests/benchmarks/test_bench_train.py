@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from harness import evaluate
+from harness import evaluate, fused
 from harness.data import make_windows
 from harness.device import resolve_device, synchronize
 from harness.signals import make_signal
@@ -64,3 +64,23 @@ def test_rollout(benchmark: Any, cell: str, protocol: str) -> None:
     model, data, *_ = setup(cell, protocol, 64)
     free = benchmark.pedantic(evaluate.rollout, args=(model, data, protocol), rounds=5, warmup_rounds=1)
     assert free.shape == (150,)
+
+
+def forward_backward(module: torch.nn.RNNBase, x: torch.Tensor, use_fused: bool) -> float:
+    out, _ = fused.recurrent(module, x, None) if use_fused else module(x)
+    out.sum().backward()
+    return float(out[0, -1, 0].detach())
+
+
+@pytest.mark.parametrize("kernel", ["torch", "fused"])
+@pytest.mark.parametrize("batch,hidden", [(1, 30), (32, 32), (32, 64), (64, 64), (64, 256)])
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_fused_crossover(benchmark: Any, cell: str, batch: int, hidden: int, kernel: str) -> None:
+    """Forward and backward of the recurrent layer alone, 64 steps: where the fused kernels
+    stop paying (the `fused.MAX_STATE_VALUES` threshold comes from here)."""
+    benchmark.group = f"crossover-{cell}-b{batch}-h{hidden}"
+    torch.manual_seed(0)
+    module = (torch.nn.GRU if cell == "gru" else torch.nn.RNN)(1, hidden, 1, batch_first=True)
+    x = torch.randn(batch, 64, 1)
+    value = benchmark.pedantic(forward_backward, args=(module, x, kernel == "fused"), rounds=7, warmup_rounds=1)
+    assert value == value
