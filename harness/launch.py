@@ -28,9 +28,7 @@ from harness.device import resolve_device
 from harness.spec import StudySpec, spec_from_dict
 from harness.storage import ClaimLock, open_storage
 from harness.study import (
-    BudgetReached,
     Objective,
-    TrialFailed,
     best_value,
     count_trials,
     create_study,
@@ -159,7 +157,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
             study.optimize(
                 objective,
                 n_trials=1,
-                catch=(TrialFailed, BudgetReached, RuntimeError),
+                catch=(Exception,),  # recorded as FAIL with its fail_reason; 3 in a row stop the worker
                 callbacks=[_Collect(finished_trials)],
             )
         finally:
