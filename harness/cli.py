@@ -220,7 +220,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_positive_int, default=8080)
     p.add_argument("--artifacts", default="results/artifacts", help="artifact folder shown beside the studies")
-    p.set_defaults(func=_dashboard, flags=_STORAGE_FLAGS)
+    p.set_defaults(func=_dashboard, flags=_STORAGE_FLAGS | {"port": "--port"})
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -232,7 +232,10 @@ def _dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, must_exist=True)
     store = _artifact_store(args.artifacts)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {redact(url)}", file=sys.stderr)
-    optuna_dashboard.run_server(storage, host=args.host, port=args.port, artifact_store=store)
+    try:
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port, artifact_store=store)
+    except OSError as e:
+        raise ConfigError("port", f"cannot listen on {args.host}:{args.port} ({e.strerror})") from None
     return 0
 
 
@@ -288,7 +291,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
     p.add_argument("--artifacts", default="results/artifacts", help="artifact folder for optuna-dashboard")
     p.add_argument("--device", default="auto", help="device for re-running best trials")
-    p.set_defaults(func=_report, flags=_STORAGE_FLAGS | {"study": "--study"})
+    p.set_defaults(
+        func=_report, flags=_STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts"}
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -303,6 +308,11 @@ def _report(args: argparse.Namespace) -> int:
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     resolve_device(args.device)
+    for flag, folder in (("out", args.out), ("artifacts", args.artifacts)):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = write_report(storage, redact(url), Path(args.out), args.study, Path(args.artifacts), args.device)
     print(f"report: {path}")

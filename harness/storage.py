@@ -64,6 +64,10 @@ def check_storage(url: str, *, must_exist: bool = False) -> None:
         raise ConfigError(
             "storage", f"unsupported scheme {parsed.drivername!r}; allowed: sqlite:///PATH, postgresql+psycopg://..."
         )
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError(
+            "storage", f"an in-memory database keeps nothing between processes; give a file, e.g. {DEFAULT_STORAGE}"
+        )
     path = sqlite_path(url)
     if path is None:
         return

@@ -214,3 +214,10 @@ def test_report_on_a_study_without_complete_trials(tmp_path: Path) -> None:
     assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
     table = pd.read_csv(out / "comparison.csv").set_index("cell")
     assert table.loc["rnn", "failed"] == 1 and table.loc["rnn", "complete"] == 0
+
+
+def test_report_to_an_unwritable_folder(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    build_known(url)
+    assert main(["report", "--storage", url, "--out", "/proc/harness-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "cannot create folder" in err[0]

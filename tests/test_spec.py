@@ -97,6 +97,7 @@ def test_malformed_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureF
         (["--trials", "0"], "--trials"),
         (["--workers", "-1"], "--workers"),
         (["--storage", "redis://localhost/0"], "--storage"),
+        (["--storage", "sqlite:///:memory:"], "--storage"),
         (["--storage", "sqlite:////nonexistent-folder/h.db"], "--storage"),
         (["--device", "cuda:3"], "--device"),
     ],
