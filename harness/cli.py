@@ -302,19 +302,20 @@ def _report(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.device import resolve_device
-    from harness.report import write_report
+    from harness.report import load_studies, write_report
     from harness.storage import open_storage, redact, storage_url
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     resolve_device(args.device)
+    data = load_studies(storage, args.study)  # unknown names are an error before anything is written
     for flag, folder in (("out", args.out), ("artifacts", args.artifacts)):
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = write_report(storage, redact(url), Path(args.out), args.study, Path(args.artifacts), args.device)
+    path = write_report(storage, redact(url), Path(args.out), data, Path(args.artifacts), args.device)
     print(f"report: {path}")
     return 0
 

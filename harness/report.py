@@ -336,11 +336,11 @@ def write_report(
     storage: optuna.storages.BaseStorage,
     storage_label: str,
     out: Path,
-    names: list[str] | None = None,
+    data: list[StudyData],
     artifact_dir: Path | None = None,
     device: str = "auto",
 ) -> Path:
-    data = load_studies(storage, names)
+    """Write report.md, the CSV tables and the figures of `data` (from `load_studies`)."""
     out.mkdir(parents=True, exist_ok=True)
     comparison = comparison_table(data)
     side = side_by_side(cell_summary(data))
