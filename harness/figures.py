@@ -7,6 +7,7 @@ a legend, readable at 100 dpi.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -14,6 +15,7 @@ matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
@@ -28,6 +30,16 @@ def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+def _finish(fig: Figure, ax: Axes, xlabel: str, ylabel: str, title: str, path: Path, **legend: Any) -> Path:
+    """The ending every single-panel figure shares: log error axis, labels, title, legend."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+    return _save(fig, path)
 
 
 def predictions(frame: pd.DataFrame, title: str, path: Path) -> Path:
@@ -73,12 +85,7 @@ def best_so_far(frame: pd.DataFrame, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     for cell, f in frame.groupby("cell"):
         ax.step(f["number"], f["best_so_far"], where="post", color=COLORS.get(str(cell)), label=str(cell))
-    ax.set_yscale("log")
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("best validation MSE so far")
-    ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)
+    return _finish(fig, ax, "trial number", "best validation MSE so far", title, path)
 
 
 def learning_curves(frame: pd.DataFrame, title: str, path: Path) -> Path:
@@ -86,12 +93,7 @@ def learning_curves(frame: pd.DataFrame, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     for (cell, number), f in frame.groupby(["cell", "number"]):
         ax.plot(f["epoch"], f["val_mse"], color=COLORS.get(str(cell)), alpha=0.8, label=f"{cell} #{number}")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation MSE")
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncol=3)
-    return _save(fig, path)
+    return _finish(fig, ax, "epoch", "validation MSE", title, path, fontsize=7, ncol=3)
 
 
 def pareto(frame: pd.DataFrame, title: str, path: Path) -> Path:
@@ -102,12 +104,7 @@ def pareto(frame: pd.DataFrame, title: str, path: Path) -> Path:
     front = frame[frame["on_front"]].sort_values("train_seconds")
     ax.step(front["train_seconds"], front["value"], where="post", color="black", lw=1, label="Pareto front")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("train time (s)")
-    ax.set_ylabel("best validation MSE")
-    ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)
+    return _finish(fig, ax, "train time (s)", "best validation MSE", title, path)
 
 
 def rollout_error(frame: pd.DataFrame, title: str, path: Path) -> Path:
@@ -116,12 +113,7 @@ def rollout_error(frame: pd.DataFrame, title: str, path: Path) -> Path:
     for cell, f in frame.groupby("cell", sort=False):
         ax.plot(f["step"], f["free_error"], color=COLORS.get(str(cell)), label=str(cell))
     ax.axhline(0.1, color="grey", ls="--", lw=1, label="horizon tolerance 0.1")
-    ax.set_yscale("log")
-    ax.set_xlabel("steps ahead (samples)")
-    ax.set_ylabel("|free-running error| (signal units)")
-    ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)
+    return _finish(fig, ax, "steps ahead (samples)", "|free-running error| (signal units)", title, path)
 
 
 def replicates(frame: pd.DataFrame, cis: pd.DataFrame, title: str, path: Path) -> Path:
