@@ -290,7 +290,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/report", help="output folder (default results/report)")
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
     p.add_argument("--artifacts", default="results/artifacts", help="artifact folder for optuna-dashboard")
-    p.add_argument("--device", default="auto", help="device for re-running best trials")
+    p.add_argument(
+        "--device", default="auto", help="device for re-running best trials (auto: the class each was recorded on)"
+    )
     p.set_defaults(
         func=_report, flags=_STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts"}
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import optuna
 import torch
 from optuna.trial import TrialState, create_trial
 
+from harness.launch import threads_per_worker
 from harness.spec import StudySpec
 from harness.study import derive_seed, trial_attrs
 from harness.train import RunConfig, run
@@ -76,7 +76,7 @@ def confirm(
         for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     }
     originals = best_per_cell(study, top)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
     jobs = [
         Job(
             t.number, rank, dataclasses.replace(RunConfig.from_dict(t.user_attrs["config"]), seed=seed), device, threads

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import resource
 import sys
+from typing import Any
 
 import torch
 
@@ -74,16 +76,73 @@ def synchronize(device: torch.device) -> None:
 
 
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak-memory measurement. On the CPU, Linux resets the process's peak
+    resident set size (VmHWM) to its current size when "5" is written to clear_refs, so the
+    peak read after a run is that run's, not the worker's lifetime peak."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    elif device.type == "cpu":
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass  # not Linux: the lifetime peak below is all there is
 
 
 def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory of the run: allocator peak on CUDA, process peak RSS elsewhere."""
+    """Peak memory since `reset_peak_memory`: the CUDA allocator's peak on CUDA; on the CPU,
+    the process's peak resident set size during the run (interpreter and libraries included,
+    ~300 MB here), or its lifetime peak where the OS cannot reset it."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     if device.type == "mps":
         return int(torch.mps.driver_allocated_memory())
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+PRECISIONS = ("fp32", "tf32")
+# cuBLAS needs a fixed workspace to be deterministic; read when CUDA starts, so set early.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
+    """Set float32 precision and determinism for the run about to start; returns what was set.
+
+    Process-wide torch flags, so every run sets them again rather than trusting the last one.
+    `fp32` turns TensorFloat-32 off for matmuls and cuDNN (on Ampere and later GPUs it is
+    ~1e-3 relative, while the MSEs here reach 1e-7); `tf32` allows it. `deterministic` asks
+    for deterministic algorithms, which the paired replicates and re-running a stored trial
+    assume. On the CPU these settings change nothing we use, and are recorded all the same.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError("precision", f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    mode = "tf32" if precision == "tf32" else "ieee"
+    backends: Any = torch.backends  # the attributes differ between torch versions
+    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        for flag in (backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn):
+            flag.fp32_precision = mode  # torch >= 2.9; mixing in the legacy flags is an error there
+    else:
+        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = mode == "tf32"
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic)
+    backends.cudnn.deterministic = deterministic
+    backends.cudnn.benchmark = False  # autotuning may pick different kernels run to run
+    return {"precision": precision, "deterministic": deterministic, "tf32": numerics_tf32()}
+
+
+def numerics_tf32() -> bool:
+    """Whether TF32 is on for matmuls and cuDNN RNNs now (read back, not remembered)."""
+    backends: Any = torch.backends
+    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        return backends.cuda.matmul.fp32_precision == "tf32" and backends.cudnn.rnn.fp32_precision == "tf32"
+    return bool(backends.cuda.matmul.allow_tf32 and backends.cudnn.allow_tf32)

@@ -196,6 +196,11 @@ def _worker_main(task: WorkerTask) -> None:
         sys.exit(1)
 
 
+def threads_per_worker(workers: int) -> int:
+    """torch intra-op threads per worker: the machine's cores shared out."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def launch(
     spec: StudySpec,
     storage_url: str,
@@ -216,7 +221,7 @@ def launch(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline) for i in range(workers)]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)

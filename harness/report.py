@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import torch
 
 from harness import evaluate, replicates
 from harness.data import make_windows, split_indices
@@ -220,6 +221,17 @@ def param_scatter(d: StudyData) -> tuple[pd.DataFrame, dict[str, Range]]:
     return done[["number", "cell", "value", *params]].reset_index(drop=True), params
 
 
+def rerun_device(recorded: str, requested: str = "auto") -> str:
+    """Where to re-run a stored trial: the requested device, or with `auto` the class of the
+    device it was recorded on (cpu, cuda, mps), since the same config on another class of
+    device need not give the same numbers. A class this machine lacks falls back to the CPU."""
+    if requested != "auto":
+        return requested
+    kind = recorded.split(":")[0]
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    return kind if available.get(kind, False) else "cpu"
+
+
 def predictions(d: StudyData, device: str = "auto") -> pd.DataFrame:
     """Figures 1 and 6: each cell's best trial, re-run from its stored config, on the test
     region: truth, one-step and free-running predictions, and the free-running error."""
@@ -230,7 +242,7 @@ def predictions(d: StudyData, device: str = "auto") -> pd.DataFrame:
     for _, row in best.dropna(subset=["best_val_mse"]).iterrows():
         trial = d.study.trials[int(row["trial"])]
         config = RunConfig.from_dict(trial.user_attrs["config"])
-        result = run(config, device)
+        result = run(config, rerun_device(trial.user_attrs.get("device", "cpu"), device))
         assert result.model is not None
         data = make_windows(make_signal(config.signal), config.window, result.model.fc.weight.device,
                             config.train_frac, config.val_frac)  # fmt: skip

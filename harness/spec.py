@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import split_indices
+from harness.device import PRECISIONS
 from harness.errors import ConfigError
 from harness.models import CELLS
 from harness.signals import SignalConfig
@@ -62,6 +63,8 @@ class TrainingSettings:
     batch_size: int = 64
     num_layers: int = 1
     seed: int = 0  # every trial trains with this seed, so trials differ only by their parameters
+    precision: str = "fp32"  # fp32 or tf32 (TensorFloat-32 on GPUs that have it)
+    deterministic: bool = True  # deterministic algorithms (replicates and re-runs rely on it)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class StudySpec:
     def run_config(self, params: dict[str, Any]) -> RunConfig:
         t = self.training
         values: dict[str, Any] = {"protocol": t.protocol, "epochs": t.epochs, "batch_size": t.batch_size}
-        values |= {"num_layers": t.num_layers, "seed": t.seed, **self.fixed, **params}
+        values |= {"num_layers": t.num_layers, "seed": t.seed, "precision": t.precision}
+        values |= {"deterministic": t.deterministic, **self.fixed, **params}
         return RunConfig(signal=self.signal, **values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +257,10 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
     training = _table(source, raw, "training", TrainingSettings, {})
     if training.protocol not in PROTOCOLS:
         raise SpecError(source, "training.protocol", f"unknown protocol {training.protocol!r}; allowed: seed, window")
+    if training.precision not in PRECISIONS:
+        raise SpecError(
+            source, "training.precision", f"unknown precision {training.precision!r}; allowed: {', '.join(PRECISIONS)}"
+        )
     for name in ("epochs", "batch_size", "num_layers"):
         if getattr(training, name) < 1:
             raise SpecError(source, f"training.{name}", f"must be >= 1, got {getattr(training, name)}")
@@ -277,9 +285,12 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark some editors write is not a TOML error
+        text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError(source, "spec", "no such file; give a study spec (.toml), e.g. studies/smoke.toml") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(source, "spec", f"not UTF-8 text (byte {e.start}); a spec is a TOML text file") from None
     except OSError as e:
         raise SpecError(source, "spec", f"cannot be read ({e.strerror})") from None
     try:

@@ -73,6 +73,8 @@ def check_storage(url: str, *, must_exist: bool = False) -> None:
         return
     if must_exist and not path.is_file():
         raise ConfigError("storage", f"no database at {path}; run `harness launch` first or pass --storage")
+    if path.exists():
+        _check_sqlite_file(path)
     folder = path.parent
     if url == DEFAULT_STORAGE and not must_exist:
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +85,23 @@ def check_storage(url: str, *, must_exist: bool = False) -> None:
             tempfile.TemporaryFile(dir=folder).close()
         except OSError as e:
             raise ConfigError("storage", f"folder {folder} is not writable ({e.strerror})") from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """An existing file must be a SQLite database (or empty) before anything touches it:
+    SQLite itself would only say so after the claim lock's file was written beside it."""
+    if path.is_dir():
+        raise ConfigError("storage", f"{path} is a folder, not a SQLite database file")
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise ConfigError("storage", f"{path} cannot be read ({e.strerror})") from None
+    if header and header != SQLITE_HEADER:
+        raise ConfigError("storage", f"{path} is not a SQLite database; give a new path or a harness database")
 
 
 def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBStorage:

@@ -21,7 +21,15 @@ import torch
 
 from harness import evaluate
 from harness.data import Windows, make_windows
-from harness.device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, synchronize
+from harness.device import (
+    PRECISIONS,
+    apply_numerics,
+    device_name,
+    peak_memory_bytes,
+    reset_peak_memory,
+    resolve_device,
+    synchronize,
+)
 from harness.errors import ConfigError
 from harness.models import RecurrentRegressor, check_cell, count_parameters
 from harness.signals import SignalConfig, make_signal
@@ -47,11 +55,17 @@ class RunConfig:
     seed: int = 42
     train_frac: float = 0.7
     val_frac: float = 0.15
+    precision: str = "fp32"  # fp32: no TensorFloat-32 on GPUs; tf32 allows it (see device.apply_numerics)
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ConfigError("protocol", f"unknown protocol {self.protocol!r}; allowed: {', '.join(PROTOCOLS)}")
         check_cell(self.cell)
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError("deterministic", f"must be true or false, got {self.deterministic!r}")
         for name in ("hidden_size", "num_layers", "window", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -155,6 +169,8 @@ def train_epoch(
 def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train one model as `config` says and evaluate its best-validation weights."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
+    reset_peak_memory(dev)  # the run's peak includes its data and model
     y = make_signal(config.signal)
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac)
     model = build_model(config, dev)
@@ -167,7 +183,6 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     best_val, best_state = math.inf, None
     diverged, stopped, reason = False, False, None
     callback_seconds = 0.0
-    reset_peak_memory(dev)
     synchronize(dev)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
