@@ -158,7 +158,7 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from harness.launch import WorkerError, launch
+    from harness.launch import WorkerError, launch_all
     from harness.spec import load_spec
     from harness.storage import check_storage, redact, storage_url
 
@@ -168,10 +168,8 @@ def _launch(args: argparse.Namespace) -> int:
     summaries = []
     for spec in specs:
         try:
-            summaries.append(
-                launch(spec, url, trials=args.trials, workers=args.workers, device=args.device,
-                       timeout=args.timeout, progress=not args.no_progress)
-            )  # fmt: skip
+            summaries += launch_all(spec, url, trials=args.trials, workers=args.workers, device=args.device,
+                                    timeout=args.timeout, progress=not args.no_progress)  # fmt: skip
         except WorkerError as e:
             print(f"harness launch: {spec.study.name}: {e}", file=sys.stderr)
             return 1
@@ -254,17 +252,35 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
     p.add_argument("--seeds", type=_positive_int, default=5, help="replicates per configuration (default 5)")
     p.add_argument("--top", type=_positive_int, default=1, help="best configurations per cell (default 1)")
+    p.add_argument(
+        "--windows",
+        type=_window_list,
+        default=(),
+        metavar="W,W,...",
+        help="also re-train each cell's best configuration at these windows (a window sweep), e.g. 2,5,16,32,64",
+    )
     p.add_argument("--workers", type=_positive_int, default=1, help="parallel training processes")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.set_defaults(func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study"})
+    p.set_defaults(func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study", "window": "--windows"})
+
+
+def _window_list(text: str) -> tuple[int, ...]:
+    try:
+        windows = tuple(sorted({int(w) for w in text.split(",") if w.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be integers >= 1 separated by commas, got {text!r}") from None
+    if not windows or windows[0] < 1:
+        raise argparse.ArgumentTypeError(f"must be integers >= 1 separated by commas, got {text!r}")
+    return windows
 
 
 def _confirm(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.confirm import confirm
+    from harness.data import split_indices
     from harness.device import resolve_device
-    from harness.replicates import ci_table, paired_tests, replicate_frame
+    from harness.replicates import ci_table, paired_tests, replicate_frame, sweep_table
     from harness.report import load_studies
     from harness.storage import open_storage, storage_url
 
@@ -272,14 +288,20 @@ def _confirm(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = load_studies(storage, args.study)
+    for d in studies:  # every window fits every signal before anything trains
+        for w in args.windows:
+            split_indices(d.spec.signal.length, w)
     for d in studies:
-        ran = confirm(storage, d.name, d.spec, seeds=args.seeds, top=args.top, workers=args.workers,
-                      device=args.device)  # fmt: skip
-        print(f"{d.name}: {ran} new replicate runs", file=sys.stderr)
+        ran = confirm(storage, d.name, d.studies, d.spec, seeds=args.seeds, top=args.top, windows=args.windows,
+                      workers=args.workers, device=args.device)  # fmt: skip
+        print(f"{d.name}: {ran} new runs", file=sys.stderr)
     frame = replicate_frame(storage, [d.name for d in studies])
-    print(ci_table(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print()
-    print(paired_tests(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    columns = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",
+               "horizon_mean", "horizon_ci_low", "horizon_ci_high"]  # fmt: skip
+    tables = [ci_table(frame)[columns], paired_tests(frame)]
+    if args.windows:
+        tables.append(sweep_table(frame)[columns])
+    print("\n\n".join(t.to_string(index=False, float_format=lambda v: f"{v:.4g}") for t in tables))
     return 0
 
 

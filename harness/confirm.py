@@ -1,29 +1,33 @@
-"""`harness confirm`: re-train each cell's best configurations over several seeds.
+"""`harness confirm`: re-train each cell's best configurations over several seeds, and
+along a sweep of windows.
 
 A single lucky seed decides many searches. For each study and cell, the best `top` complete
 trials are re-trained with `seeds` fresh seeds, the same seed list for every cell, so cells
-can be compared pair by pair. Each run is one trial of a companion study `<name>/confirm`
-in the same storage, with the search trial's attrs plus `replicate_of`; a second
-`confirm` finds its runs there and trains nothing again.
+can be compared pair by pair. With `windows`, each cell's best configuration is also
+re-trained at each of those windows on the same seeds (replicates along a varied
+parameter: does a longer window help?). Each run is one trial of a companion study
+`<name>/confirm` in the same storage, with the search trial's attrs plus `replicate_of`
+(study and trial number) and `rank`; a second `confirm` finds its runs there and trains
+nothing again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import torch
+from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from harness.launch import threads_per_worker
 from harness.spec import StudySpec
-from harness.study import derive_seed, trial_attrs
+from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.train import RunConfig, run
-
-SUFFIX = "/confirm"
 
 
 def replicate_seeds(spec: StudySpec, n: int) -> list[int]:
@@ -31,21 +35,32 @@ def replicate_seeds(spec: StudySpec, n: int) -> list[int]:
     return [derive_seed(spec.study.sampler_seed, spec.training.seed, 7919, i) % 2**31 for i in range(n)]
 
 
-def best_per_cell(study: optuna.Study, top: int) -> dict[int, tuple[optuna.trial.FrozenTrial, int]]:
-    """trial number -> (trial, rank within its cell; 0 = best) for each cell's `top` best."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "config" in t.user_attrs]
-    chosen: dict[int, tuple[optuna.trial.FrozenTrial, int]] = {}
-    for cell in sorted({t.user_attrs["config"]["cell"] for t in done}):
-        of_cell = sorted((t for t in done if t.user_attrs["config"]["cell"] == cell), key=lambda t: t.values[0])
-        chosen |= {t.number: (t, rank) for rank, t in enumerate(of_cell[:top])}
+TrialKey = tuple[str, int]  # (study name, trial number)
+
+
+def best_per_cell(studies: Sequence[optuna.Study], top: int) -> dict[TrialKey, tuple[optuna.trial.FrozenTrial, int]]:
+    """(study, trial number) -> (trial, rank within its cell; 0 = best) for each cell's `top`
+    best complete trials, over the studies of one search (one, or one per cell)."""
+    done = [
+        (s.study_name, t)
+        for s in studies
+        for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if "config" in t.user_attrs
+    ]
+    chosen: dict[TrialKey, tuple[optuna.trial.FrozenTrial, int]] = {}
+    for cell in sorted({t.user_attrs["config"]["cell"] for _, t in done}):
+        of_cell = [(n, t) for n, t in done if t.user_attrs["config"]["cell"] == cell]
+        of_cell.sort(key=lambda x: x[1].values[0])
+        chosen |= {(n, t.number): (t, rank) for rank, (n, t) in enumerate(of_cell[:top])}
     return chosen
 
 
 @dataclass(frozen=True)
 class Job:
-    replicate_of: int
+    replicate_of: TrialKey
     rank: int
     config: RunConfig
+    found_window: int  # the window the search found; `config.window` differs in a sweep
     device: str
     threads: int
 
@@ -54,42 +69,50 @@ def _run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
     result = run(job.config, job.device)
     attrs = trial_attrs(result)
-    return {"replicate_of": job.replicate_of, "rank": job.rank, **attrs, "curve": result.val_mse_by_epoch}
+    study, number = job.replicate_of
+    return {"replicate_of_study": study, "replicate_of": number, "rank": job.rank, "found_window": job.found_window,
+            **attrs, "curve": result.val_mse_by_epoch}  # fmt: skip
+
+
+def _key(attrs: dict[str, Any], default_study: str) -> tuple[str, int, int, int]:
+    return (attrs.get("replicate_of_study", default_study), attrs["replicate_of"], attrs["seed"],
+            attrs["config"]["window"])  # fmt: skip
 
 
 def confirm(
     storage: optuna.storages.BaseStorage,
-    study_name: str,
+    name: str,
+    studies: Sequence[optuna.Study],
     spec: StudySpec,
     *,
     seeds: int = 5,
     top: int = 1,
+    windows: Sequence[int] = (),
     workers: int = 1,
     device: str = "auto",
 ) -> int:
-    """Run the missing replicates of one study; returns how many were run."""
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    companion = optuna.create_study(study_name=study_name + SUFFIX, storage=storage, load_if_exists=True)
-    companion.set_user_attr("replicates_of", study_name)
-    done = {
-        (t.user_attrs["replicate_of"], t.user_attrs["seed"])
-        for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
-    originals = best_per_cell(study, top)
+    """Run the missing replicates (and window-sweep runs) of one search; returns how many ran.
+
+    Replicates: each cell's `top` best configurations as found, on `seeds` seeds. Sweep:
+    each cell's best configuration (rank 0) at every window in `windows`, on the same seeds.
+    """
+    companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
+    companion.set_user_attr(COMPANION_ATTR, name)
+    done = {_key(t.user_attrs, name) for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    originals = best_per_cell(studies, top)
     threads = threads_per_worker(workers)
-    jobs = [
-        Job(
-            t.number, rank, dataclasses.replace(RunConfig.from_dict(t.user_attrs["config"]), seed=seed), device, threads
-        )
-        for t, rank in originals.values()
-        for seed in replicate_seeds(spec, seeds)
-        if (t.number, seed) not in done
-    ]
+    jobs: list[Job] = []
+    for key, (trial, rank) in originals.items():
+        config = RunConfig.from_dict(trial.user_attrs["config"])
+        for window in dict.fromkeys([config.window, *(windows if rank == 0 else ())]):
+            for seed in replicate_seeds(spec, seeds):
+                if (*key, seed, window) not in done:
+                    run_config = dataclasses.replace(config, seed=seed, window=window)
+                    jobs.append(Job(key, rank, run_config, config.window, device, threads))
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
-            results = pool.imap_unordered(_run_job, jobs)
-            for attrs in results:
-                _record(companion, originals[attrs["replicate_of"]][0], attrs)
+            for attrs in pool.imap_unordered(_run_job, jobs):
+                _record(companion, originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0], attrs)
     else:
         for job in jobs:
             _record(companion, originals[job.replicate_of][0], _run_job(job))
@@ -99,10 +122,17 @@ def confirm(
 def _record(companion: optuna.Study, original: optuna.trial.FrozenTrial, attrs: dict[str, Any]) -> None:
     curve = attrs.pop("curve")
     failed = "val_mse" not in attrs
+    params, distributions = dict(original.params), dict(original.distributions)
+    window = attrs["config"]["window"]
+    if "window" in params and params["window"] != window:  # a sweep run: its window, in a range holding it
+        d = distributions["window"]
+        assert isinstance(d, IntDistribution)
+        params["window"] = window
+        distributions["window"] = IntDistribution(min(d.low, window), max(d.high, window), log=d.log)
     companion.add_trial(
         create_trial(
-            params=original.params,
-            distributions=original.distributions,
+            params=params,
+            distributions=distributions,
             value=None if failed else attrs["val_mse"],
             state=TrialState.FAIL if failed else TrialState.COMPLETE,
             user_attrs=attrs,

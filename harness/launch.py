@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -210,14 +210,16 @@ def launch(
     device: str = "auto",
     timeout: float | None = None,
     progress: bool = True,
+    group: StudySpec | None = None,
 ) -> dict[str, Any]:
-    """Create or resume the spec's study and fill its budget; returns its summary."""
+    """Create or resume the spec's study and fill its budget; returns its summary. `group`
+    is the spec this one was split from (`launch_all`), recorded on the study."""
     from tqdm import tqdm
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
     _quiet_optuna()
     target = trials or spec.study.trials
-    study = create_study(spec, open_storage(storage_url))
+    study = create_study(spec, open_storage(storage_url), target, group)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -239,6 +241,20 @@ def launch(
     finally:
         bar.close()
     return summarize(study)
+
+
+def launch_all(
+    spec: StudySpec, storage_url: str, *, trials: int | None = None, timeout: float | None = None, **options: Any
+) -> list[dict[str, Any]]:
+    """`launch` for a spec, or with `equal_cells` for each of its per-cell studies in turn
+    (an equal share of the trials and of `timeout` each); returns their summaries."""
+    if not spec.study.equal_cells:
+        return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
+    total = trials or spec.study.trials
+    members = spec.per_cell(total)
+    group = replace(spec, study=replace(spec.study, trials=total))
+    share = timeout / len(members) if timeout else None
+    return [launch(m, storage_url, timeout=share, group=group, **options) for m in members.values()]
 
 
 def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:

@@ -1,6 +1,10 @@
-"""Statistics over `harness confirm` replicates: confidence intervals and paired tests.
+"""Statistics over `harness confirm` runs: confidence intervals, paired tests, the window sweep.
 
-Data first (DataFrames), drawing elsewhere, like every report table.
+Data first (DataFrames), drawing elsewhere, like every report table. MSE spans orders of
+magnitude and is skewed over seeds, so it is summarised on a log scale: the geometric mean,
+an interval computed on log10 values (always positive), and comparisons as ratios with a
+paired t-test on log10 MSE. Horizons are counts in [0, test length]: their intervals are
+clipped to that range.
 """
 
 from __future__ import annotations
@@ -14,27 +18,37 @@ import pandas as pd
 from optuna.trial import TrialState
 from scipy import stats
 
-from harness.confirm import SUFFIX
+from harness.data import split_indices
+from harness.study import COMPANION_SUFFIX
 
 METRICS = ("test_mse", "rollout_mse", "horizon")
+LOG_METRICS = ("test_mse", "rollout_mse")
 CONFIDENCE = 0.95
 MIN_T_RUNS = 5  # fewer runs than this: a bootstrap interval instead of Student's t
+FRAME_COLUMNS = ["study", "cell", "replicate_of_study", "replicate_of", "rank", "seed", "window", "found_window",
+                 "max_horizon", *METRICS]  # fmt: skip
 
 
 def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]) -> pd.DataFrame:
-    """One row per finished replicate: study, cell, the search trial it replicates, that trial's
-    rank among its cell's best (0 = best), seed and metrics."""
+    """One row per finished run: study, cell, the search trial it replicates (study, number),
+    that trial's rank among its cell's best (0 = best), seed, window (and the window the search
+    found), the longest horizon possible, and the metrics."""
     names = set(optuna.get_all_study_names(storage=storage))
     rows = []
     for name in study_names:
-        if name + SUFFIX not in names:
+        if name + COMPANION_SUFFIX not in names:
             continue
-        companion = optuna.load_study(study_name=name + SUFFIX, storage=storage)
+        companion = optuna.load_study(study_name=name + COMPANION_SUFFIX, storage=storage)
         for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            a = t.user_attrs
-            rows.append({"study": name, "cell": a["config"]["cell"], "replicate_of": a["replicate_of"],
-                         "rank": a["rank"], "seed": a["seed"], **{m: a.get(m, np.nan) for m in METRICS}})  # fmt: skip
-    return pd.DataFrame(rows, columns=["study", "cell", "replicate_of", "rank", "seed", *METRICS])
+            a, config = t.user_attrs, t.user_attrs["config"]
+            window = config.get("window", 1)
+            length = config.get("signal", {}).get("length", 1000)
+            test = split_indices(length, window, config.get("train_frac", 0.7), config.get("val_frac", 0.15)).test
+            rows.append({"study": name, "cell": config["cell"], "replicate_of_study": a.get("replicate_of_study", name),
+                         "replicate_of": a["replicate_of"], "rank": a["rank"], "seed": a["seed"], "window": window,
+                         "found_window": a.get("found_window", window), "max_horizon": test.stop - test.start,
+                         **{m: a.get(m, np.nan) for m in METRICS}})  # fmt: skip
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
 def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
@@ -51,27 +65,84 @@ def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
     return float(boot.confidence_interval.low), float(boot.confidence_interval.high), "bootstrap"
 
 
+def summary(values: np.ndarray, metric: str, upper: float = np.inf) -> tuple[float, float, float, str]:
+    """(centre, low, high, method): the geometric mean and its interval for an MSE (computed on
+    log10 values, so it never reaches zero), the mean clipped to [0, upper] for a horizon."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if metric in LOG_METRICS:
+        values = values[values > 0]
+        low, high, method = interval(np.log10(values))
+        centre = float(10 ** np.log10(values).mean()) if len(values) else np.nan
+        return centre, float(10**low), float(10**high), method
+    low, high, method = interval(values)
+    return float(values.mean()) if len(values) else np.nan, max(low, 0.0), min(high, upper), method
+
+
 def best_config_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """The replicates of each cell's best configuration (rank 0), the one the tables compare."""
+    """The replicates of each cell's best configuration (rank 0) at the window the search found:
+    the runs the cell comparison uses."""
+    keep = (frame["rank"] == 0) & (frame["window"] == frame["found_window"])
+    return frame[keep].reset_index(drop=True)
+
+
+def sweep_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's best configuration at every window it was run at (rank 0)."""
     return frame[frame["rank"] == 0].reset_index(drop=True)
 
 
+CI_COLUMNS = ["study", "cell", "runs", "window", "ci_method"] + [
+    f"{m}_{part}" for m in METRICS for part in ("gmean" if m in LOG_METRICS else "mean", "ci_low", "ci_high")
+]
+
+
+def _centre(metric: str) -> str:
+    return f"{metric}_gmean" if metric in LOG_METRICS else f"{metric}_mean"
+
+
+def _summarise(f: pd.DataFrame) -> dict[str, object]:
+    row: dict[str, object] = {"runs": len(f)}
+    for m in METRICS:
+        centre, low, high, method = summary(f[m].to_numpy(), m, float(f["max_horizon"].max()))
+        row |= {_centre(m): centre, f"{m}_ci_low": low, f"{m}_ci_high": high}
+        if m == METRICS[0]:
+            row["ci_method"] = method
+    return row
+
+
 def ci_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per study x cell: runs, mean and 95% CI of each metric over the replicates."""
+    """Per study x cell (best configuration, its own window): runs, centre and 95% CI of each metric."""
     rows = []
     for (study, cell), f in best_config_only(frame).groupby(["study", "cell"], sort=False):
-        row: dict[str, object] = {"study": study, "cell": cell, "runs": len(f)}
-        for m in METRICS:
-            low, high, method = interval(f[m].to_numpy())
-            row |= {f"{m}_mean": float(f[m].mean()), f"{m}_ci_low": low, f"{m}_ci_high": high}
-            if m == METRICS[0]:
-                row["ci_method"] = method
-        rows.append(row)
-    return pd.DataFrame(rows)
+        rows.append({"study": study, "cell": cell, "window": int(f["window"].iloc[0]), **_summarise(f)})
+    return pd.DataFrame(rows, columns=CI_COLUMNS)
+
+
+def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per study x cell x window (each cell's best configuration re-trained at each window)."""
+    rows = []
+    for (study, cell, window), f in sweep_only(frame).groupby(["study", "cell", "window"], sort=True):
+        rows.append({"study": study, "cell": cell, "window": int(window), **_summarise(f)})
+    return pd.DataFrame(rows, columns=CI_COLUMNS)
+
+
+def paired_log_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(ratio, p): geometric mean of x / y over pairs, and the two-sided paired t-test of
+    log10 x against log10 y (NaN with fewer than 2 pairs or no spread)."""
+    lx, ly = np.log10(np.asarray(x, dtype=float)), np.log10(np.asarray(y, dtype=float))
+    diff = lx - ly
+    ratio = float(10 ** diff.mean()) if len(diff) else np.nan
+    if len(diff) < 2 or np.all(diff == diff[0]):
+        return ratio, np.nan
+    return ratio, float(stats.ttest_rel(lx, ly).pvalue)
+
+
+TEST_COLUMNS = ["study", "cell_a", "cell_b", "pairs", "ratio", "p_log_t", "median_diff", "lower", "p_wilcoxon"]
 
 
 def paired_tests(frame: pd.DataFrame, metric: str = "test_mse") -> pd.DataFrame:
-    """Wilcoxon signed-rank test for each pair of cells on the same seeds."""
+    """For each pair of cells on the same seeds: the ratio of geometric means with a paired
+    t-test on log10 values, and the Wilcoxon signed-rank test (no distribution assumed)."""
     rows = []
     best = best_config_only(frame)
     for study, f in best.groupby("study", sort=False):
@@ -86,8 +157,9 @@ def paired_tests(frame: pd.DataFrame, metric: str = "test_mse") -> pd.DataFrame:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # small-sample notes
                     p = float(stats.wilcoxon(x, y).pvalue)
+            ratio, p_t = paired_log_t(x, y)
             lower = a if np.median(diff) < 0 else b if np.median(diff) > 0 else "neither"
-            rows.append({"study": study, "cell_a": a, "cell_b": b, "pairs": len(seeds),
+            rows.append({"study": study, "cell_a": a, "cell_b": b, "pairs": len(seeds), "ratio": ratio, "p_log_t": p_t,
                          "median_diff": float(np.median(diff)) if len(seeds) else np.nan,
-                         "lower": lower, "p_value": p})  # fmt: skip
-    return pd.DataFrame(rows, columns=["study", "cell_a", "cell_b", "pairs", "median_diff", "lower", "p_value"])
+                         "lower": lower, "p_wilcoxon": p})  # fmt: skip
+    return pd.DataFrame(rows, columns=TEST_COLUMNS)

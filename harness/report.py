@@ -20,12 +20,14 @@ import numpy as np
 import optuna
 import pandas as pd
 import torch
+from optuna.trial import TrialState
 
-from harness import evaluate, replicates
+from harness import evaluate, findings, replicates
 from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
+from harness.study import COMPANION_ATTR, GROUP_ATTR
 from harness.train import RunConfig, run
 
 CELL_ORDER = ("rnn", "lstm", "gru")
@@ -35,57 +37,99 @@ TOP_CURVES = 3  # learning curves drawn per cell
 
 @dataclass(frozen=True)
 class StudyData:
+    """One signal's search: a study, or the per-cell studies of an `equal_cells` spec."""
+
     name: str
     spec: StudySpec
-    trials: pd.DataFrame  # one row per trial, see `trials_frame`
-    study: optuna.Study
+    trials: pd.DataFrame  # one row per trial of every member study, see `trials_frame`
+    studies: tuple[optuna.Study, ...]
 
     @property
     def signal_label(self) -> str:
         s = self.spec.signal
         return s.name + (f" (noise {s.noise_std:g})" if s.noise_std > 0 else "")
 
+    def trial(self, study_name: str, number: int) -> optuna.trial.FrozenTrial:
+        study = next(s for s in self.studies if s.study_name == study_name)
+        return study.trials[number]
 
-TRIAL_COLUMNS = ["number", "state", "value", "cell", "test_mse", "rollout_mse", "horizon", "train_seconds",
+    def budgets(self) -> dict[str, int]:
+        """Each cell's trial budget: its study's target, or for one shared study its count."""
+        if len(self.studies) == 1 and GROUP_ATTR not in self.studies[0].user_attrs:
+            counts = self.trials.groupby("cell")["number"].count()
+            budgets = {str(c): int(n) for c, n in counts.items()}
+        else:
+            budgets = {
+                s.user_attrs[GROUP_ATTR]["cell"]: int(s.user_attrs["spec"]["study"]["trials"]) for s in self.studies
+            }
+        return dict(sorted(budgets.items(), key=lambda item: _cell_rank(item[0])))
+
+
+TRIAL_COLUMNS = ["study", "number", "state", "value", "cell", "test_mse", "rollout_mse", "horizon", "train_seconds",
                  "seconds_per_epoch", "n_params", "overhead_seconds", "fail_reason", "curve"]  # fmt: skip
 
 
 def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per trial; every column is there even before any trial has reported it."""
+    """One row per trial; every column is there even before any trial has reported it. A
+    pruned trial's value is the best validation MSE it reported."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
         config = a.get("config", {})
+        curve = [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
+        value = t.values[0] if t.values else np.nan
+        if t.state == TrialState.PRUNED and curve:
+            value = float(np.nanmin(curve))
         rows.append(
             {
+                "study": study.study_name,
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.values[0] if t.values else np.nan,
+                "value": value,
                 "cell": t.params.get("cell", config.get("cell")),
                 **{k: v for k, v in t.params.items() if k != "cell"},
+                **{k: config[k] for k in params if k not in t.params and k in config},
                 **{k: a.get(k, np.nan) for k in ("test_mse", "rollout_mse", "horizon", "train_seconds")},
                 **{k: a.get(k, np.nan) for k in ("seconds_per_epoch", "n_params", "overhead_seconds")},
                 "fail_reason": a.get("fail_reason"),
-                "curve": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
+                "curve": curve,
             }
         )
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=list(dict.fromkeys([*TRIAL_COLUMNS, *params, *frame.columns])))
 
 
+def _groups(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
+    """Report name -> its Optuna studies: a harness study alone, or a group's per-cell
+    studies; companions (replicates) and studies the harness did not make are left out."""
+    groups: dict[str, list[str]] = {}
+    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        attrs = s.user_attrs
+        if "spec" not in attrs or COMPANION_ATTR in attrs:
+            continue
+        name = attrs[GROUP_ATTR]["name"] if GROUP_ATTR in attrs else s.study_name
+        groups.setdefault(name, []).append(s.study_name)
+    return groups
+
+
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
-    available = [s for s in optuna.get_all_study_names(storage=storage) if not s.endswith("/confirm")]
-    unknown = [n for n in names or [] if n not in available]
+    groups = _groups(storage)
+    unknown = [n for n in names or [] if n not in groups]
     if unknown:
-        raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: {', '.join(available) or '(none yet)'}")
+        raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: {', '.join(groups) or '(none yet)'}")
     out = []
-    for name in names or available:
-        study = optuna.load_study(study_name=name, storage=storage)
-        if "spec" not in study.user_attrs:
-            continue  # not made by the harness
-        spec = spec_from_dict(study.user_attrs["spec"])
-        out.append(StudyData(name, spec, trials_frame(study, tuple(spec.search)), study))
+    for name in names or groups:
+        studies = tuple(optuna.load_study(study_name=m, storage=storage) for m in groups[name])
+        attrs = studies[0].user_attrs
+        spec = spec_from_dict(attrs[GROUP_ATTR]["spec"] if GROUP_ATTR in attrs else attrs["spec"])
+        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(GROUP_ATTR, {}).get("cell"))))
+        frames = [trials_frame(s, tuple(spec.search)) for s in studies]
+        out.append(StudyData(name, spec, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), studies))
     return out
+
+
+def _cell_rank(cell: str | None) -> int:
+    return CELL_ORDER.index(cell) if cell in CELL_ORDER else len(CELL_ORDER)
 
 
 # ---------------------------------------------------------------- tables
@@ -101,7 +145,8 @@ def cell_summary(data: list[StudyData]) -> pd.DataFrame:
         for cell in [c for c in CELL_ORDER if c in set(d.trials["cell"])]:
             f = d.trials[d.trials["cell"] == cell]
             done = f[f["state"] == "COMPLETE"]
-            row: dict[str, Any] = {"study": d.name, "signal": d.signal_label, "cell": cell}
+            row: dict[str, Any] = {"study": d.name, "signal": d.signal_label, "cell": cell,
+                                   "budget": d.budgets().get(cell)}  # fmt: skip
             row |= {"complete": _count(f, "COMPLETE"), "pruned": _count(f, "PRUNED"), "failed": _count(f, "FAIL")}
             if len(done):
                 best = done.loc[done["value"].idxmin()]
@@ -169,27 +214,40 @@ def side_by_side(summary: pd.DataFrame) -> pd.DataFrame:
 def importances(data: list[StudyData]) -> pd.DataFrame:
     """Table 4: Optuna's default parameter importances (PED-ANOVA in Optuna 5) per study."""
     rows = []
-    for d in data:
-        if _count(d.trials, "COMPLETE") < 2:
+    for study in [s for d in data for s in d.studies]:
+        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "low target values are important": yes
-                found = optuna.importance.get_param_importances(d.study, target=lambda t: t.values[0])
+                found = optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
         except (RuntimeError, ValueError):
             continue  # too few distinct values to say anything
-        rows += [{"study": d.name, "param": p, "importance": v} for p, v in found.items()]
-    return pd.DataFrame(rows)
+        rows += [{"study": study.study_name, "param": p, "importance": v} for p, v in found.items()]
+    return pd.DataFrame(rows, columns=["study", "param", "importance"])
 
 
 # ---------------------------------------------------------------- figure data
+FINISHED = ("COMPLETE", "PRUNED")
+
+
 def best_so_far(d: StudyData) -> pd.DataFrame:
-    """Figure 3: per cell, the best validation MSE reached by each trial number."""
-    done = d.trials[d.trials["state"] == "COMPLETE"].sort_values("number")
+    """Figure 3: per cell, every finished trial's value (a pruned one's best reported value)
+    and the cell's best complete value so far, with a last row at the study's last trial
+    number so each line runs to the end of the search."""
+    columns = ["cell", "number", "state", "value", "best_so_far"]
     parts = []
-    for cell, f in done.groupby("cell"):
-        parts.append(pd.DataFrame({"cell": cell, "number": f["number"], "best_so_far": f["value"].cummin()}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["cell", "number", "best_so_far"])
+    last = int(d.trials["number"].max()) if len(d.trials) else 0
+    for cell, f in d.trials[d.trials["state"].isin(FINISHED)].sort_values("number").groupby("cell", sort=False):
+        complete = f["value"].where(f["state"] == "COMPLETE")
+        part = pd.DataFrame({"cell": cell, "number": f["number"], "state": f["state"], "value": f["value"],
+                             "best_so_far": complete.cummin().ffill()})  # fmt: skip
+        if int(f["number"].max()) < last:
+            end = {"cell": cell, "number": last, "state": "END", "value": np.nan}
+            end["best_so_far"] = part["best_so_far"].iloc[-1]
+            part = pd.concat([part, pd.DataFrame([end])], ignore_index=True)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def learning_curves(d: StudyData, top: int = TOP_CURVES) -> pd.DataFrame:
@@ -217,8 +275,8 @@ def param_scatter(d: StudyData) -> tuple[pd.DataFrame, dict[str, Range]]:
     """Figure 2: validation MSE against each searched numeric parameter, and each one's range
     (drawn as the axis limits, so a best value on an edge shows)."""
     params = {n: p for n, p in d.spec.search.items() if isinstance(p, Range)}
-    done = d.trials[d.trials["state"] == "COMPLETE"]
-    return done[["number", "cell", "value", *params]].reset_index(drop=True), params
+    finished = d.trials[d.trials["state"].isin(FINISHED) & d.trials["value"].notna()]
+    return finished[["number", "cell", "state", "value", *params]].reset_index(drop=True), params
 
 
 def rerun_device(recorded: str, requested: str = "auto") -> str:
@@ -235,12 +293,12 @@ def rerun_device(recorded: str, requested: str = "auto") -> str:
 def predictions(d: StudyData, device: str = "auto") -> pd.DataFrame:
     """Figures 1 and 6: each cell's best trial, re-run from its stored config, on the test
     region: truth, one-step and free-running predictions, and the free-running error."""
-    best = cell_summary([d])
-    if "best_val_mse" not in best:
-        return pd.DataFrame()  # no complete trial yet
+    done = d.trials[d.trials["state"] == "COMPLETE"]
     frames = []
-    for _, row in best.dropna(subset=["best_val_mse"]).iterrows():
-        trial = d.study.trials[int(row["trial"])]
+    for cell in [c for c in CELL_ORDER if c in set(done["cell"])]:
+        f = done[done["cell"] == cell]
+        row = f.loc[f["value"].idxmin()]
+        trial = d.trial(row["study"], int(row["number"]))
         config = RunConfig.from_dict(trial.user_attrs["config"])
         result = run(config, rerun_device(trial.user_attrs.get("device", "cpu"), device))
         assert result.model is not None
@@ -288,10 +346,13 @@ def slug(name: str) -> str:
 
 def study_header(d: StudyData) -> dict[str, Any]:
     """What produced a study's numbers: budget, training settings, machine."""
-    env = d.study.user_attrs.get("environment", {})
+    env = d.studies[0].user_attrs.get("environment", {})
     t = d.spec.training
+    budgets = d.budgets()
+    equal = len(set(budgets.values())) == 1
+    budget = f"{next(iter(budgets.values()))} per cell" if equal else ", ".join(f"{c} {n}" for c, n in budgets.items())
     return {"study": d.name, "signal": d.signal_label, "protocol": t.protocol, "epochs": t.epochs,
-            "trials": len(d.trials), "sampler": d.spec.study.sampler, "pruner": d.spec.study.pruner,
+            "trials": len(d.trials), "budget": budget, "sampler": d.spec.study.sampler, "pruner": d.spec.study.pruner,
             "cpu": env.get("cpu"), "gpus": ", ".join(env.get("gpus", [])) or "none",
             "torch": env.get("torch_version"), "git": (env.get("git_commit") or "")[:10]}  # fmt: skip
 
@@ -328,20 +389,49 @@ def upload_figures(d: StudyData, paths: list[Path], artifact_dir: Path) -> list[
 
     artifact_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(artifact_dir))
-    existing = {}
-    for key, value in d.study._storage.get_study_system_attrs(d.study._study_id).items():
-        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
-        if isinstance(meta, dict):
-            existing[meta["filename"]] = meta["artifact_id"]
     ids = []
-    for path in paths:
-        if path.name in existing:
-            with path.open("rb") as f:
-                store.write(existing[path.name], f)
-            ids.append(existing[path.name])
-        else:
-            ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=d.study))
+    for study in d.studies:  # each of a group's per-cell studies shows the group's figures
+        existing = {}
+        for key, value in study._storage.get_study_system_attrs(study._study_id).items():
+            meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
+            if isinstance(meta, dict):
+                existing[meta["filename"]] = meta["artifact_id"]
+        for path in paths:
+            if path.name in existing:
+                with path.open("rb") as f:
+                    store.write(existing[path.name], f)
+                ids.append(existing[path.name])
+            else:
+                ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     return ids
+
+
+INTEGER_COLUMNS = ("budget", "complete", "pruned", "failed", "trial", "window", "hidden_size", "n_params", "runs",
+                   "pairs", "trials", "epochs", "number")  # fmt: skip
+
+
+def _integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Count and size columns as integers (nullable, so a missing value stays empty in CSV)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column in INTEGER_COLUMNS or str(column).endswith((": window",)):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
+    return frame
+
+
+def study_facts(d: StudyData) -> findings.StudyFacts:
+    refs = reference_rows(d).set_index("cell")["test_mse"]
+    return findings.StudyFacts(name=d.name, signal=d.spec.signal.name, noise_std=d.spec.signal.noise_std,
+                               persistence_mse=float(refs["ref: persistence"]),
+                               floor_mse=float(refs["ref: linear-ar"]), budgets=d.budgets())  # fmt: skip
+
+
+def save_notes(data: list[StudyData], text: str) -> None:
+    """The findings as each study's note, so optuna-dashboard opens on the verdict."""
+    import optuna_dashboard
+
+    for study in [s for d in data for s in d.studies]:
+        optuna_dashboard.save_note(study, text)
 
 
 def write_report(
@@ -353,41 +443,59 @@ def write_report(
     device: str = "auto",
 ) -> Path:
     """Write report.md, the CSV tables and the figures of `data` (from `load_studies`)."""
+    from harness import figures
+
     out.mkdir(parents=True, exist_ok=True)
     comparison = comparison_table(data)
     side = side_by_side(cell_summary(data))
     imp = importances(data)
     reps = replicates.replicate_frame(storage, [d.name for d in data])
-    cis, tests = replicates.ci_table(reps), replicates.paired_tests(reps)
+    cis, tests, sweep = replicates.ci_table(reps), replicates.paired_tests(reps), replicates.sweep_table(reps)
+    found = findings.findings([study_facts(d) for d in data], reps)
+    verdict = findings.markdown(found)
     tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
-              "paired_tests": tests}  # fmt: skip
+              "paired_tests": tests, "window_sweep": sweep}  # fmt: skip
     for name, frame in tables.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
+        _integers(frame).to_csv(out / f"{name}.csv", index=False)
+    (out / "findings.md").write_text(verdict, encoding="utf-8")
 
-    lines = ["# Harness report", "", f"Storage: `{md_escape(storage_label)}`", ""]
+    lines = ["# Harness report", "", "## Findings", "", verdict, f"Storage: `{md_escape(storage_label)}`", ""]
     lines += ["## Studies", "", markdown_table(pd.DataFrame([study_header(d) for d in data]))]
     lines += ["## Cells and references", "",
-              "Best trial per cell (by validation MSE) and the references on the same splits. `x_floor` is the "
-              "test MSE divided by the linear autoregression's, which predicts a noiseless sine exactly.", "",
-              markdown_table(comparison.drop(columns=["signal"], errors="ignore")), ""]  # fmt: skip
-    lines += ["## Side by side", "", markdown_table(side), "", "## Parameter importances", "", markdown_table(imp)]
-    if not reps.empty:
-        from harness import figures
-
+              "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "
+              "ranking cells) and the references on the same splits. `budget` is the number of search trials "
+              "the cell got. `x_floor` is the test MSE divided by the linear autoregression's, which predicts a "
+              "noiseless sine exactly.", "",
+              markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
+    lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
+              markdown_table(imp)]  # fmt: skip
+    if not cis.empty:
         lines += ["", "## Replicates (`harness confirm`)", "",
-                  "Each cell's best configuration re-trained on the same seeds: mean and 95% confidence "
-                  "interval (Student's t, or a bootstrap below 5 runs).", "", markdown_table(cis), "",
-                  "Wilcoxon signed-rank test of test MSE, pair by pair on the same seeds; `lower` is the cell "
-                  "with the lower median. With 5 seeds the smallest two-sided p-value possible is 0.0625.", "",
-                  markdown_table(tests), ""]  # fmt: skip
+                  "Each cell's best configuration re-trained on the same seeds: the geometric mean of test and "
+                  "free-running MSE with a 95% interval computed on log10 values (Student's t, or a bootstrap "
+                  "below 5 runs), and the mean horizon with its interval clipped to the possible range.", "",
+                  markdown_table(_integers(cis)), "",
+                  "Pair by pair on the same seeds: `ratio` = geometric-mean test MSE of `cell_a` over `cell_b`, "
+                  "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "
+                  "(`p_wilcoxon`; with 5 seeds its smallest two-sided p-value is 0.0625).", "",
+                  markdown_table(_integers(tests)), ""]  # fmt: skip
         figures.replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
         lines += ["![replicates](replicates.png)"]
+    if sweep["window"].nunique() > 1:
+        lines += ["", "## Window sweep (`harness confirm --windows`)", "",
+                  "Each cell's best configuration re-trained at each window on the same seeds.", "",
+                  markdown_table(_integers(sweep)), ""]  # fmt: skip
+        signals = {d.name: d.signal_label for d in data}
+        figures.window_sweep(sweep.assign(signal=sweep["study"].map(signals)), "test MSE and horizon against window",
+                             out / "window-sweep.png")  # fmt: skip
+        lines += ["![window sweep](window-sweep.png)"]
     for d in data:
         paths = draw_figures(d, out, device)
         if artifact_dir is not None and paths:
             upload_figures(d, paths, artifact_dir)
         lines += ["", f"## {md_escape(d.name)}: figures", ""]
         lines += [f"![{md_escape(p.stem)}]({p.name})" for p in paths] or ["_(no complete trials)_"]
+    save_notes(data, verdict)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,10 @@ class StudySettings:
     pruner: str = "median"
     trials: int = 20
     objectives: tuple[str, ...] = ("val_mse",)
+    # Each cell its own study (`<name>/<cell>`) with an equal share of `trials`, so cells are
+    # compared after equal search effort; otherwise the sampler treats `cell` as one more
+    # parameter and may give one cell most of the budget.
+    equal_cells: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,26 @@ class StudySpec:
         values |= {"num_layers": t.num_layers, "seed": t.seed, "precision": t.precision}
         values |= {"deterministic": t.deterministic, **self.fixed, **params}
         return RunConfig(signal=self.signal, **values)
+
+    def cells(self) -> list[str]:
+        """The cells this spec searches, in its order."""
+        cell = self.search.get("cell", self.fixed.get("cell"))
+        return list(cell.values) if isinstance(cell, Choice) else [str(cell)]
+
+    def per_cell(self, target: int) -> dict[str, StudySpec]:
+        """With `equal_cells`: one spec per cell, named `<name>/<cell>`, each with an equal
+        share of `target` trials (rounded up) and its own search over the other parameters."""
+        share = -(-target // len(self.cells()))
+        search = {k: v for k, v in self.search.items() if k != "cell"}
+        return {
+            cell: replace(
+                self,
+                study=replace(self.study, name=f"{self.study.name}/{cell}", trials=share, equal_cells=False),
+                search=search,
+                fixed={**self.fixed, "cell": cell},
+            )
+            for cell in self.cells()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (TOML-shaped), stored as a study attribute."""

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,11 @@ TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
     "samples_per_second", "peak_memory_bytes", "device", "device_name", "n_params", "epochs_run", "overhead_seconds",
 )  # fmt: skip
+
+
+GROUP_ATTR = "group"  # on each per-cell study of an `equal_cells` spec: its group's name, cell and spec
+COMPANION_SUFFIX = "/confirm"  # `harness confirm`'s runs of study (or group) X live in study X/confirm
+COMPANION_ATTR = "replicates_of"  # on that companion: X
 
 
 class BudgetReached(Exception):
@@ -235,19 +240,26 @@ class Objective:
             raise BudgetReached
 
 
-def create_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.Study:
+def create_study(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, target: int | None = None, group: StudySpec | None = None
+) -> optuna.Study:
+    """Create or load the spec's study and record the spec (with the current trial target, so
+    a resume to more trials says so), the environment, and the group it belongs to if any."""
     study = optuna.create_study(
         study_name=spec.study.name,
         storage=storage,
         directions=["minimize"] * len(spec.study.objectives),
         load_if_exists=True,
     )
-    study.set_user_attr("spec", spec.to_dict())
+    recorded = replace(spec, study=replace(spec.study, trials=target)) if target else spec
+    study.set_user_attr("spec", recorded.to_dict())
     study.set_user_attr("environment", environment())
-    if len(spec.study.objectives) > 1:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(spec.study.objectives))
+    if group is not None:
+        cell = spec.cells()[0]
+        study.set_user_attr(GROUP_ATTR, {"name": group.study.name, "cell": cell, "spec": group.to_dict()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(spec.study.objectives))  # the dashboard says val_mse, not "Objective 0"
     return study
 
 

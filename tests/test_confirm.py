@@ -10,9 +10,10 @@ from scipy import stats
 
 from harness import replicates
 from harness.cli import main
-from harness.confirm import SUFFIX, replicate_seeds
+from harness.confirm import replicate_seeds
 from harness.spec import load_spec
 from harness.storage import open_storage
+from harness.study import COMPANION_SUFFIX as SUFFIX
 
 SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
 
@@ -42,14 +43,15 @@ def test_confirm_runs_paired_replicates_once(tmp_path: Path, capsys: pytest.Capt
             replicate_seeds(spec, 2)
         )
     for t in trials:
+        assert t.user_attrs["replicate_of_study"] == "smoke"
         original = search.trials[t.user_attrs["replicate_of"]]
         assert t.params == original.params and t.user_attrs["rank"] == 0
         assert t.user_attrs["config"] | {"seed": 0} == original.user_attrs["config"] | {"seed": 0}
         assert t.user_attrs["config"]["seed"] == t.user_attrs["seed"]
-    assert f"{2 * len(cells)} new replicate runs" in err
+    assert f"{2 * len(cells)} new runs" in err
     # a second confirm trains nothing new
     assert main(["confirm", "--storage", url, "--seeds", "2", "--device", "cpu"]) == 0
-    assert "0 new replicate runs" in capsys.readouterr().err
+    assert "0 new runs" in capsys.readouterr().err
     assert len(optuna.load_study(study_name="smoke" + SUFFIX, storage=url).trials) == len(trials)
     # and the report shows the replicates
     out = tmp_path / "r"
@@ -74,22 +76,42 @@ def test_confidence_intervals_and_paired_tests_match_scipy(tmp_path: Path) -> No
     storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"rnn": rnn, "lstm": lstm})
     frame = replicates.replicate_frame(storage, ["s"])
     table = replicates.ci_table(frame).set_index("cell")
-    x = np.array(rnn)
+    x = np.log10(rnn)
     low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-    assert table.loc["rnn", "test_mse_mean"] == pytest.approx(x.mean())
-    assert table.loc["rnn", "test_mse_ci_low"] == pytest.approx(low) and table.loc["rnn", "test_mse_ci_high"] == (
-        pytest.approx(high)
-    )
-    assert table.loc["rnn", "rollout_mse_mean"] == pytest.approx(2 * x.mean()) and table.loc["rnn", "runs"] == 6
+    # MSE on a log scale: the geometric mean, and an interval on log10 values
+    assert table.loc["rnn", "test_mse_gmean"] == pytest.approx(10 ** x.mean())
+    assert table.loc["rnn", "test_mse_ci_low"] == pytest.approx(10**low)
+    assert table.loc["rnn", "test_mse_ci_high"] == pytest.approx(10**high)
+    assert table.loc["rnn", "rollout_mse_gmean"] == pytest.approx(2 * 10 ** x.mean()) and table.loc["rnn", "runs"] == 6
     assert table.loc["rnn", "ci_method"] == "t"
+    assert table.loc["rnn", "horizon_mean"] == pytest.approx(2.5)  # horizons 0..5
     tests = replicates.paired_tests(frame).iloc[0]
     assert (tests["cell_a"], tests["cell_b"], tests["pairs"]) == ("lstm", "rnn", 6)
-    assert tests["p_value"] == pytest.approx(stats.wilcoxon(lstm, rnn).pvalue)
-    assert tests["lower"] == "lstm" and tests["median_diff"] == pytest.approx(np.median(np.array(lstm) - x))
+    assert tests["p_wilcoxon"] == pytest.approx(stats.wilcoxon(lstm, rnn).pvalue)
+    assert tests["p_log_t"] == pytest.approx(stats.ttest_rel(np.log10(lstm), x).pvalue)
+    assert tests["ratio"] == pytest.approx(10 ** (np.log10(lstm) - x).mean())
+    assert tests["lower"] == "lstm" and tests["median_diff"] == pytest.approx(np.median(np.array(lstm) - np.array(rnn)))
 
 
 def test_fewer_than_five_runs_use_a_bootstrap(tmp_path: Path) -> None:
     storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"gru": [0.1, 0.2, 0.4]})
     row = replicates.ci_table(replicates.replicate_frame(storage, ["s"])).iloc[0]
     assert row["ci_method"] == "bootstrap"
-    assert 0.1 <= row["test_mse_ci_low"] <= row["test_mse_mean"] <= row["test_mse_ci_high"] <= 0.4 + 1e-12
+    assert 0.1 <= row["test_mse_ci_low"] <= row["test_mse_gmean"] <= row["test_mse_ci_high"] <= 0.4 + 1e-12
+
+
+@pytest.mark.parametrize("horizons", [[0, 0, 0, 0, 0, 10], [150, 150, 150, 150, 110]])
+def test_horizon_intervals_stay_in_the_possible_range(horizons: list[float]) -> None:
+    h = np.array(horizons, dtype=float)
+    low, high = stats.t.interval(0.95, len(h) - 1, loc=h.mean(), scale=stats.sem(h))
+    assert low < 0 or high > 150  # Student's t alone would leave the range
+    mean, low, high, _ = replicates.summary(h, "horizon", upper=150)
+    assert mean == pytest.approx(h.mean()) and 0 <= low <= mean <= high <= 150
+
+
+def test_mse_intervals_never_reach_zero() -> None:
+    mse = np.array([1e-7, 3e-5, 2e-6, 8e-4, 5e-7])
+    low, _ = stats.t.interval(0.95, len(mse) - 1, loc=mse.mean(), scale=stats.sem(mse))
+    assert low < 0  # the arithmetic t-interval would
+    centre, low, high, _ = replicates.summary(mse, "test_mse")
+    assert 0 < low < centre < high and centre == pytest.approx(10 ** np.log10(mse).mean())

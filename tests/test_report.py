@@ -115,7 +115,13 @@ def test_importances_cover_the_searched_params(data: report.StudyData) -> None:
 
 def test_figure_data(data: report.StudyData) -> None:
     best = report.best_so_far(data)
-    assert best[best["cell"] == "rnn"]["best_so_far"].tolist() == [0.4, 0.2, 0.2]
+    rnn = best[best["cell"] == "rnn"]
+    # every finished trial, the pruned one at its best reported value, and a last row at the
+    # study's last trial (8, still running) so the line runs to the end of the search
+    assert rnn["number"].tolist() == [0, 1, 3, 4, 8]
+    assert rnn["state"].tolist() == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE", "END"]
+    assert rnn["value"].tolist()[:4] == [0.4, 0.2, 1.0, 0.3]
+    assert rnn["best_so_far"].tolist() == [0.4, 0.2, 0.2, 0.2, 0.2]
     curves = report.learning_curves(data)
     assert len(curves) == 6 * 2 and set(curves["number"]) == {0, 1, 2, 4, 6, 7}
     front = report.pareto(data).set_index("number")["on_front"]
@@ -123,14 +129,15 @@ def test_figure_data(data: report.StudyData) -> None:
     assert front.to_dict() == {0: False, 1: False, 2: True, 4: True, 6: True, 7: True}
     scatter, ranges = report.param_scatter(data)
     assert set(ranges) == {"hidden_size", "window", "lr"} and ranges["hidden_size"].log
-    assert len(scatter) == 6 and {"value", "cell", "window"} <= set(scatter.columns)
+    assert len(scatter) == 7 and {"value", "cell", "window", "state"} <= set(scatter.columns)
+    assert scatter.set_index("number").loc[3, "state"] == "PRUNED"  # pruned trials are visible too
 
 
 def test_predictions_rerun_the_stored_best_config(data: report.StudyData) -> None:
     preds = report.predictions(data, "cpu")
     assert list(dict.fromkeys(preds["cell"])) == ["rnn", "lstm", "gru"] and len(preds) == 3 * 150
     rnn = preds[preds["cell"] == "rnn"]
-    again = run(report.RunConfig.from_dict(data.study.trials[1].user_attrs["config"]), "cpu")
+    again = run(report.RunConfig.from_dict(data.trial("known", 1).user_attrs["config"]), "cpu")
     assert float(np.mean((rnn["one_step"] - rnn["truth"]) ** 2)) == pytest.approx(again.metrics["test_mse"], rel=1e-5)
     assert np.allclose(rnn["free_error"], np.abs(rnn["free_running"] - rnn["truth"]))
     assert rnn["t"].iloc[0] == 850 and rnn["step"].iloc[-1] == 150
@@ -142,7 +149,7 @@ def test_report_command_writes_tables_figures_and_artifacts(url: str, tmp_path: 
     argv = ["report", "--storage", url, "--out", str(out), "--artifacts", str(artifacts), "--device", "cpu"]
     assert main(argv) == 0
     md = (out / "report.md").read_text()
-    assert "| known | rnn | 3 | 1 | 0 | 0.2 | 0.3 |" in md
+    assert "| known | rnn | 4 | 3 | 1 | 0 | 0.2 | 0.3 |" in md  # budget: the rnn got 4 of the shared trials
     for name in ("comparison", "side_by_side", "importances"):
         assert not pd.read_csv(out / f"{name}.csv").empty
     pngs = sorted(p.name for p in out.glob("*.png"))

@@ -1,0 +1,188 @@
+"""Findings in words: the notebook's three questions answered from the numbers.
+
+Generated from the replicate runs of `harness confirm`, never written by hand: which cell
+predicts each signal best, whether the ten-times-longer period hurts, and whether a longer
+window helps. Each answer states the effect (a ratio of geometric-mean test MSEs), a
+reference (persistence, and the linear or noise floor), and how sure it is (the test, its
+p-value, the number of seeds), and says "cannot be told apart" when that is the honest
+answer. Without replicates it says which command supplies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from harness.replicates import best_config_only, paired_log_t, summary, sweep_only
+
+ALPHA = 0.05  # below this p-value a difference is stated as one
+NOTEBOOK_WINDOWS = (5, 32)  # the notebook's two input sizes: the window question compares them
+CONFIRM = "harness confirm"
+SWEEP = "harness confirm --windows 2,5,10,20,32,64"
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """What the findings need of one study (one signal), besides its replicates."""
+
+    name: str
+    signal: str  # short-period, long-period
+    noise_std: float
+    persistence_mse: float  # test MSE of predicting the last value
+    floor_mse: float  # test MSE of the best linear autoregression (exact on a noiseless sine)
+    budgets: dict[str, int] = field(default_factory=dict)  # trials each cell's search got
+
+
+@dataclass(frozen=True)
+class Finding:
+    question: str  # "cells", "period" or "window"
+    study: str  # the study it is about ("" for a comparison across studies)
+    text: str
+
+
+def _p(p: float) -> str:
+    if not np.isfinite(p):
+        return "no test possible"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _x(ratio: float) -> str:
+    return f"{ratio:.3g}x" if ratio < 100 else f"{ratio:.2g}x"
+
+
+def _budget(budgets: dict[str, int]) -> str:
+    if not budgets:
+        return ""
+    counts = set(budgets.values())
+    if len(counts) == 1:
+        return f"{counts.pop()} search trials per cell"
+    spread = ", ".join(f"{c} {n}" for c, n in budgets.items())
+    return f"unequal search effort ({spread} trials; `equal_cells = true` in the spec makes it fair)"
+
+
+def _floor(f: StudyFacts) -> str:
+    if f.noise_std > 0:
+        return f"noise floor {f.noise_std**2:.2g}"
+    return f"linear-AR floor {f.floor_mse:.2g}"
+
+
+def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
+    """Which cell predicts this signal best, and is it more than the luck of a seed?"""
+    runs = best_config_only(frame[frame["study"] == facts.name])
+    budget = _budget(facts.budgets)
+    head = f"**{facts.name}**" + (f" ({budget})" if budget else "")
+    if runs.empty:
+        return Finding("cells", facts.name, f"{head}: no replicates yet, so the cells cannot be compared beyond one "
+                                            f"lucky or unlucky seed each; run `{CONFIRM}`.")  # fmt: skip
+    gmeans = {cell: summary(g["test_mse"].to_numpy(), "test_mse")[0] for cell, g in runs.groupby("cell")}
+    order = sorted(gmeans, key=lambda c: gmeans[c])
+    best = order[0]
+    seeds = runs.groupby("cell")["seed"].nunique().min()
+    text = (f"{head}: the {best.upper()} has the lowest test MSE, {gmeans[best]:.2g} (geometric mean over {seeds} "
+            f"seeds), {_x(facts.persistence_mse / gmeans[best])} below persistence ({facts.persistence_mse:.2g}); "
+            f"{_floor(facts)}.")  # fmt: skip
+    by_cell = {cell: g.set_index("seed")["test_mse"] for cell, g in runs.groupby("cell")}
+    beaten: list[str] = []
+    tied: list[str] = []
+    for other in order[1:]:
+        seeds_both = sorted(set(by_cell[best].index) & set(by_cell[other].index))
+        ratio, p = paired_log_t(by_cell[other].loc[seeds_both].to_numpy(), by_cell[best].loc[seeds_both].to_numpy())
+        phrase = f"the {other.upper()} ({_x(ratio)} higher, {_p(p)})"
+        (beaten if p < ALPHA else tied).append(phrase)
+    if beaten:
+        text += f" It beats {' and '.join(beaten)}"
+        text += f"; it cannot be told apart from {' or '.join(tied)}." if tied else "."
+    elif tied:
+        text += f" But it cannot be told apart from {' or '.join(tied)}."
+    text += " (Paired t-test on log test MSE over the same seeds.)" if len(order) > 1 else ""
+    return Finding("cells", facts.name, text)
+
+
+def period_finding(short: StudyFacts, long: StudyFacts, frame: pd.DataFrame) -> Finding:
+    """Does the ten-times-longer period hurt? Per cell, long vs short test MSE and horizon."""
+    a = best_config_only(frame[frame["study"] == short.name])
+    b = best_config_only(frame[frame["study"] == long.name])
+    cells = [c for c in dict.fromkeys(a["cell"]) if c in set(b["cell"])]
+    if not cells:
+        return Finding("period", "", f"**Long vs short period**: needs replicates of both studies; run `{CONFIRM}`.")
+    phrases, horizons = [], []
+    for cell in cells:
+        x = a[a["cell"] == cell]["test_mse"].to_numpy(float)
+        y = b[b["cell"] == cell]["test_mse"].to_numpy(float)
+        ratio = float(10 ** (np.log10(y).mean() - np.log10(x).mean()))
+        p = np.nan
+        if min(len(x), len(y)) > 1:
+            p = float(stats.ttest_ind(np.log10(y), np.log10(x), equal_var=False).pvalue)
+        if p < ALPHA:
+            phrases.append(f"the {cell.upper()} {_x(ratio) if ratio >= 1 else _x(1 / ratio)} "
+                           f"{'higher' if ratio >= 1 else 'lower'} ({_p(p)})")  # fmt: skip
+        else:
+            phrases.append(f"the {cell.upper()} cannot be told apart ({_x(ratio)}, {_p(p)})")
+        h_short = a[a["cell"] == cell]["horizon"].mean()
+        h_long = b[b["cell"] == cell]["horizon"].mean()
+        horizons.append(f"{cell.upper()} {h_short:.0f} vs {h_long:.0f}")
+    relative = (long.persistence_mse / short.persistence_mse) if short.persistence_mse > 0 else np.nan
+    text = (f"**Long vs short period**: test MSE on the long period against the short one: {'; '.join(phrases)} "
+            f"(Welch t-test on log test MSE). Persistence is {_x(1 / relative)} more accurate on the slow signal, "
+            f"so errors are best read against it (above). Free-running, the mean horizon in steps (short vs long, "
+            f"of {int(a['max_horizon'].max())}): {', '.join(horizons)}.")  # fmt: skip
+    return Finding("period", "", text)
+
+
+def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
+    """Does a longer window help? Each cell's best configuration re-trained across windows."""
+    runs = sweep_only(frame[frame["study"] == facts.name])
+    windows = sorted(set(runs["window"]))
+    if len(windows) < 2:
+        return Finding("window", facts.name, f"**{facts.name}, window**: no window sweep yet; run `{SWEEP}`.")
+    short_w, long_w = NOTEBOOK_WINDOWS if set(NOTEBOOK_WINDOWS) <= set(windows) else (windows[0], windows[-1])
+    phrases = []
+    for cell, g in runs.groupby("cell", sort=False):
+        gm = {w: summary(gw["test_mse"].to_numpy(), "test_mse")[0] for w, gw in g.groupby("window")}
+        x = g[g["window"] == short_w].set_index("seed")["test_mse"]
+        y = g[g["window"] == long_w].set_index("seed")["test_mse"]
+        seeds = sorted(set(x.index) & set(y.index))
+        if not seeds:
+            continue
+        ratio, p = paired_log_t(x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy())  # >1: the longer window is better
+        best_w = min(gm, key=lambda w: gm[w])
+        if p < ALPHA:
+            verdict = f"{'helps' if ratio > 1 else 'hurts'} ({_x(max(ratio, 1 / ratio))} {'lower' if ratio > 1 else 'higher'} test MSE, {_p(p)})"  # noqa: E501
+        else:
+            verdict = f"cannot be told apart ({_x(ratio)}, {_p(p)})"
+        phrases.append(f"the {cell.upper()}: {verdict}, best window {best_w}")
+    seeds_n = runs.groupby(["cell", "window"])["seed"].nunique().min()
+    text = (f"**{facts.name}, window {long_w} vs {short_w}**: {'; '.join(phrases)} (each cell's best configuration "
+            f"re-trained at windows {', '.join(map(str, windows))} on the same {seeds_n} seeds; paired t-test on log "
+            f"test MSE).")  # fmt: skip
+    return Finding("window", facts.name, text)
+
+
+def _pairs(facts: Sequence[StudyFacts]) -> list[tuple[StudyFacts, StudyFacts]]:
+    """(short, long) studies of the same noise level: the period question's comparisons."""
+    shorts = [f for f in facts if f.signal == "short-period"]
+    longs = [f for f in facts if f.signal == "long-period"]
+    return [(s, g) for s in shorts for g in longs if s.noise_std == g.noise_std]
+
+
+def findings(facts: Sequence[StudyFacts], frame: pd.DataFrame) -> list[Finding]:
+    """Every finding, in the notebook's order: cells per signal, the period, the window."""
+    out = [cell_finding(f, frame) for f in facts]
+    out += [period_finding(s, g, frame) for s, g in _pairs(facts)]
+    out += [window_finding(f, frame) for f in facts]
+    return out
+
+
+def markdown(found: Sequence[Finding]) -> str:
+    titles = {"cells": "Which cell predicts best?", "period": "Does the long period hurt?",
+              "window": "Does a longer window help?"}  # fmt: skip
+    lines = []
+    for question, title in titles.items():
+        items = [f for f in found if f.question == question]
+        if items:
+            lines += [f"**{title}**", "", *[f"- {f.text}" for f in items], ""]
+    return "\n".join(lines)
