@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job: the searches, replicates of each cell's best (5 seeds) and a window sweep, the report.
+WINDOWS ?= 2,5,10,20,32,64
 run: $(VENV)/.installed
 	$(BIN)/harness launch studies/short_period.toml studies/long_period.toml
+	$(BIN)/harness confirm --seeds 5 --windows $(WINDOWS) --workers 2
 	$(BIN)/harness report
 
 test: $(VENV)/.installed

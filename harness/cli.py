@@ -16,6 +16,7 @@ from harness.errors import ConfigError
 from harness.spec import SpecError
 
 EXIT_USAGE = 2
+REPORT_DIR = "results/report"
 EXIT_INTERRUPTED = 130
 
 
@@ -309,7 +310,10 @@ def _confirm(args: argparse.Namespace) -> int:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables and figures from a storage")
     _add_storage(p)
-    p.add_argument("--out", default="results/report", help="output folder (default results/report)")
+    p.add_argument(
+        "--out",
+        help=f"output folder (default {REPORT_DIR}; with --study, {REPORT_DIR}/<study> so the full report stays whole)",
+    )
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
     p.add_argument("--artifacts", default="results/artifacts", help="artifact folder for optuna-dashboard")
     p.add_argument(
@@ -326,20 +330,21 @@ def _report(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.device import resolve_device
-    from harness.report import load_studies, write_report
+    from harness.report import load_studies, slug, write_report
     from harness.storage import open_storage, redact, storage_url
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     resolve_device(args.device)
     data = load_studies(storage, args.study)  # unknown names are an error before anything is written
-    for flag, folder in (("out", args.out), ("artifacts", args.artifacts)):
+    out = args.out or (f"{REPORT_DIR}/{slug('+'.join(args.study))}" if args.study else REPORT_DIR)
+    for flag, folder in (("out", out), ("artifacts", args.artifacts)):
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = write_report(storage, redact(url), Path(args.out), data, Path(args.artifacts), args.device)
+    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device)
     print(f"report: {path}")
     return 0
 

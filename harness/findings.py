@@ -51,7 +51,12 @@ def _p(p: float) -> str:
 
 
 def _x(ratio: float) -> str:
-    return f"{ratio:.3g}x" if ratio < 100 else f"{ratio:.2g}x"
+    """A ratio as people read one: 1.33x, 100x, 72,000x, 2.7e+21x."""
+    if ratio < 100:
+        return f"{ratio:.3g}x"
+    if ratio < 1e6:
+        return f"{float(f'{ratio:.2g}'):,.0f}x"
+    return f"{ratio:.1e}x"
 
 
 def _budget(budgets: dict[str, int]) -> str:
@@ -59,7 +64,8 @@ def _budget(budgets: dict[str, int]) -> str:
         return ""
     counts = set(budgets.values())
     if len(counts) == 1:
-        return f"{counts.pop()} search trials per cell"
+        n = counts.pop()
+        return f"{n} search trial{'s' if n != 1 else ''} per cell"
     spread = ", ".join(f"{c} {n}" for c, n in budgets.items())
     return f"unequal search effort ({spread} trials; `equal_cells = true` in the spec makes it fair)"
 
@@ -82,9 +88,10 @@ def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     order = sorted(gmeans, key=lambda c: gmeans[c])
     best = order[0]
     seeds = runs.groupby("cell")["seed"].nunique().min()
+    vs_persistence = facts.persistence_mse / gmeans[best]
+    against = f"{_x(vs_persistence)} below" if vs_persistence >= 1 else f"{_x(1 / vs_persistence)} above"
     text = (f"{head}: the {best.upper()} has the lowest test MSE, {gmeans[best]:.2g} (geometric mean over {seeds} "
-            f"seeds), {_x(facts.persistence_mse / gmeans[best])} below persistence ({facts.persistence_mse:.2g}); "
-            f"{_floor(facts)}.")  # fmt: skip
+            f"seeds), {against} persistence ({facts.persistence_mse:.2g}); {_floor(facts)}.")  # fmt: skip
     by_cell = {cell: g.set_index("seed")["test_mse"] for cell, g in runs.groupby("cell")}
     beaten: list[str] = []
     tied: list[str] = []

@@ -207,6 +207,9 @@ def test_dashboard_serves_the_report_figures(dashboard: str, url: str) -> None:
         detail = json.load(response)
     listed = {a["filename"]: a["artifact_id"] for a in detail["artifacts"]}
     assert "known-predictions.png" in listed and len(listed) == 6
+    # the dashboard opens on the findings (the study's note) and names the objective
+    assert "Which cell predicts best?" in detail["note"]["body"] and "no replicates yet" in detail["note"]["body"]
+    assert detail["objective_names"] == ["val_mse"]
     with urllib.request.urlopen(f"{dashboard}/artifacts/{study_id}/{listed['known-pareto.png']}", timeout=30) as r:
         assert r.headers["Content-Type"] == "image/png"
         assert r.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,97 @@
+"""Findings in words, from storages with planted answers: a clear winner, a tie, a period
+that hurts, a window that helps, and missing replicates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import create_trial
+
+from harness import findings, replicates
+from harness.storage import open_storage
+from harness.study import COMPANION_ATTR, COMPANION_SUFFIX
+
+NOISE = np.array([1.0, 1.3, 0.8, 1.2, 0.9, 1.1])  # per-seed spread, the same on every seed list
+
+
+def plant(storage: optuna.storages.BaseStorage, study: str, runs: dict[tuple[str, int], np.ndarray]) -> None:
+    """Replicate runs of `study`: (cell, window) -> test MSE per seed; window 8 is the one found."""
+    companion = optuna.create_study(study_name=study + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
+    companion.set_user_attr(COMPANION_ATTR, study)
+    for (cell, window), values in runs.items():
+        for seed, value in enumerate(values):
+            attrs = {"config": {"cell": cell, "window": window}, "replicate_of": 0, "rank": 0, "seed": seed,
+                     "found_window": 8, "test_mse": float(value), "rollout_mse": float(value),
+                     "horizon": 150 if value < 1e-5 else 20}  # fmt: skip
+            companion.add_trial(create_trial(value=float(value), user_attrs=attrs))
+
+
+def facts(name: str, signal: str, budgets: dict[str, int] | None = None) -> findings.StudyFacts:
+    persistence = 0.075 if signal == "short-period" else 0.0008
+    return findings.StudyFacts(name, signal, 0.0, persistence, 1e-28, budgets or {"rnn": 20, "lstm": 20, "gru": 20})
+
+
+@pytest.fixture
+def frame(tmp_path: Path) -> object:
+    storage = open_storage(f"sqlite:///{tmp_path / 'h.db'}")
+    # short: a clear winner (lstm, 100x below the others) and a tie between rnn and gru
+    plant(storage, "short", {("lstm", 8): 1e-6 * NOISE, ("rnn", 8): 1e-4 * NOISE,
+                             ("gru", 8): 1e-4 * NOISE[[1, 0, 3, 2, 5, 4]]})  # fmt: skip
+    # long: every cell 10x worse than on the short signal, except the tie between lstm and gru;
+    # a window of 32 helps the lstm 10x over 5, and makes no difference to the rnn
+    plant(storage, "long", {("lstm", 8): 1e-5 * NOISE, ("rnn", 8): 1e-3 * NOISE,
+                            ("gru", 8): 1e-5 * NOISE[[1, 0, 3, 2, 5, 4]],
+                            ("lstm", 5): 1e-4 * NOISE, ("lstm", 32): 1e-5 * NOISE[[2, 3, 0, 1, 4, 5]],
+                            ("rnn", 5): 1e-3 * NOISE, ("rnn", 32): 1e-3 * NOISE[[1, 0, 3, 2, 5, 4]]})  # fmt: skip
+    return replicates.replicate_frame(storage, ["short", "long"])
+
+
+def test_a_clear_winner_is_named_with_its_effect_and_test(frame: object) -> None:
+    text = findings.cell_finding(facts("short", "short-period"), frame).text  # type: ignore[arg-type]
+    gmean = 1e-6 * 10 ** np.log10(NOISE).mean()
+    assert "the LSTM has the lowest test MSE" in text and f"{gmean:.2g}" in text and "over 6 seeds" in text
+    assert f"{float(f'{0.075 / gmean:.2g}'):,.0f}x below persistence" in text  # 72,000x
+    assert "It beats the GRU (100x higher, p < 0.001) and the RNN (100x higher, p < 0.001)" in text
+    assert "20 search trials per cell" in text
+
+
+def test_a_tie_is_called_a_tie(frame: object) -> None:
+    text = findings.cell_finding(facts("long", "long-period"), frame).text  # type: ignore[arg-type]
+    # lstm and gru got the same values on shuffled seeds: whichever is named first, the other ties
+    assert "cannot be told apart from the GRU (1x higher" in text or "cannot be told apart from the LSTM (1x" in text
+    assert "It beats the RNN (100x higher, p < 0.001)" in text
+
+
+def test_unequal_budgets_are_stated(frame: object) -> None:
+    uneven = facts("short", "short-period", {"rnn": 37, "lstm": 20, "gru": 3})
+    text = findings.cell_finding(uneven, frame).text  # type: ignore[arg-type]
+    assert "unequal search effort (rnn 37, lstm 20, gru 3 trials" in text
+
+
+def test_the_long_period_hurts_by_the_planted_factor(frame: object) -> None:
+    text = findings.period_finding(facts("short", "short-period"), facts("long", "long-period"), frame).text  # type: ignore[arg-type]
+    assert "the LSTM 10x higher (p < 0.001)" in text and "the RNN 10x higher (p < 0.001)" in text
+    assert "the GRU 10x lower (p < 0.001)" in text  # as planted: 1e-4 short, 1e-5 long
+    assert "LSTM 150 vs " in text and "RNN 20 vs 20" in text  # free-running horizons, short vs long
+
+
+def test_a_longer_window_helps_one_cell_and_not_another(frame: object) -> None:
+    text = findings.window_finding(facts("long", "long-period"), frame).text  # type: ignore[arg-type]
+    assert "window 32 vs 5" in text
+    assert "the LSTM: helps (10x lower test MSE, p < 0.001), best window" in text
+    assert "the RNN: cannot be told apart" in text
+    assert "windows 5, 8, 32 on the same 6 seeds" in text
+
+
+def test_missing_replicates_name_the_command(tmp_path: Path) -> None:
+    empty = replicates.replicate_frame(open_storage(f"sqlite:///{tmp_path / 'h.db'}"), ["short"])
+    found = findings.findings([facts("short", "short-period"), facts("long", "long-period")], empty)
+    texts = {f.question: f.text for f in found}
+    assert "no replicates yet" in texts["cells"] and "`harness confirm`" in texts["cells"]
+    assert "`harness confirm`" in texts["period"]
+    assert "no window sweep yet" in texts["window"] and "--windows" in texts["window"]
+    md = findings.markdown(found)
+    assert md.index("Which cell") < md.index("long period") < md.index("longer window")
