@@ -202,6 +202,8 @@ def comparison_table(data: list[StudyData]) -> pd.DataFrame:
 
 def side_by_side(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 3: per cell, each study's best validation MSE, horizon and best window, side by side."""
+    if summary.empty or "cell" not in summary:
+        return pd.DataFrame(columns=["cell"])  # no trial has finished yet
     cells = summary[summary["cell"].isin(CELL_ORDER)]
     if cells.empty or "best_val_mse" not in cells:
         return pd.DataFrame()

@@ -4,9 +4,17 @@ Used by the exact-reproduction test and the speed benchmark: the harness's singl
 `seed` protocol must give the same summed losses as this loop. Only changes: the device is
 the CPU, `num_layers` (undefined in the notebook's LSTM cell) is 1, and a GRU class is
 built the same way as the third cell.
+
+The loop's losses for every notebook run are recorded in `data/notebook_losses.json`
+(`python tests/regenerate_notebook_losses.py`); `reference_losses` reads them.
 """
 
 from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,3 +112,19 @@ def notebook_losses(
         optimizer.step()
         losses.append(loss.item())  # type: ignore[union-attr]
     return losses
+
+
+REFERENCE_PATH = Path(__file__).parent / "data" / "notebook_losses.json"
+
+
+@cache
+def reference() -> dict[str, Any]:
+    """The recorded file: `metadata` (settings, torch version, date, command) and `runs`."""
+    data: dict[str, Any] = json.loads(REFERENCE_PATH.read_text())
+    return data
+
+
+def reference_losses(cell: str, signal: str, window: int) -> list[float]:
+    """The loop's recorded summed loss per epoch (33 epochs, the notebook's settings)."""
+    (row,) = [r for r in reference()["runs"] if (r["cell"], r["signal"], r["window"]) == (cell, signal, window)]
+    return list(row["summed_loss_by_epoch"])

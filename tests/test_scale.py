@@ -42,7 +42,6 @@ def assert_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
     return trials
 
 
-@pytest.mark.slow
 def test_four_sqlite_workers_while_report_and_dashboard_read(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     proc = launch(url, 40, "--workers", "4")
@@ -112,7 +111,6 @@ requires_postgres = pytest.mark.skipif(
 
 
 @requires_postgres
-@pytest.mark.slow
 def test_two_machines_fill_one_postgres_study_exactly(tmp_path: Path) -> None:
     assert POSTGRES_URL is not None
     # A new, empty database: both machines also race to create Optuna's tables.

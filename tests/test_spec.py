@@ -3,12 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness.cli import main
 from harness.spec import Choice, Range, SpecError, load_spec, spec_from_dict
 
 STUDIES = Path(__file__).parent.parent / "studies"
 SMOKE = STUDIES / "smoke.toml"
+# A GPU index this machine does not have, whatever it has: one past the last.
+MISSING_GPU = f"cuda:{torch.cuda.device_count()}"
 
 
 @pytest.mark.parametrize("path", sorted(STUDIES.glob("*.toml")), ids=lambda p: p.name)
@@ -99,7 +102,7 @@ def test_malformed_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureF
         (["--storage", "redis://localhost/0"], "--storage"),
         (["--storage", "sqlite:///:memory:"], "--storage"),
         (["--storage", "sqlite:////nonexistent-folder/h.db"], "--storage"),
-        (["--device", "cuda:3"], "--device"),
+        (["--device", MISSING_GPU], "--device"),
     ],
 )
 def test_bad_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:

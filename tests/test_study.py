@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
@@ -97,11 +99,36 @@ def test_pareto_study_records_two_objectives(url: str) -> None:
     assert all(len(t.values) == 2 and t.values[1] == t.user_attrs["train_seconds"] for t in study.trials)
 
 
-@pytest.mark.parametrize("sampler", ["random", "cmaes", "gp", "qmc"])
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc"])
 def test_each_sampler_runs(url: str, sampler: str) -> None:
     argv = ["launch", SMOKE, "--storage", url, "--trials", "2", "--no-progress", "--set", f"study.sampler={sampler}"]
     assert main([*argv, "--set", "training.epochs=1"]) == 0
     assert len(load(url).get_trials(states=(TrialState.COMPLETE,))) == 2
+
+
+def test_gp_sampler_proposes_trials_after_its_random_start(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GPSampler samples its first n_startup_trials (10 in Optuna 5) at random; only then does
+    # the Gaussian process propose, through sample_relative. Run one trial past that and
+    # record what the GP proposed (worker 0 runs in this process).
+    startup = inspect.signature(optuna.samplers.GPSampler).parameters["n_startup_trials"].default
+    proposals: dict[int, dict[str, Any]] = {}
+    real = optuna.samplers.GPSampler.sample_relative
+
+    def spy(self: optuna.samplers.GPSampler, study: optuna.Study, trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+        params = real(self, study, trial, space)
+        proposals[trial.number] = params
+        return params
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", spy)
+    argv = ["launch", SMOKE, "--storage", url, "--trials", str(startup + 1), "--no-progress"]
+    sets = ["study.sampler=gp", "training.epochs=1", "search.hidden_size={low=4, high=8}"]
+    assert main([*argv, *[x for s in sets for x in ("--set", s)]]) == 0
+    trials = load(url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * (startup + 1)
+    by_gp = [n for n, params in sorted(proposals.items()) if params]
+    assert by_gp == [startup]  # after the random start-up, and only then
+    assert set(proposals[startup]) == {"cell", "hidden_size", "window", "lr"}  # every searched parameter
+    assert trials[startup].params == proposals[startup]  # the trial ran what the GP proposed
 
 
 def test_grid_sampler_with_lists(url: str) -> None:
