@@ -461,7 +461,7 @@ def write_report(
         _integers(frame).to_csv(out / f"{name}.csv", index=False)
     (out / "findings.md").write_text(verdict, encoding="utf-8")
 
-    lines = ["# Harness report", "", "## Findings", "", verdict, f"Storage: `{md_escape(storage_label)}`", ""]
+    lines = ["# Harness report", "", "## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
     lines += ["## Studies", "", markdown_table(pd.DataFrame([study_header(d) for d in data]))]
     lines += ["## Cells and references", "",
               "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "

@@ -215,7 +215,9 @@ class Objective:
                 result = train.run(config, self.device, on_epoch)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
-            trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")
+            first = (str(e).splitlines() or [""])[0]
+            reason = first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
+            trial.set_user_attr("fail_reason", reason)
             raise TrialFailed("CUDA out of memory") from None
         record_trial(trial, trial_attrs(result), curve)
         # Measured after the record is written, so it includes those writes; one more small
