@@ -210,16 +210,16 @@ def launch(
     device: str = "auto",
     timeout: float | None = None,
     progress: bool = True,
-    group: StudySpec | None = None,
+    parent: StudySpec | None = None,
 ) -> dict[str, Any]:
-    """Create or resume the spec's study and fill its budget; returns its summary. `group`
-    is the spec this one was split from (`launch_all`), recorded on the study."""
+    """Create or resume the spec's study and fill its budget; returns its summary. `parent`
+    is the `equal_cells` spec this one was split from (`launch_all`), recorded on the study."""
     from tqdm import tqdm
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
     _quiet_optuna()
     target = trials or spec.study.trials
-    study = create_study(spec, open_storage(storage_url), target, group)
+    study = create_study(spec, open_storage(storage_url), target, parent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -252,9 +252,9 @@ def launch_all(
         return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
     total = trials or spec.study.trials
     members = spec.per_cell(total)
-    group = replace(spec, study=replace(spec.study, trials=total))
+    parent = replace(spec, study=replace(spec.study, trials=total))
     share = timeout / len(members) if timeout else None
-    return [launch(m, storage_url, timeout=share, group=group, **options) for m in members.values()]
+    return [launch(m, storage_url, timeout=share, parent=parent, **options) for m in members.values()]
 
 
 def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:

@@ -27,7 +27,7 @@ from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
-from harness.study import COMPANION_ATTR, GROUP_ATTR
+from harness.study import COMPANION_ATTR, PER_CELL_ATTR
 from harness.train import RunConfig, run
 
 CELL_ORDER = ("rnn", "lstm", "gru")
@@ -55,12 +55,12 @@ class StudyData:
 
     def budgets(self) -> dict[str, int]:
         """Each cell's trial budget: its study's target, or for one shared study its count."""
-        if len(self.studies) == 1 and GROUP_ATTR not in self.studies[0].user_attrs:
+        if len(self.studies) == 1 and PER_CELL_ATTR not in self.studies[0].user_attrs:
             counts = self.trials.groupby("cell")["number"].count()
             budgets = {str(c): int(n) for c, n in counts.items()}
         else:
             budgets = {
-                s.user_attrs[GROUP_ATTR]["cell"]: int(s.user_attrs["spec"]["study"]["trials"]) for s in self.studies
+                s.user_attrs[PER_CELL_ATTR]["cell"]: int(s.user_attrs["spec"]["study"]["trials"]) for s in self.studies
             }
         return dict(sorted(budgets.items(), key=lambda item: _cell_rank(item[0])))
 
@@ -99,30 +99,30 @@ def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) 
     return frame.reindex(columns=list(dict.fromkeys([*TRIAL_COLUMNS, *params, *frame.columns])))
 
 
-def _groups(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
-    """Report name -> its Optuna studies: a harness study alone, or a group's per-cell
+def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
+    """Report name -> its Optuna studies: a harness study alone, or an `equal_cells` spec's per-cell
     studies; companions (replicates) and studies the harness did not make are left out."""
-    groups: dict[str, list[str]] = {}
+    searches: dict[str, list[str]] = {}
     for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
         attrs = s.user_attrs
         if "spec" not in attrs or COMPANION_ATTR in attrs:
             continue
-        name = attrs[GROUP_ATTR]["name"] if GROUP_ATTR in attrs else s.study_name
-        groups.setdefault(name, []).append(s.study_name)
-    return groups
+        name = attrs[PER_CELL_ATTR]["name"] if PER_CELL_ATTR in attrs else s.study_name
+        searches.setdefault(name, []).append(s.study_name)
+    return searches
 
 
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
-    groups = _groups(storage)
-    unknown = [n for n in names or [] if n not in groups]
+    searches = _searches(storage)
+    unknown = [n for n in names or [] if n not in searches]
     if unknown:
-        raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: {', '.join(groups) or '(none yet)'}")
+        raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: {', '.join(searches) or '(none yet)'}")
     out = []
-    for name in names or groups:
-        studies = tuple(optuna.load_study(study_name=m, storage=storage) for m in groups[name])
+    for name in names or searches:
+        studies = tuple(optuna.load_study(study_name=m, storage=storage) for m in searches[name])
         attrs = studies[0].user_attrs
-        spec = spec_from_dict(attrs[GROUP_ATTR]["spec"] if GROUP_ATTR in attrs else attrs["spec"])
-        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(GROUP_ATTR, {}).get("cell"))))
+        spec = spec_from_dict(attrs[PER_CELL_ATTR]["spec"] if PER_CELL_ATTR in attrs else attrs["spec"])
+        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(PER_CELL_ATTR, {}).get("cell"))))
         frames = [trials_frame(s, tuple(spec.search)) for s in studies]
         out.append(StudyData(name, spec, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), studies))
     return out
@@ -392,7 +392,7 @@ def upload_figures(d: StudyData, paths: list[Path], artifact_dir: Path) -> list[
     artifact_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(artifact_dir))
     ids = []
-    for study in d.studies:  # each of a group's per-cell studies shows the group's figures
+    for study in d.studies:  # each per-cell study shows the whole search's figures
         existing = {}
         for key, value in study._storage.get_study_system_attrs(study._study_id).items():
             meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None

@@ -41,8 +41,8 @@ TRIAL_ATTRS = (
 )  # fmt: skip
 
 
-GROUP_ATTR = "group"  # on each per-cell study of an `equal_cells` spec: its group's name, cell and spec
-COMPANION_SUFFIX = "/confirm"  # `harness confirm`'s runs of study (or group) X live in study X/confirm
+PER_CELL_ATTR = "per_cell"  # on each per-cell study of an `equal_cells` spec: its parent's name, the cell, the spec
+COMPANION_SUFFIX = "/confirm"  # `harness confirm`'s runs of study (or per-cell search) X live in X/confirm
 COMPANION_ATTR = "replicates_of"  # on that companion: X
 
 
@@ -243,10 +243,10 @@ class Objective:
 
 
 def create_study(
-    spec: StudySpec, storage: optuna.storages.BaseStorage, target: int | None = None, group: StudySpec | None = None
+    spec: StudySpec, storage: optuna.storages.BaseStorage, target: int | None = None, parent: StudySpec | None = None
 ) -> optuna.Study:
     """Create or load the spec's study and record the spec (with the current trial target, so
-    a resume to more trials says so), the environment, and the group it belongs to if any."""
+    a resume to more trials says so), the environment, and the `equal_cells` spec it was split from, if any."""
     study = optuna.create_study(
         study_name=spec.study.name,
         storage=storage,
@@ -256,9 +256,9 @@ def create_study(
     recorded = replace(spec, study=replace(spec.study, trials=target)) if target else spec
     study.set_user_attr("spec", recorded.to_dict())
     study.set_user_attr("environment", environment())
-    if group is not None:
+    if parent is not None:
         cell = spec.cells()[0]
-        study.set_user_attr(GROUP_ATTR, {"name": group.study.name, "cell": cell, "spec": group.to_dict()})
+        study.set_user_attr(PER_CELL_ATTR, {"name": parent.study.name, "cell": cell, "spec": parent.to_dict()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(spec.study.objectives))  # the dashboard says val_mse, not "Objective 0"

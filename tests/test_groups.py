@@ -15,7 +15,7 @@ from harness.cli import main
 from harness.confirm import replicate_seeds
 from harness.spec import load_spec
 from harness.storage import open_storage
-from harness.study import COMPANION_SUFFIX, GROUP_ATTR
+from harness.study import COMPANION_SUFFIX, PER_CELL_ATTR
 
 SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
 GROUP = ["--set", "study.equal_cells=true", "--set", "training.epochs=1", "--no-progress"]
@@ -37,7 +37,7 @@ def test_each_cell_gets_an_equal_budget_and_its_own_search(tmp_path: Path, capsy
         assert len(trials) == 3 and all(t.user_attrs["config"]["cell"] == cell for t in trials)
         assert all("cell" not in t.params for t in trials)  # the cell is fixed, not searched
         study = optuna.load_study(study_name=name, storage=url)
-        assert study.user_attrs[GROUP_ATTR]["name"] == "smoke" and study.user_attrs[GROUP_ATTR]["cell"] == cell
+        assert study.user_attrs[PER_CELL_ATTR]["name"] == "smoke" and study.user_attrs[PER_CELL_ATTR]["cell"] == cell
         assert study.user_attrs["spec"]["study"]["trials"] == 3
         assert study.metric_names == ["val_mse"]  # the dashboard labels the value
     (data,) = report.load_studies(open_storage(url))
