@@ -133,6 +133,13 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="SQLAlchemy URL (default: $HARNESS_STORAGE or sqlite:///results/harness.db)")
 
 
+def _add_artifacts(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--artifacts",
+        help=f"artifact folder: {what} (default: artifacts/ beside a SQLite database, else results/artifacts)",
+    )
+
+
 def _add_launch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("launch", help="create or resume one Optuna study per spec and fill its trial budget")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
@@ -143,7 +150,8 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_launch, flags=_STORAGE_FLAGS)
+    _add_artifacts(p, "where complete trials keep their trained weights")
+    p.set_defaults(func=_launch, flags=_STORAGE_FLAGS | {"artifacts": "--artifacts"})
 
 
 def _describe(summary: dict[str, Any]) -> str:
@@ -162,15 +170,18 @@ def _launch(args: argparse.Namespace) -> int:
     from harness.launch import WorkerError, launch_all
     from harness.spec import load_spec
     from harness.storage import check_storage, redact, storage_url
+    from harness.weights import artifact_store
 
     specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
     url = storage_url(args.storage)
     check_storage(url)
+    artifact_store(args.artifacts)  # refused here, not after the first trial trained
     summaries = []
     for spec in specs:
         try:
             summaries += launch_all(spec, url, trials=args.trials, workers=args.workers, device=args.device,
-                                    timeout=args.timeout, progress=not args.no_progress)  # fmt: skip
+                                    timeout=args.timeout, progress=not args.no_progress,
+                                    artifacts=args.artifacts)  # fmt: skip
         except WorkerError as e:
             print(f"harness launch: {spec.study.name}: {e}", file=sys.stderr)
             return 1
@@ -218,7 +229,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     _add_storage(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_positive_int, default=8080)
-    p.add_argument("--artifacts", default="results/artifacts", help="artifact folder shown beside the studies")
+    _add_artifacts(p, "figures and trained weights shown beside the studies")
     p.set_defaults(func=_dashboard, flags=_STORAGE_FLAGS | {"port": "--port"})
 
 
@@ -262,7 +273,10 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=_positive_int, default=1, help="parallel training processes")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.set_defaults(func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study", "window": "--windows"})
+    _add_artifacts(p, "each run keeps its trained weights there")
+    p.set_defaults(
+        func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study", "window": "--windows", "artifacts": "--artifacts"}
+    )
 
 
 def _window_list(text: str) -> tuple[int, ...]:
@@ -284,6 +298,7 @@ def _confirm(args: argparse.Namespace) -> int:
     from harness.replicates import ci_table, paired_tests, replicate_frame, sweep_table
     from harness.report import load_studies
     from harness.storage import open_storage, storage_url
+    from harness.weights import artifact_store
 
     storage = open_storage(storage_url(args.storage), must_exist=True)
     resolve_device(args.device)
@@ -292,9 +307,10 @@ def _confirm(args: argparse.Namespace) -> int:
     for d in studies:  # every window fits every signal before anything trains
         for w in args.windows:
             split_indices(d.spec.signal.length, w)
+    store = artifact_store(args.artifacts)
     for d in studies:
         ran = confirm(storage, d.name, d.studies, d.spec, seeds=args.seeds, top=args.top, windows=args.windows,
-                      workers=args.workers, device=args.device)  # fmt: skip
+                      workers=args.workers, device=args.device, artifacts=store)  # fmt: skip
         print(f"{d.name}: {ran} new runs", file=sys.stderr)
     frame = replicate_frame(storage, [d.name for d in studies])
     columns = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",
@@ -303,6 +319,42 @@ def _confirm(args: argparse.Namespace) -> int:
     if args.windows:
         tables.append(sweep_table(frame)[columns])
     print("\n\n".join(t.to_string(index=False, float_format=lambda v: f"{v:.4g}") for t in tables))
+    return 0
+
+
+# ---------------------------------------------------------------- weights
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="write a trial's trained weights to a file (plain torch.save)")
+    p.add_argument("study", help="the Optuna study, e.g. short-period/lstm (see `harness studies`)")
+    p.add_argument("trial", type=int, help="the trial number")
+    p.add_argument("--out", required=True, help="the file to write, e.g. lstm.pt")
+    _add_storage(p)
+    _add_artifacts(p, "where the weights are stored")
+    p.set_defaults(func=_weights, flags=_STORAGE_FLAGS | {"artifacts": "--artifacts", "out": "--out"})
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import optuna
+    import torch
+
+    from harness.storage import open_storage, storage_url
+    from harness.weights import find_trial, load_checkpoint
+
+    storage = open_storage(storage_url(args.storage), must_exist=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = find_trial(storage, args.study, args.trial)
+    data = load_checkpoint(storage, trial, args.artifacts)
+    if data is None:
+        raise ConfigError("trial", f"trial {args.trial} of {args.study!r} kept no weights ({trial.state.name}); "
+                                   "only complete trials keep them")  # fmt: skip
+    try:
+        torch.save(data, Path(args.out))
+    except OSError as e:
+        raise ConfigError("out", f"cannot write {args.out} ({e.strerror})") from None
+    print(f"{args.out}: {data['cell']} with hidden size {data['hidden_size']}, window {data['config']['window']}; "
+          f"load with torch.load({args.out!r}, weights_only=True)")  # fmt: skip
     return 0
 
 
@@ -315,7 +367,13 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help=f"output folder (default {REPORT_DIR}; with --study, {REPORT_DIR}/<study> so the full report stays whole)",
     )
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
-    p.add_argument("--artifacts", default="results/artifacts", help="artifact folder for optuna-dashboard")
+    _add_artifacts(p, "trained weights are read from it, figures uploaded to it for optuna-dashboard")
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="re-train best trials that kept no weights (recorded before weights were kept) instead of skipping "
+        "their prediction figures",
+    )
     p.add_argument(
         "--device", default="auto", help="device for re-running best trials (auto: the class each was recorded on)"
     )
@@ -344,7 +402,7 @@ def _report(args: argparse.Namespace) -> int:
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device)
+    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain)
     print(f"report: {path}")
     return 0
 
@@ -359,6 +417,7 @@ def build_parser() -> _Parser:
     _add_dashboard(sub)
     _add_report(sub)
     _add_confirm(sub)
+    _add_weights(sub)
     return parser
 
 
@@ -366,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if "artifacts" in vars(args) and args.artifacts is None:
+            from harness.storage import default_artifacts, storage_url
+
+            args.artifacts = default_artifacts(storage_url(args.storage))
         return int(args.func(args))
     except UsageError as e:
         print(e, file=sys.stderr)

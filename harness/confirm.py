@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from harness import weights
 from harness.launch import threads_per_worker
 from harness.spec import StudySpec
 from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
@@ -69,9 +72,11 @@ def _run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
     result = run(job.config, job.device)
     attrs = trial_attrs(result)
+    complete = "val_mse" in result.metrics and not result.diverged and result.model is not None
+    blob = weights.checkpoint(result.model, job.config) if complete and result.model is not None else None
     study, number = job.replicate_of
     return {"replicate_of_study": study, "replicate_of": number, "rank": job.rank, "found_window": job.found_window,
-            **attrs, "curve": result.val_mse_by_epoch}  # fmt: skip
+            **attrs, "run_id": uuid.uuid4().hex, "curve": result.val_mse_by_epoch, "checkpoint": blob}  # fmt: skip
 
 
 def _key(attrs: dict[str, Any], default_study: str) -> tuple[str, int, int, int]:
@@ -90,6 +95,7 @@ def confirm(
     windows: Sequence[int] = (),
     workers: int = 1,
     device: str = "auto",
+    artifacts: FileSystemArtifactStore | None = None,
 ) -> int:
     """Run the missing replicates (and window-sweep runs) of one search; returns how many ran.
 
@@ -112,15 +118,23 @@ def confirm(
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
             for attrs in pool.imap_unordered(_run_job, jobs):
-                _record(companion, originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0], attrs)
+                original = originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0]
+                _record(companion, original, attrs, storage, artifacts)
     else:
         for job in jobs:
-            _record(companion, originals[job.replicate_of][0], _run_job(job))
+            _record(companion, originals[job.replicate_of][0], _run_job(job), storage, artifacts)
     return len(jobs)
 
 
-def _record(companion: optuna.Study, original: optuna.trial.FrozenTrial, attrs: dict[str, Any]) -> None:
+def _record(
+    companion: optuna.Study,
+    original: optuna.trial.FrozenTrial,
+    attrs: dict[str, Any],
+    storage: optuna.storages.BaseStorage,
+    artifacts: FileSystemArtifactStore | None,
+) -> None:
     curve = attrs.pop("curve")
+    blob = attrs.pop("checkpoint")
     failed = "val_mse" not in attrs
     params, distributions = dict(original.params), dict(original.distributions)
     window = attrs["config"]["window"]
@@ -129,13 +143,22 @@ def _record(companion: optuna.Study, original: optuna.trial.FrozenTrial, attrs: 
         assert isinstance(d, IntDistribution)
         params["window"] = window
         distributions["window"] = IntDistribution(min(d.low, window), max(d.high, window), log=d.log)
+    # Added RUNNING, then told: Optuna takes artifact uploads only while a trial runs.
     companion.add_trial(
         create_trial(
             params=params,
             distributions=distributions,
-            value=None if failed else attrs["val_mse"],
-            state=TrialState.FAIL if failed else TrialState.COMPLETE,
+            state=TrialState.RUNNING,
             user_attrs=attrs,
             intermediate_values=dict(enumerate(curve)),
         )
     )
+    # add_trial returns nothing, and another confirm may add trials at the same time
+    trials = reversed(companion.get_trials(deepcopy=False))
+    added = next(t for t in trials if t.user_attrs["run_id"] == attrs["run_id"])
+    if blob is not None and artifacts is not None:
+        weights.upload(artifacts, added, blob, storage=storage)
+    if failed:
+        companion.tell(added.number, state=TrialState.FAIL)
+    else:
+        companion.tell(added.number, attrs["val_mse"])

@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from harness.device import resolve_device
@@ -99,6 +100,7 @@ class WorkerTask:
     device: str
     threads: int
     deadline: float | None  # time.time() after which no new trial starts
+    artifacts: str | None = None  # the artifact store's folder: complete trials keep their weights there
 
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
@@ -137,7 +139,9 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
         pruner=make_pruner(spec),
     )
     lock = ClaimLock(task.storage_url, spec.study.name)
-    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release, interruptible=GATE.open)
+    store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
+    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release, interruptible=GATE.open,
+                          artifacts=store)  # fmt: skip
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
@@ -211,6 +215,7 @@ def launch(
     timeout: float | None = None,
     progress: bool = True,
     parent: StudySpec | None = None,
+    artifacts: str | None = None,
 ) -> dict[str, Any]:
     """Create or resume the spec's study and fill its budget; returns its summary. `parent`
     is the `equal_cells` spec this one was split from (`launch_all`), recorded on the study."""
@@ -225,7 +230,9 @@ def launch(
         optuna.storages.fail_stale_trials(study)
     threads = threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
-    tasks = [WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline) for i in range(workers)]
+    tasks = [
+        WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts) for i in range(workers)
+    ]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
 
     def update(s: optuna.Study) -> None:

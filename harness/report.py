@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ import pandas as pd
 import torch
 from optuna.trial import TrialState
 
-from harness import evaluate, findings, replicates
+from harness import evaluate, findings, replicates, weights
 from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
+from harness.models import RecurrentRegressor
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
 from harness.study import COMPANION_ATTR, PER_CELL_ATTR
@@ -43,6 +45,7 @@ class StudyData:
     spec: StudySpec
     trials: pd.DataFrame  # one row per trial of every member study, see `trials_frame`
     studies: tuple[optuna.Study, ...]
+    storage: optuna.storages.BaseStorage
 
     @property
     def signal_label(self) -> str:
@@ -124,7 +127,8 @@ def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None =
         spec = spec_from_dict(attrs[PER_CELL_ATTR]["spec"] if PER_CELL_ATTR in attrs else attrs["spec"])
         studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(PER_CELL_ATTR, {}).get("cell"))))
         frames = [trials_frame(s, tuple(spec.search)) for s in studies]
-        out.append(StudyData(name, spec, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), studies))
+        trials = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        out.append(StudyData(name, spec, trials, studies, storage))
     return out
 
 
@@ -292,30 +296,53 @@ def rerun_device(recorded: str, requested: str = "auto") -> str:
     return kind if available.get(kind, False) else "cpu"
 
 
-def predictions(d: StudyData, device: str = "auto") -> pd.DataFrame:
-    """Figures 1 and 6: each cell's best trial, re-run from its stored config, on the test
-    region: truth, one-step and free-running predictions, and the free-running error."""
+@dataclass(frozen=True)
+class Predictions:
+    frame: pd.DataFrame  # cell, t, step, truth, one_step, free_running, free_error
+    missing: tuple[str, ...]  # cells whose best trial kept no weights and was not re-trained
+
+
+def best_model(d: StudyData, trial: optuna.trial.FrozenTrial, artifacts: Path | None, device: str,
+               retrain: bool) -> RecurrentRegressor | None:  # fmt: skip
+    """A trial's trained model: its stored weights, or (with `retrain`, for a trial recorded
+    before weights were kept) a re-run of its stored config; None if neither."""
+    data = weights.load_checkpoint(d.storage, trial, artifacts) if artifacts is not None else None
+    if data is not None:
+        return weights.model_from(data)
+    if not retrain:
+        return None
+    config = RunConfig.from_dict(trial.user_attrs["config"])
+    return run(config, rerun_device(trial.user_attrs.get("device", "cpu"), device)).model
+
+
+def predictions(
+    d: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
+) -> Predictions:
+    """Figures 1 and 6: each cell's best trial on the test region, from its stored weights:
+    truth, one-step and free-running predictions, and the free-running error."""
     done = d.trials[d.trials["state"] == "COMPLETE"]
-    frames = []
+    frames, missing = [], []
     for cell in [c for c in CELL_ORDER if c in set(done["cell"])]:
         f = done[done["cell"] == cell]
         row = f.loc[f["value"].idxmin()]
         trial = d.trial(row["study"], int(row["number"]))
         config = RunConfig.from_dict(trial.user_attrs["config"])
-        result = run(config, rerun_device(trial.user_attrs.get("device", "cpu"), device))
-        assert result.model is not None
-        data = make_windows(make_signal(config.signal), config.window, result.model.fc.weight.device,
+        model = best_model(d, trial, artifacts, device, retrain)
+        if model is None:
+            missing.append(cell)
+            continue
+        data = make_windows(make_signal(config.signal), config.window, model.fc.weight.device,
                             config.train_frac, config.val_frac)  # fmt: skip
         s = data.splits
         truth = data.y[s.test].cpu().numpy()
-        one = evaluate.predict(result.model, data, config.protocol, s.test).cpu().numpy()
-        free = evaluate.rollout(result.model, data, config.protocol).cpu().numpy()
+        one = evaluate.predict(model, data, config.protocol, s.test).cpu().numpy()
+        free = evaluate.rollout(model, data, config.protocol).cpu().numpy()
         frames.append(pd.DataFrame({
             "cell": row["cell"], "t": np.arange(s.test_start_time, s.test_start_time + len(truth)),
             "step": np.arange(1, len(truth) + 1), "truth": truth, "one_step": one, "free_running": free,
             "free_error": np.abs(free - truth),
         }))  # fmt: skip
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return Predictions(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
 
 
 # ---------------------------------------------------------------- markdown
@@ -360,16 +387,16 @@ def study_header(d: StudyData) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the report
-def draw_figures(d: StudyData, out: Path, device: str = "auto") -> list[Path]:
+def draw_figures(d: StudyData, out: Path, preds: Predictions) -> list[Path]:
     from harness import figures
 
     stem = slug(d.name)
     title = d.name if d.name == d.signal_label else f"{d.name} ({d.signal_label})"
     paths = []
-    preds = predictions(d, device)
-    if not preds.empty:
-        paths.append(figures.predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
-        paths.append(figures.rollout_error(preds, f"{title}: free-running error", out / f"{stem}-rollout-error.png"))
+    if not preds.frame.empty:
+        frame = preds.frame
+        paths.append(figures.predictions(frame, f"{title}, test region", out / f"{stem}-predictions.png"))
+        paths.append(figures.rollout_error(frame, f"{title}: free-running error", out / f"{stem}-rollout-error.png"))
     scatter, ranges = param_scatter(d)
     if not scatter.empty:
         paths.append(figures.param_scatter(scatter, ranges, f"{title}: search space", out / f"{stem}-params.png"))
@@ -443,6 +470,7 @@ def write_report(
     data: list[StudyData],
     artifact_dir: Path | None = None,
     device: str = "auto",
+    retrain: bool = False,
 ) -> Path:
     """Write report.md, the CSV tables and the figures of `data` (from `load_studies`)."""
     from harness import figures
@@ -492,10 +520,18 @@ def write_report(
                              out / "window-sweep.png")  # fmt: skip
         lines += ["![window sweep](window-sweep.png)"]
     for d in data:
-        paths = draw_figures(d, out, device)
+        preds = predictions(d, artifact_dir, device, retrain)
+        paths = draw_figures(d, out, preds)
         if artifact_dir is not None and paths:
             upload_figures(d, paths, artifact_dir)
         lines += ["", f"## {md_escape(d.name)}: figures", ""]
+        if preds.missing:
+            note = (
+                f"{d.name}: no stored weights for the best {', '.join(preds.missing)} trial (recorded before "
+                "trials kept their weights); their prediction figures are left out (`--retrain` re-trains them)"
+            )
+            print(f"harness report: {note}", file=sys.stderr)
+            lines += [f"_{md_escape(note)}_", ""]
         lines += [f"![{md_escape(p.stem)}]({p.name})" for p in paths] or ["_(no complete trials)_"]
     save_notes(data, verdict)
     report = out / "report.md"

@@ -39,6 +39,17 @@ def storage_url(flag: str | None) -> str:
     return flag or os.environ.get("HARNESS_STORAGE") or DEFAULT_STORAGE
 
 
+def default_artifacts(url: str) -> str:
+    """The artifact store's folder when none is given: `artifacts/` beside a SQLite database
+    (results/artifacts for the default one), else results/artifacts. Trained weights and
+    figures then live next to the trials that refer to them."""
+    try:
+        path = sqlite_path(url)
+    except sqlalchemy.exc.ArgumentError:
+        path = None  # check_storage says what is wrong with the URL
+    return str(path.parent / "artifacts") if path is not None else "results/artifacts"
+
+
 def redact(url: str) -> str:
     """The URL with any password masked, for anything printed or stored."""
     try:

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 import harness
-from harness import train
+from harness import train, weights
 from harness.device import cpu_name
 from harness.spec import Choice, Range, StudySpec
 from harness.storage import record_trial
@@ -177,6 +178,7 @@ class Objective:
     claimed: Callable[[], None] = lambda: None  # called once this trial's place is settled
     # Where a Ctrl-C may interrupt: inside training, not inside Optuna's storage calls.
     interruptible: Callable[[], AbstractContextManager[None]] = nullcontext
+    artifacts: FileSystemArtifactStore | None = None  # where complete trials keep their weights
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
@@ -220,8 +222,11 @@ class Objective:
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed("CUDA out of memory") from None
         record_trial(trial, trial_attrs(result), curve)
-        # Measured after the record is written, so it includes those writes; one more small
-        # write carries it. Optuna's ask and tell lie outside the objective and are not in it.
+        complete = not (result.diverged or result.stopped)
+        if complete and self.artifacts is not None and result.model is not None:
+            weights.upload(self.artifacts, trial, weights.checkpoint(result.model, config))  # before tell: Optuna 5
+        # Measured after the record and weights are written, so it includes those writes; one
+        # more small write carries it. Optuna's ask and tell lie outside the objective.
         trial.set_user_attr("overhead_seconds", time.perf_counter() - start - result.train_seconds)
         if result.diverged:
             if single:

@@ -251,8 +251,9 @@ def test_passwords_are_masked_in_studies_dashboard_and_report(
     assert "***" in masked and secret not in masked
     name = f"claims-{uuid.uuid4().hex[:8]}"
 
+    out, artifacts = tmp_path / "report", tmp_path / "artifacts"
     argv = ["launch", SMOKE, "--storage", url, "--trials", "2", "--no-progress", "--device", "cpu", *TINY_FLAGS]
-    assert main([*argv, "--set", f"study.name={json.dumps(name)}"]) == 0
+    assert main([*argv, "--set", f"study.name={json.dumps(name)}", "--artifacts", str(artifacts)]) == 0
     launched = capsys.readouterr()
     assert f"storage: {masked}" in launched.out
     assert secret not in launched.out + launched.err
@@ -266,7 +267,6 @@ def test_passwords_are_masked_in_studies_dashboard_and_report(
     assert secret not in "".join(startup)
     assert masked in startup[-1] and "***" in startup[-1]
 
-    out, artifacts = tmp_path / "report", tmp_path / "artifacts"
     assert main(["report", "--storage", url, "--study", name, "--out", str(out), "--artifacts", str(artifacts),
                  "--device", "cpu"]) == 0  # fmt: skip
     reported = capsys.readouterr()

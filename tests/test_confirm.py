@@ -55,7 +55,7 @@ def test_confirm_runs_paired_replicates_once(tmp_path: Path, capsys: pytest.Capt
     assert len(optuna.load_study(study_name="smoke" + SUFFIX, storage=url).trials) == len(trials)
     # and the report shows the replicates
     out = tmp_path / "r"
-    assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
+    assert main(["report", "--storage", url, "--out", str(out)]) == 0
     assert "Replicates" in (out / "report.md").read_text() and (out / "replicates.png").exists()
 
 

@@ -79,7 +79,7 @@ def test_window_sweep_shares_seeds_and_resumes(tmp_path: Path, capsys: pytest.Ca
     out = tmp_path / "r"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
+        assert main(["report", "--storage", url, "--out", str(out)]) == 0
     assert [str(w.message) for w in caught] == []
     assert capsys.readouterr().err == ""
     md = (out / "report.md").read_text()
@@ -110,7 +110,7 @@ def test_empty_tables_keep_their_header(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     assert main(["launch", str(SMOKE), "--storage", url, "--trials", "1", "--no-progress"]) == 0
     out = tmp_path / "r"
-    assert main(["report", "--storage", url, "--out", str(out), "--artifacts", str(tmp_path / "a")]) == 0
+    assert main(["report", "--storage", url, "--out", str(out)]) == 0
     for name in ("replicates", "paired_tests", "window_sweep"):
         frame = pd.read_csv(out / f"{name}.csv")
         assert frame.empty and "cell" in " ".join(frame.columns), name

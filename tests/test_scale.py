@@ -61,8 +61,7 @@ def test_four_sqlite_workers_while_report_and_dashboard_read(tmp_path: Path) -> 
             with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/api/studies", timeout=60) as r:
                 assert json.load(r)["study_summaries"][0]["study_name"] == "smoke"
             if reads % 5 == 0:
-                assert main(["report", "--storage", url, "--out", str(tmp_path / "r"), "--device", "cpu",
-                             "--artifacts", str(tmp_path / "a")]) == 0  # fmt: skip
+                assert main(["report", "--storage", url, "--out", str(tmp_path / "r"), "--device", "cpu"]) == 0
             reads += 1
             time.sleep(0.3)
     finally:
@@ -121,7 +120,8 @@ def test_two_machines_fill_one_postgres_study_exactly(tmp_path: Path) -> None:
     engine.dispose()
     url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
     name = f"smoke-{uuid.uuid4().hex[:8]}"
-    machines = [launch(url, 8, "--set", f"study.name={json.dumps(name)}") for _ in range(2)]
+    artifacts = ["--artifacts", str(tmp_path / "a")]  # shared like the database, as the guide says
+    machines = [launch(url, 8, "--set", f"study.name={json.dumps(name)}", *artifacts) for _ in range(2)]
     outputs = [m.communicate(timeout=600) for m in machines]
     assert [m.returncode for m in machines] == [0, 0], outputs
     trials = assert_exact(url, name, 8)

@@ -4,17 +4,14 @@ the time spent outside training), and 1 vs 2 workers on a fixed 20-trial study."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
 
 from harness.device import resolve_device
-from harness.launch import launch, threads_per_worker
+from harness.launch import launch
 from harness.spec import load_spec
 from harness.storage import open_storage
 from harness.study import Objective, create_study
@@ -22,17 +19,6 @@ from harness.study import Objective, create_study
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine: the size the overhead goal is stated for.
 ONE_SECOND = ["training.epochs=40", 'search.cell=["lstm"]', "search.hidden_size=32", "search.window=16"]
-
-
-@contextmanager
-def launch_threads(workers: int) -> Iterator[None]:
-    """torch threads as `harness launch --workers K` sets them (tests run on one thread)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads_per_worker(workers))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def one_trial(study: optuna.Study, objective: Objective) -> dict[str, float]:
@@ -63,10 +49,8 @@ def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
     objective = Objective(spec, resolve_device("auto"), target=10**9)
     runs: list[dict[str, float]] = []
     warmup = 0 if disabled else 1
-    with launch_threads(workers=1):
-        benchmark.pedantic(
-            lambda: runs.append(one_trial(study, objective)), rounds=1 if disabled else 7, warmup_rounds=warmup
-        )
+    rounds = 1 if disabled else 7
+    benchmark.pedantic(lambda: runs.append(one_trial(study, objective)), rounds=rounds, warmup_rounds=warmup)
     runs = sorted(runs[warmup:], key=lambda r: r["outside_training"])  # the warm-up call is not a round
     median = runs[len(runs) // 2]
     benchmark.extra_info |= {f"median_{k}_seconds": v for k, v in median.items()}
