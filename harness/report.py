@@ -106,7 +106,10 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
     """Report name -> its Optuna studies: a harness study alone, or an `equal_cells` spec's per-cell
     studies; companions (replicates) and studies the harness did not make are left out."""
     searches: dict[str, list[str]] = {}
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for name in optuna.get_all_study_names(storage=storage):
+        # study by study: get_all_study_summaries parses every study's system attrs, and a
+        # concurrent writer (a worker, the dashboard) can make that read fail
+        s = optuna.load_study(study_name=name, storage=storage)
         attrs = s.user_attrs
         if "spec" not in attrs or COMPANION_ATTR in attrs:
             continue

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -98,21 +99,23 @@ def check_storage(url: str, *, must_exist: bool = False) -> None:
             raise ConfigError("storage", f"folder {folder} is not writable ({e.strerror})") from None
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
 def _check_sqlite_file(path: Path) -> None:
     """An existing file must be a SQLite database (or empty) before anything touches it:
-    SQLite itself would only say so after the claim lock's file was written beside it."""
+    SQLite itself would only say so after the claim lock's file was written beside it.
+
+    Asked of SQLite through a read-only connection, never by opening the file ourselves:
+    closing any other descriptor of a database file drops the POSIX locks this process's
+    SQLite connections hold on it (a dashboard thread, an open storage), and concurrent
+    writers then corrupt what it reads."""
     if path.is_dir():
         raise ConfigError("storage", f"{path} is a folder, not a SQLite database file")
     try:
-        with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as e:
-        raise ConfigError("storage", f"{path} cannot be read ({e.strerror})") from None
-    if header and header != SQLITE_HEADER:
-        raise ConfigError("storage", f"{path} is not a SQLite database; give a new path or a harness database")
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise ConfigError(
+            "storage", f"{path} is not a SQLite database ({e}); give a new path or a harness database"
+        ) from None
 
 
 def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBStorage:

@@ -134,7 +134,9 @@ def test_figure_data(data: report.StudyData) -> None:
 
 
 def test_predictions_rerun_the_stored_best_config(data: report.StudyData) -> None:
-    preds = report.predictions(data, "cpu")
+    # a study recorded without weights: re-trained from the stored config on request
+    assert report.predictions(data, None, "cpu").missing == ("rnn", "lstm", "gru")
+    preds = report.predictions(data, None, "cpu", retrain=True).frame
     assert list(dict.fromkeys(preds["cell"])) == ["rnn", "lstm", "gru"] and len(preds) == 3 * 150
     rnn = preds[preds["cell"] == "rnn"]
     again = run(report.RunConfig.from_dict(data.trial("known", 1).user_attrs["config"]), "cpu")
@@ -146,7 +148,18 @@ def test_predictions_rerun_the_stored_best_config(data: report.StudyData) -> Non
 def test_report_command_writes_tables_figures_and_artifacts(url: str, tmp_path: Path) -> None:
     build_known(url)
     out, artifacts = tmp_path / "report", tmp_path / "artifacts"
-    argv = ["report", "--storage", url, "--out", str(out), "--artifacts", str(artifacts), "--device", "cpu"]
+    argv = [
+        "report",
+        "--storage",
+        url,
+        "--out",
+        str(out),
+        "--artifacts",
+        str(artifacts),
+        "--device",
+        "cpu",
+        "--retrain",
+    ]
     assert main(argv) == 0
     md = (out / "report.md").read_text()
     assert "| known | rnn | 4 | 3 | 1 | 0 | 0.2 | 0.3 |" in md  # budget: the rnn got 4 of the shared trials
@@ -187,7 +200,8 @@ def test_report_bad_input(
 def dashboard(url: str, tmp_path: Path) -> Iterator[str]:
     build_known(url)
     artifacts = tmp_path / "artifacts"
-    argv = ["report", "--storage", url, "--out", str(tmp_path / "r"), "--artifacts", str(artifacts), "--device", "cpu"]
+    argv = ["report", "--storage", url, "--out", str(tmp_path / "r"), "--artifacts", str(artifacts), "--device", "cpu",
+            "--retrain"]  # fmt: skip
     assert main(argv) == 0
 
     class Quiet(WSGIRequestHandler):
