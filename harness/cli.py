@@ -345,7 +345,7 @@ def _weights(args: argparse.Namespace) -> int:
     storage = open_storage(storage_url(args.storage), must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trial = find_trial(storage, args.study, args.trial)
-    data = load_checkpoint(storage, trial, args.artifacts)
+    data = load_checkpoint(trial, args.artifacts)
     if data is None:
         raise ConfigError("trial", f"trial {args.trial} of {args.study!r} kept no weights ({trial.state.name}); "
                                    "only complete trials keep them")  # fmt: skip

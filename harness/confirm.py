@@ -27,7 +27,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from harness import weights
-from harness.launch import threads_per_worker
+from harness.device import threads_per_worker
 from harness.spec import StudySpec
 from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.train import RunConfig, run
@@ -72,8 +72,8 @@ def _run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
     result = run(job.config, job.device)
     attrs = trial_attrs(result)
-    complete = "val_mse" in result.metrics and not result.diverged and result.model is not None
-    blob = weights.checkpoint(result.model, job.config) if complete and result.model is not None else None
+    # a run that diverged late still has its best epoch's weights, which its metrics came from
+    blob = weights.checkpoint(result.model, job.config) if "val_mse" in result.metrics and result.model else None
     study, number = job.replicate_of
     return {"replicate_of_study": study, "replicate_of": number, "rank": job.rank, "found_window": job.found_window,
             **attrs, "run_id": uuid.uuid4().hex, "curve": result.val_mse_by_epoch, "checkpoint": blob}  # fmt: skip
@@ -104,7 +104,12 @@ def confirm(
     """
     companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
     companion.set_user_attr(COMPANION_ATTR, name)
-    done = {_key(t.user_attrs, name) for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    # a failed run counts as done too: training it again would fail again (the same seed)
+    done = {
+        _key(t.user_attrs, name)
+        for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        if "replicate_of" in t.user_attrs
+    }
     originals = best_per_cell(studies, top)
     threads = threads_per_worker(workers)
     jobs: list[Job] = []
@@ -140,9 +145,11 @@ def _record(
     window = attrs["config"]["window"]
     if "window" in params and params["window"] != window:  # a sweep run: its window, in a range holding it
         d = distributions["window"]
-        assert isinstance(d, IntDistribution)
-        params["window"] = window
-        distributions["window"] = IntDistribution(min(d.low, window), max(d.high, window), log=d.log)
+        if isinstance(d, IntDistribution):
+            params["window"] = window
+            distributions["window"] = IntDistribution(min(d.low, window), max(d.high, window), log=d.log)
+        else:  # a list of windows: the run's window is in its config, not a param
+            del params["window"], distributions["window"]
     # Added RUNNING, then told: Optuna takes artifact uploads only while a trial runs.
     companion.add_trial(
         create_trial(
@@ -155,7 +162,7 @@ def _record(
     )
     # add_trial returns nothing, and another confirm may add trials at the same time
     trials = reversed(companion.get_trials(deepcopy=False))
-    added = next(t for t in trials if t.user_attrs["run_id"] == attrs["run_id"])
+    added = next(t for t in trials if t.user_attrs.get("run_id") == attrs["run_id"])
     if blob is not None and artifacts is not None:
         weights.upload(artifacts, added, blob, storage=storage)
     if failed:

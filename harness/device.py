@@ -109,6 +109,11 @@ def peak_memory_bytes(device: torch.device) -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
+def threads_per_worker(workers: int) -> int:
+    """torch intra-op threads per worker process: the machine's cores shared out."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 PRECISIONS = ("fp32", "tf32")
 # cuBLAS needs a fixed workspace to be deterministic; read when CUDA starts, so set early.
 CUBLAS_WORKSPACE = ":4096:8"
@@ -123,8 +128,6 @@ def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
     for deterministic algorithms, which the paired replicates and re-running a stored trial
     assume. On the CPU these settings change nothing we use, and are recorded all the same.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError("precision", f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     mode = "tf32" if precision == "tf32" else "ieee"
     backends: Any = torch.backends  # the attributes differ between torch versions
     if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):

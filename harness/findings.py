@@ -76,6 +76,18 @@ def _floor(f: StudyFacts) -> str:
     return f"linear-AR floor {f.floor_mse:.2g}"
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment: several comparisons of one question at once, with the
+    chance of any false "beats" kept at ALPHA."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [np.nan] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        if np.isfinite(p_values[i]):
+            running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+            adjusted[i] = running
+    return adjusted
+
+
 def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     """Which cell predicts this signal best, and is it more than the luck of a seed?"""
     runs = best_config_only(frame[frame["study"] == facts.name])
@@ -84,20 +96,24 @@ def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     if runs.empty:
         return Finding("cells", facts.name, f"{head}: no replicates yet, so the cells cannot be compared beyond one "
                                             f"lucky or unlucky seed each; run `{CONFIRM}`.")  # fmt: skip
-    gmeans = {cell: summary(g["test_mse"].to_numpy(), "test_mse")[0] for cell, g in runs.groupby("cell")}
+    by_cell = {cell: g.set_index("seed")["test_mse"] for cell, g in runs.groupby("cell")}
+    # ranked and compared on the seeds every cell ran, so the ratios below all point one way
+    common = sorted(set.intersection(*(set(v.index) for v in by_cell.values())))
+    if not common:
+        return Finding("cells", facts.name, f"{head}: the cells' replicates share no seed; run `{CONFIRM}`.")
+    by_cell = {cell: v.loc[common] for cell, v in by_cell.items()}
+    gmeans = {cell: summary(v.to_numpy(), "test_mse")[0] for cell, v in by_cell.items()}
     order = sorted(gmeans, key=lambda c: gmeans[c])
     best = order[0]
-    seeds = runs.groupby("cell")["seed"].nunique().min()
-    vs_persistence = facts.persistence_mse / gmeans[best]
+    vs_persistence = facts.persistence_mse / gmeans[best] if gmeans[best] > 0 else np.inf
     against = f"{_x(vs_persistence)} below" if vs_persistence >= 1 else f"{_x(1 / vs_persistence)} above"
-    text = (f"{head}: the {best.upper()} has the lowest test MSE, {gmeans[best]:.2g} (geometric mean over {seeds} "
-            f"seeds), {against} persistence ({facts.persistence_mse:.2g}); {_floor(facts)}.")  # fmt: skip
-    by_cell = {cell: g.set_index("seed")["test_mse"] for cell, g in runs.groupby("cell")}
+    text = (f"{head}: the {best.upper()} has the lowest test MSE, {gmeans[best]:.2g} (geometric mean over "
+            f"{len(common)} seeds), {against} persistence ({facts.persistence_mse:.2g}); {_floor(facts)}.")  # fmt: skip
+    tests = [paired_log_t(by_cell[other].to_numpy(), by_cell[best].to_numpy()) for other in order[1:]]
+    adjusted = holm([p for _, p in tests])
     beaten: list[str] = []
     tied: list[str] = []
-    for other in order[1:]:
-        seeds_both = sorted(set(by_cell[best].index) & set(by_cell[other].index))
-        ratio, p = paired_log_t(by_cell[other].loc[seeds_both].to_numpy(), by_cell[best].loc[seeds_both].to_numpy())
+    for other, (ratio, _), p in zip(order[1:], tests, adjusted, strict=True):
         phrase = f"the {other.upper()} ({_x(ratio)} higher, {_p(p)})"
         (beaten if p < ALPHA else tied).append(phrase)
     if beaten:
@@ -105,7 +121,8 @@ def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
         text += f"; it cannot be told apart from {' or '.join(tied)}." if tied else "."
     elif tied:
         text += f" But it cannot be told apart from {' or '.join(tied)}."
-    text += " (Paired t-test on log test MSE over the same seeds.)" if len(order) > 1 else ""
+    if len(order) > 1:
+        text += " (Paired t-test on log test MSE over the same seeds, Holm-adjusted.)"
     return Finding("cells", facts.name, text)
 
 
@@ -120,52 +137,54 @@ def period_finding(short: StudyFacts, long: StudyFacts, frame: pd.DataFrame) -> 
     for cell in cells:
         x = a[a["cell"] == cell]["test_mse"].to_numpy(float)
         y = b[b["cell"] == cell]["test_mse"].to_numpy(float)
-        ratio = float(10 ** (np.log10(y).mean() - np.log10(x).mean()))
-        p = np.nan
-        if min(len(x), len(y)) > 1:
-            p = float(stats.ttest_ind(np.log10(y), np.log10(x), equal_var=False).pvalue)
+        x, y = np.log10(x[x > 0]), np.log10(y[y > 0])
+        ratio = float(10 ** (y.mean() - x.mean()))  # long over short
+        p = float(stats.ttest_ind(y, x, equal_var=False).pvalue) if min(len(x), len(y)) > 1 else np.nan
         if p < ALPHA:
             phrases.append(f"the {cell.upper()} {_x(ratio) if ratio >= 1 else _x(1 / ratio)} "
                            f"{'higher' if ratio >= 1 else 'lower'} ({_p(p)})")  # fmt: skip
         else:
-            phrases.append(f"the {cell.upper()} cannot be told apart ({_x(ratio)}, {_p(p)})")
+            phrases.append(f"the {cell.upper()} cannot be told apart (long/short {_x(ratio)}, {_p(p)})")
         h_short = a[a["cell"] == cell]["horizon"].mean()
         h_long = b[b["cell"] == cell]["horizon"].mean()
         horizons.append(f"{cell.upper()} {h_short:.0f} vs {h_long:.0f}")
-    relative = (long.persistence_mse / short.persistence_mse) if short.persistence_mse > 0 else np.nan
     text = (f"**Long vs short period**: test MSE on the long period against the short one: {'; '.join(phrases)} "
-            f"(Welch t-test on log test MSE). Persistence is {_x(1 / relative)} more accurate on the slow signal, "
-            f"so errors are best read against it (above). Free-running, the mean horizon in steps (short vs long, "
-            f"of {int(a['max_horizon'].max())}): {', '.join(horizons)}.")  # fmt: skip
+            f"(Welch t-test on log test MSE).")  # fmt: skip
+    if long.persistence_mse > 0 and short.persistence_mse > 0:
+        text += (f" Persistence is {_x(short.persistence_mse / long.persistence_mse)} more accurate on the slow "
+                 "signal, so errors are best read against it (above).")  # fmt: skip
+    text += (f" Free-running, the mean horizon in steps (short vs long, of {int(a['max_horizon'].max())}): "
+             f"{', '.join(horizons)}.")  # fmt: skip
     return Finding("period", "", text)
 
 
 def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
-    """Does a longer window help? Each cell's best configuration re-trained across windows."""
+    """Does a longer window help? Each cell's best configuration re-trained across windows:
+    the notebook's two windows compared where the sweep has both, else its shortest and
+    longest."""
     runs = sweep_only(frame[frame["study"] == facts.name])
-    windows = sorted(set(runs["window"]))
-    if len(windows) < 2:
-        return Finding("window", facts.name, f"**{facts.name}, window**: no window sweep yet; run `{SWEEP}`.")
-    short_w, long_w = NOTEBOOK_WINDOWS if set(NOTEBOOK_WINDOWS) <= set(windows) else (windows[0], windows[-1])
+    if runs.empty:
+        return Finding("window", facts.name, f"**{facts.name}**: no window sweep yet; run `{SWEEP}`.")
     phrases = []
     for cell, g in runs.groupby("cell", sort=False):
-        gm = {w: summary(gw["test_mse"].to_numpy(), "test_mse")[0] for w, gw in g.groupby("window")}
+        windows = sorted(set(g["window"]))
+        short_w, long_w = NOTEBOOK_WINDOWS if set(NOTEBOOK_WINDOWS) <= set(windows) else (windows[0], windows[-1])
         x = g[g["window"] == short_w].set_index("seed")["test_mse"]
         y = g[g["window"] == long_w].set_index("seed")["test_mse"]
         seeds = sorted(set(x.index) & set(y.index))
-        if not seeds:
-            continue
-        ratio, p = paired_log_t(x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy())  # >1: the longer window is better
+        ratio, p = paired_log_t(y.loc[seeds].to_numpy(), x.loc[seeds].to_numpy())  # < 1: the longer window is better
+        gm = {w: summary(gw["test_mse"].to_numpy(), "test_mse")[0] for w, gw in g.groupby("window")}
         best_w = min(gm, key=lambda w: gm[w])
         if p < ALPHA:
-            verdict = f"{'helps' if ratio > 1 else 'hurts'} ({_x(max(ratio, 1 / ratio))} {'lower' if ratio > 1 else 'higher'} test MSE, {_p(p)})"  # noqa: E501
+            verdict = (f"helps ({_x(1 / ratio)} lower test MSE, {_p(p)})" if ratio < 1
+                       else f"hurts ({_x(ratio)} higher test MSE, {_p(p)})")  # fmt: skip
         else:
-            verdict = f"cannot be told apart ({_x(ratio)}, {_p(p)})"
-        phrases.append(f"the {cell.upper()}: {verdict}, best window {best_w}")
+            verdict = f"cannot be told apart (MSE at {long_w} / at {short_w} = {_x(ratio)}, {_p(p)})"
+        phrases.append(f"the {cell.upper()}, window {long_w} vs {short_w}: {verdict}; best window {best_w} "
+                       f"of {', '.join(map(str, windows))}")  # fmt: skip
     seeds_n = runs.groupby(["cell", "window"])["seed"].nunique().min()
-    text = (f"**{facts.name}, window {long_w} vs {short_w}**: {'; '.join(phrases)} (each cell's best configuration "
-            f"re-trained at windows {', '.join(map(str, windows))} on the same {seeds_n} seeds; paired t-test on log "
-            f"test MSE).")  # fmt: skip
+    text = (f"**{facts.name}**: {'; '.join(phrases)} (each cell's best configuration re-trained at each window on "
+            f"the same {seeds_n} seeds; paired t-test on log test MSE).")  # fmt: skip
     return Finding("window", facts.name, text)
 
 

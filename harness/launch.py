@@ -25,7 +25,8 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from harness.device import resolve_device
+from harness.device import resolve_device, threads_per_worker
+from harness.errors import ConfigError
 from harness.spec import StudySpec, spec_from_dict
 from harness.storage import ClaimLock, open_storage
 from harness.study import (
@@ -200,11 +201,6 @@ def _worker_main(task: WorkerTask) -> None:
         sys.exit(1)
 
 
-def threads_per_worker(workers: int) -> int:
-    """torch intra-op threads per worker: the machine's cores shared out."""
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def launch(
     spec: StudySpec,
     storage_url: str,
@@ -255,6 +251,7 @@ def launch_all(
 ) -> list[dict[str, Any]]:
     """`launch` for a spec, or with `equal_cells` for each of its per-cell studies in turn
     (an equal share of the trials and of `timeout` each); returns their summaries."""
+    _check_no_mix(spec, storage_url)
     if not spec.study.equal_cells:
         return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
     total = trials or spec.study.trials
@@ -262,6 +259,20 @@ def launch_all(
     parent = replace(spec, study=replace(spec.study, trials=total))
     share = timeout / len(members) if timeout else None
     return [launch(m, storage_url, timeout=share, parent=parent, **options) for m in members.values()]
+
+
+def _check_no_mix(spec: StudySpec, storage_url: str) -> None:
+    """One name is either one study over all cells or a set of per-cell studies, never both:
+    their trials, replicates (`<name>/confirm`) and report would mix."""
+    names = set(optuna.get_all_study_names(storage=open_storage(storage_url)))
+    name = spec.study.name
+    per_cell = sorted(n for n in names if n.startswith(f"{name}/") and n.split("/")[-1] in spec.cells())
+    if spec.study.equal_cells and name in names:
+        raise ConfigError("study.name", f"{name!r} already holds one study over all cells in this storage; "
+                                        "give the equal_cells search another name (--set study.name=...)")  # fmt: skip
+    if not spec.study.equal_cells and per_cell:
+        raise ConfigError("study.name", f"{name!r} already holds per-cell studies ({', '.join(per_cell)}); "
+                                        "set study.equal_cells=true or give another name")  # fmt: skip
 
 
 def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:

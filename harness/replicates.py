@@ -24,9 +24,8 @@ from harness.study import COMPANION_SUFFIX
 METRICS = ("test_mse", "rollout_mse", "horizon")
 LOG_METRICS = ("test_mse", "rollout_mse")
 CONFIDENCE = 0.95
-MIN_T_RUNS = 5  # fewer runs than this: a bootstrap interval instead of Student's t
-FRAME_COLUMNS = ["study", "cell", "replicate_of_study", "replicate_of", "rank", "seed", "window", "found_window",
-                 "max_horizon", *METRICS]  # fmt: skip
+FRAME_COLUMNS = ["study", "cell", "run", "replicate_of_study", "replicate_of", "rank", "seed", "window",
+                 "found_window", "max_horizon", *METRICS]  # fmt: skip
 
 
 def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]) -> pd.DataFrame:
@@ -44,25 +43,24 @@ def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]
             window = config.get("window", 1)
             length = config.get("signal", {}).get("length", 1000)
             test = split_indices(length, window, config.get("train_frac", 0.7), config.get("val_frac", 0.15)).test
-            rows.append({"study": name, "cell": config["cell"], "replicate_of_study": a.get("replicate_of_study", name),
+            rows.append({"study": name, "cell": config["cell"], "run": t.number,
+                         "replicate_of_study": a.get("replicate_of_study", name),
                          "replicate_of": a["replicate_of"], "rank": a["rank"], "seed": a["seed"], "window": window,
                          "found_window": a.get("found_window", window), "max_horizon": test.stop - test.start,
                          **{m: a.get(m, np.nan) for m in METRICS}})  # fmt: skip
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
-    """95% confidence interval of the mean and the method that gave it."""
+def interval(values: np.ndarray) -> tuple[float, float, str]:
+    """95% confidence interval of the mean (Student's t) and the method that gave it. With 2-4
+    runs t is wide, as it should be: a bootstrap of so few values only spans their range."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2 or np.all(values == values[0]):
         m = float(values.mean()) if len(values) else np.nan
         return m, m, "none"
-    if len(values) >= MIN_T_RUNS:
-        low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-        return float(low), float(high), "t"
-    boot = stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE, rng=np.random.default_rng(seed))
-    return float(boot.confidence_interval.low), float(boot.confidence_interval.high), "bootstrap"
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return float(low), float(high), "t"
 
 
 def summary(values: np.ndarray, metric: str, upper: float = np.inf) -> tuple[float, float, float, str]:
@@ -79,16 +77,32 @@ def summary(values: np.ndarray, metric: str, upper: float = np.inf) -> tuple[flo
     return float(values.mean()) if len(values) else np.nan, max(low, 0.0), min(high, upper), method
 
 
+def _current_best(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs of each cell's best configuration (rank 0). If the search found a new best after
+    an earlier `confirm`, both were rank 0 when run: the latest one replicated is kept, and a
+    (seed, window) run twice counts once."""
+    best = frame[frame["rank"] == 0]
+    if best.empty:
+        return best
+    latest = best.loc[best.groupby(["study", "cell"])["run"].idxmax(), ["study", "cell", "replicate_of_study",
+                                                                           "replicate_of"]]  # fmt: skip
+    best = best.merge(latest, on=["study", "cell", "replicate_of_study", "replicate_of"])
+    return best.drop_duplicates(["study", "cell", "seed", "window"], keep="last")
+
+
 def best_config_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """The replicates of each cell's best configuration (rank 0) at the window the search found:
-    the runs the cell comparison uses."""
-    keep = (frame["rank"] == 0) & (frame["window"] == frame["found_window"])
-    return frame[keep].reset_index(drop=True)
+    """The replicates of each cell's best configuration at the window the search found: the
+    runs the cell comparison uses."""
+    best = _current_best(frame)
+    return best[best["window"] == best["found_window"]].reset_index(drop=True)
 
 
 def sweep_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each cell's best configuration at every window it was run at (rank 0)."""
-    return frame[frame["rank"] == 0].reset_index(drop=True)
+    """Each cell's best configuration at every window it was run at, for the cells that were
+    run at two or more windows (`confirm --windows`)."""
+    best = _current_best(frame)
+    swept = best.groupby(["study", "cell"])["window"].transform("nunique") > 1
+    return best[swept].reset_index(drop=True)
 
 
 CI_COLUMNS = ["study", "cell", "runs", "window", "ci_method"] + [
@@ -129,7 +143,9 @@ def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
 def paired_log_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(ratio, p): geometric mean of x / y over pairs, and the two-sided paired t-test of
     log10 x against log10 y (NaN with fewer than 2 pairs or no spread)."""
-    lx, ly = np.log10(np.asarray(x, dtype=float)), np.log10(np.asarray(y, dtype=float))
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)  # a log needs positive, finite values
+    lx, ly = np.log10(x[ok]), np.log10(y[ok])
     diff = lx - ly
     ratio = float(10 ** diff.mean()) if len(diff) else np.nan
     if len(diff) < 2 or np.all(diff == diff[0]):

@@ -2,8 +2,9 @@
 
 Each table and figure is computed by a function that returns a DataFrame, then drawn or
 written by another, so tests check the numbers, not the pixels. The report reads only the
-storage; the one exception is the prediction figures, which re-run each cell's best trial
-from the config stored on it (`train.run`, the stored seed).
+storage and the artifact store, and never trains: the prediction figures load each cell's
+best trial's stored weights (`harness.weights`). Only for a study recorded before trials
+kept weights, and only when asked (`retrain`), does it re-run the stored config.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class StudyData:
     spec: StudySpec
     trials: pd.DataFrame  # one row per trial of every member study, see `trials_frame`
     studies: tuple[optuna.Study, ...]
-    storage: optuna.storages.BaseStorage
 
     @property
     def signal_label(self) -> str:
@@ -106,6 +106,7 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
     """Report name -> its Optuna studies: a harness study alone, or an `equal_cells` spec's per-cell
     studies; companions (replicates) and studies the harness did not make are left out."""
     searches: dict[str, list[str]] = {}
+    plain: list[str] = []
     for name in optuna.get_all_study_names(storage=storage):
         # study by study: get_all_study_summaries parses every study's system attrs, and a
         # concurrent writer (a worker, the dashboard) can make that read fail
@@ -113,8 +114,12 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
         attrs = s.user_attrs
         if "spec" not in attrs or COMPANION_ATTR in attrs:
             continue
-        name = attrs[PER_CELL_ATTR]["name"] if PER_CELL_ATTR in attrs else s.study_name
-        searches.setdefault(name, []).append(s.study_name)
+        if PER_CELL_ATTR in attrs:
+            searches.setdefault(attrs[PER_CELL_ATTR]["name"], []).append(s.study_name)
+        else:
+            plain.append(s.study_name)
+    for name in plain:  # a study over all cells of the same name as a per-cell search (launch refuses that today)
+        searches[f"{name} (all cells)" if name in searches else name] = [name]
     return searches
 
 
@@ -126,12 +131,12 @@ def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None =
     out = []
     for name in names or searches:
         studies = tuple(optuna.load_study(study_name=m, storage=storage) for m in searches[name])
+        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(PER_CELL_ATTR, {}).get("cell"))))
         attrs = studies[0].user_attrs
         spec = spec_from_dict(attrs[PER_CELL_ATTR]["spec"] if PER_CELL_ATTR in attrs else attrs["spec"])
-        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(PER_CELL_ATTR, {}).get("cell"))))
         frames = [trials_frame(s, tuple(spec.search)) for s in studies]
         trials = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        out.append(StudyData(name, spec, trials, studies, storage))
+        out.append(StudyData(name, spec, trials, studies))
     return out
 
 
@@ -309,7 +314,7 @@ def best_model(d: StudyData, trial: optuna.trial.FrozenTrial, artifacts: Path | 
                retrain: bool) -> RecurrentRegressor | None:  # fmt: skip
     """A trial's trained model: its stored weights, or (with `retrain`, for a trial recorded
     before weights were kept) a re-run of its stored config; None if neither."""
-    data = weights.load_checkpoint(d.storage, trial, artifacts) if artifacts is not None else None
+    data = weights.load_checkpoint(trial, artifacts) if artifacts is not None else None
     if data is not None:
         return weights.model_from(data)
     if not retrain:
@@ -505,8 +510,8 @@ def write_report(
     if not cis.empty:
         lines += ["", "## Replicates (`harness confirm`)", "",
                   "Each cell's best configuration re-trained on the same seeds: the geometric mean of test and "
-                  "free-running MSE with a 95% interval computed on log10 values (Student's t, or a bootstrap "
-                  "below 5 runs), and the mean horizon with its interval clipped to the possible range.", "",
+                  "free-running MSE with a 95% interval computed on log10 values (Student's t), and the "
+                  "mean horizon with its interval clipped to the possible range.", "",
                   markdown_table(_integers(cis)), "",
                   "Pair by pair on the same seeds: `ratio` = geometric-mean test MSE of `cell_a` over `cell_b`, "
                   "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "

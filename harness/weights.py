@@ -12,6 +12,7 @@ default), which `harness dashboard` serves, so a trial's weights can be download
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,15 +20,15 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 
 from harness.errors import ConfigError
 from harness.models import RecurrentRegressor
+from harness.storage import default_artifacts, open_storage
 from harness.train import RunConfig
 
 FILENAME = "weights.pt"
 FORMAT = "harness-weights/1"
-DEFAULT_ARTIFACTS = "results/artifacts"
 
 
 def checkpoint(model: RecurrentRegressor, config: RunConfig) -> bytes:
@@ -74,24 +75,33 @@ def upload(
         return upload_artifact(artifact_store=store, file_path=path, study_or_trial=trial, storage=storage)
 
 
-def load_checkpoint(
-    storage: optuna.storages.BaseStorage, trial: optuna.trial.FrozenTrial, artifacts: str | Path = DEFAULT_ARTIFACTS
-) -> dict[str, Any] | None:
+def load_checkpoint(trial: optuna.trial.FrozenTrial, artifacts: str | Path) -> dict[str, Any] | None:
     """The trial's checkpoint, or None if it kept none (pruned, failed, or recorded before
     trials kept their weights)."""
-    metas = [m for m in get_all_artifact_meta(trial, storage=storage) if m.filename == FILENAME]
-    if not metas:
+    ids = [meta["artifact_id"] for meta in _artifact_metas(trial) if meta.get("filename") == FILENAME]
+    if not ids:
         return None
     store = FileSystemArtifactStore(str(artifacts))
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, FILENAME)
         try:
-            download_artifact(artifact_store=store, file_path=path, artifact_id=metas[-1].artifact_id)
+            download_artifact(artifact_store=store, file_path=path, artifact_id=ids[-1])
         except Exception as e:  # the store's "not found" differs by backend
             raise ConfigError(
                 "artifacts", f"trial {trial.number}'s weights are not in {artifacts} ({type(e).__name__})"
             ) from None
         return dict(torch.load(path, weights_only=True))
+
+
+def _artifact_metas(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
+    """The trial's artifact records, read from its system attrs: Optuna's
+    `get_all_artifact_meta` fails on the null marker optuna-dashboard's delete button leaves."""
+    metas = []
+    for key, value in trial.system_attrs.items():
+        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
+        if isinstance(meta, dict) and "artifact_id" in meta:
+            metas.append(meta)
+    return metas
 
 
 def model_from(data: dict[str, Any]) -> RecurrentRegressor:
@@ -105,12 +115,15 @@ def load_model(
     storage: optuna.storages.BaseStorage | str,
     study: str,
     trial: int,
-    artifacts: str | Path = DEFAULT_ARTIFACTS,
+    artifacts: str | Path | None = None,
 ) -> RecurrentRegressor:
-    """The trained model of trial number `trial` of `study` (a storage object or URL)."""
+    """The trained model of trial number `trial` of `study` (a storage object or URL); the
+    artifact folder defaults as on the command line (`artifacts/` beside a SQLite file)."""
+    if artifacts is None:
+        artifacts = default_artifacts(storage) if isinstance(storage, str) else "results/artifacts"
     backend = _backend(storage)
     frozen = find_trial(backend, study, trial)
-    data = load_checkpoint(backend, frozen, artifacts)
+    data = load_checkpoint(frozen, artifacts)
     if data is None:
         raise ConfigError("trial", f"trial {trial} of {study!r} kept no weights ({frozen.state.name}); "
                                    "only complete trials run since weights were kept have them")  # fmt: skip
@@ -119,8 +132,6 @@ def load_model(
 
 def _backend(storage: optuna.storages.BaseStorage | str) -> optuna.storages.BaseStorage:
     if isinstance(storage, str):
-        from harness.storage import open_storage
-
         return open_storage(storage, must_exist=True)
     return storage
 

@@ -93,11 +93,28 @@ def test_confidence_intervals_and_paired_tests_match_scipy(tmp_path: Path) -> No
     assert tests["lower"] == "lstm" and tests["median_diff"] == pytest.approx(np.median(np.array(lstm) - np.array(rnn)))
 
 
-def test_fewer_than_five_runs_use_a_bootstrap(tmp_path: Path) -> None:
-    storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"gru": [0.1, 0.2, 0.4]})
+def test_few_runs_get_a_wide_t_interval_not_their_range(tmp_path: Path) -> None:
+    values = [0.1, 0.2, 0.4]
+    storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"gru": values})
     row = replicates.ci_table(replicates.replicate_frame(storage, ["s"])).iloc[0]
-    assert row["ci_method"] == "bootstrap"
-    assert 0.1 <= row["test_mse_ci_low"] <= row["test_mse_gmean"] <= row["test_mse_ci_high"] <= 0.4 + 1e-12
+    logs = np.log10(values)
+    low, high = stats.t.interval(0.95, 2, loc=logs.mean(), scale=stats.sem(logs))
+    assert row["ci_method"] == "t" and row["test_mse_ci_low"] == pytest.approx(10**low)
+    assert row["test_mse_ci_low"] < 0.1 and row["test_mse_ci_high"] > 0.4  # wider than the three values
+
+
+def test_a_new_best_replaces_the_old_one_in_the_comparison(tmp_path: Path) -> None:
+    storage = build_replicates(f"sqlite:///{tmp_path / 'h.db'}", {"rnn": [0.3, 0.3], "lstm": [0.1, 0.2]})
+    study = optuna.load_study(study_name="s" + SUFFIX, storage=storage)
+    for seed, x in enumerate([0.05, 0.06]):  # a later confirm replicates the lstm's new best, trial 9
+        attrs = {"config": {"cell": "lstm"}, "replicate_of": 9, "rank": 0, "seed": seed, "test_mse": x,
+                 "rollout_mse": x, "horizon": 1}  # fmt: skip
+        study.add_trial(create_trial(value=x, user_attrs=attrs))
+    frame = replicates.replicate_frame(storage, ["s"])
+    best = replicates.best_config_only(frame)
+    assert sorted(best[best["cell"] == "lstm"]["test_mse"]) == [0.05, 0.06]
+    assert len(replicates.paired_tests(frame)) == 1  # one pair, two seeds each: no broadcasting error
+    assert replicates.sweep_only(frame).empty  # one window per cell is no sweep
 
 
 @pytest.mark.parametrize("horizons", [[0, 0, 0, 0, 0, 10], [150, 150, 150, 150, 110]])

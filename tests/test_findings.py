@@ -55,6 +55,7 @@ def test_a_clear_winner_is_named_with_its_effect_and_test(frame: object) -> None
     assert "the LSTM has the lowest test MSE" in text and f"{gmean:.2g}" in text and "over 6 seeds" in text
     assert f"{float(f'{0.075 / gmean:.2g}'):,.0f}x below persistence" in text  # 72,000x
     assert "It beats the GRU (100x higher, p < 0.001) and the RNN (100x higher, p < 0.001)" in text
+    assert "Holm-adjusted" in text
     assert "20 search trials per cell" in text
 
 
@@ -80,10 +81,16 @@ def test_the_long_period_hurts_by_the_planted_factor(frame: object) -> None:
 
 def test_a_longer_window_helps_one_cell_and_not_another(frame: object) -> None:
     text = findings.window_finding(facts("long", "long-period"), frame).text  # type: ignore[arg-type]
-    assert "window 32 vs 5" in text
-    assert "the LSTM: helps (10x lower test MSE, p < 0.001), best window" in text
-    assert "the RNN: cannot be told apart" in text
-    assert "windows 5, 8, 32 on the same 6 seeds" in text
+    assert "the LSTM, window 32 vs 5: helps (10x lower test MSE, p < 0.001); best window" in text
+    assert "the RNN, window 32 vs 5: cannot be told apart (MSE at 32 / at 5 = 1x" in text
+    assert "of 5, 8, 32" in text and "on the same 6 seeds" in text
+    # the short study was never swept: one window per cell is no sweep
+    assert "no window sweep yet" in findings.window_finding(facts("short", "short-period"), frame).text  # type: ignore[arg-type]
+
+
+def test_holm_keeps_the_family_error() -> None:
+    assert findings.holm([0.01, 0.04]) == [0.02, 0.04]
+    assert findings.holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
 
 
 def test_missing_replicates_name_the_command(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_window_sweep_shares_seeds_and_resumes(tmp_path: Path, capsys: pytest.Ca
     assert [str(w.message) for w in caught] == []
     assert capsys.readouterr().err == ""
     md = (out / "report.md").read_text()
-    assert md.index("## Findings") < md.index("## Studies") and "**smoke, window " in md and " vs 3**" in md
+    assert md.index("## Findings") < md.index("## Studies") and "the LSTM, window " in md and " vs 3: " in md
     assert (out / "window-sweep.png").exists()
     sweep = pd.read_csv(out / "window_sweep.csv")
     assert sweep["window"].dtype.kind == "i" and sweep["runs"].dtype.kind == "i"  # integers stay integers
