@@ -167,15 +167,17 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from harness.device import resolve_device
     from harness.launch import WorkerError, launch_all
     from harness.spec import load_spec
     from harness.storage import check_storage, redact, storage_url
-    from harness.weights import artifact_store
+    from harness.weights import check_artifacts
 
     specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
+    resolve_device(args.device)
     url = storage_url(args.storage)
     check_storage(url)
-    artifact_store(args.artifacts)  # refused here, not after the first trial trained
+    check_artifacts(args.artifacts)  # refused here, not after the first trial trained
     summaries = []
     for spec in specs:
         try:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -28,7 +29,7 @@ from optuna.trial import TrialState
 from harness.device import resolve_device, threads_per_worker
 from harness.errors import ConfigError
 from harness.spec import StudySpec, spec_from_dict
-from harness.storage import ClaimLock, open_storage
+from harness.storage import ClaimLock, open_storage, sqlite_path
 from harness.study import (
     Objective,
     best_value,
@@ -221,6 +222,8 @@ def launch(
     _quiet_optuna()
     target = trials or spec.study.trials
     study = create_study(spec, open_storage(storage_url), target, parent)
+    if artifacts is not None:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)  # checked by the caller; made once the storage opened
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -264,6 +267,9 @@ def launch_all(
 def _check_no_mix(spec: StudySpec, storage_url: str) -> None:
     """One name is either one study over all cells or a set of per-cell studies, never both:
     their trials, replicates (`<name>/confirm`) and report would mix."""
+    path = sqlite_path(storage_url)
+    if path is not None and not path.exists():
+        return  # a new database holds nothing to mix with
     names = set(optuna.get_all_study_names(storage=open_storage(storage_url)))
     name = spec.study.name
     per_cell = sorted(n for n in names if n.startswith(f"{name}/") and n.split("/")[-1] in spec.cells())

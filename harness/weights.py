@@ -48,16 +48,27 @@ def checkpoint(model: RecurrentRegressor, config: RunConfig) -> bytes:
     return buffer.getvalue()
 
 
-def artifact_store(folder: str | Path, *, create: bool = True) -> FileSystemArtifactStore:
-    """The artifact store in `folder`, refused before anything runs if it cannot be written."""
+def check_artifacts(folder: str | Path) -> None:
+    """Refuse an artifact folder that cannot be written, before anything runs, and without
+    creating it: the folder, or the nearest folder above it that exists, takes a test file."""
     path = Path(folder)
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), Path("/"))
     try:
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()  # a real write: root passes os.access on read-only mounts
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        tempfile.TemporaryFile(dir=existing).close()  # a real write: root passes os.access on read-only mounts
     except OSError as e:
         raise ConfigError("artifacts", f"cannot write to folder {path} ({e.strerror})") from None
-    return FileSystemArtifactStore(str(path))
+
+
+def artifact_store(folder: str | Path) -> FileSystemArtifactStore:
+    """The artifact store in `folder`, created if need be (check it first with `check_artifacts`)."""
+    check_artifacts(folder)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError("artifacts", f"cannot create folder {folder} ({e.strerror})") from None
+    return FileSystemArtifactStore(str(folder))
 
 
 def upload(
