@@ -145,6 +145,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--trials", type=_positive_int, help="target number of finished trials per study")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
+    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
     _add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
@@ -168,13 +169,14 @@ def _describe(summary: dict[str, Any]) -> str:
 
 def _launch(args: argparse.Namespace) -> int:
     from harness.device import resolve_device
-    from harness.launch import WorkerError, launch_all
+    from harness.launch import WorkerError, launch_all, prepare_workers
     from harness.spec import load_spec
     from harness.storage import check_storage, redact, storage_url
     from harness.weights import check_artifacts
 
     specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
     resolve_device(args.device)
+    prepare_workers(args.workers)  # the fork server's imports overlap what follows
     url = storage_url(args.storage)
     check_storage(url)
     check_artifacts(args.artifacts)  # refused here, not after the first trial trained
@@ -183,7 +185,7 @@ def _launch(args: argparse.Namespace) -> int:
         try:
             summaries += launch_all(spec, url, trials=args.trials, workers=args.workers, device=args.device,
                                     timeout=args.timeout, progress=not args.no_progress,
-                                    artifacts=args.artifacts)  # fmt: skip
+                                    artifacts=args.artifacts, threads=args.threads)  # fmt: skip
         except WorkerError as e:
             print(f"harness launch: {spec.study.name}: {e}", file=sys.stderr)
             return 1

@@ -213,6 +213,7 @@ def launch(
     progress: bool = True,
     parent: StudySpec | None = None,
     artifacts: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Create or resume the spec's study and fill its budget; returns its summary. `parent`
     is the `equal_cells` spec this one was split from (`launch_all`), recorded on the study."""
@@ -220,6 +221,7 @@ def launch(
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
     _quiet_optuna()
+    prepare_workers(workers)
     target = trials or spec.study.trials
     study = create_study(spec, open_storage(storage_url), target, parent)
     if artifacts is not None:
@@ -227,7 +229,7 @@ def launch(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    threads = threads_per_worker(workers)
+    threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
         WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts) for i in range(workers)
@@ -281,11 +283,33 @@ def _check_no_mix(spec: StudySpec, storage_url: str) -> None:
                                         "set study.equal_cells=true or give another name")  # fmt: skip
 
 
+def worker_context() -> Any:
+    """How worker processes start: forked from a fork server that imported the harness (torch,
+    Optuna, numba) once and did nothing else, so each worker is a cheap fork of a clean,
+    single-threaded process with no database connection (~10 ms instead of ~1.2 s of
+    imports). Forking this process instead is not safe: its torch thread pool and storage
+    connections are live. Where there is no fork server (not POSIX), fresh interpreters."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["harness.launch"])
+    return ctx
+
+
+def prepare_workers(workers: int) -> None:
+    """Start the fork server now, so its imports overlap the launch's own set-up and first
+    trials; it lives as long as this process and serves every later launch."""
+    if workers > 1 and worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:
     """Worker 0 runs in this process, which has everything imported already; the others are
-    fresh interpreters (spawn: no forked torch threads or DB connections), started first so
-    their start-up overlaps worker 0's first trials."""
-    ctx = mp.get_context("spawn")
+    forked from the fork server (`worker_context`), started first so that any start-up left
+    overlaps worker 0's first trials."""
+    ctx = worker_context()
     procs = [ctx.Process(target=_worker_main, args=(t,), name=f"harness-worker-{t.worker}") for t in tasks[1:]]
     for p in procs:
         p.start()

@@ -38,7 +38,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
-    "samples_per_second", "peak_memory_bytes", "device", "device_name", "n_params", "epochs_run", "overhead_seconds",
+    "samples_per_second", "peak_memory_bytes", "device", "device_name", "n_params", "epochs_run", "torch_threads",
+    "overhead_seconds",
 )  # fmt: skip
 
 
@@ -157,6 +158,7 @@ def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
         "device_name": result.device_name,
         "n_params": result.n_params,
         "epochs_run": result.epochs_run,
+        "torch_threads": torch.get_num_threads(),  # intra-op threads the run had (launch --threads)
     }
     if result.fail_reason:
         attrs["fail_reason"] = result.fail_reason
