@@ -1,5 +1,6 @@
 """What the study driver costs: one full trial on an in-memory and on a SQLite storage (with
-the time spent outside training), and 1 vs 2 workers on a fixed 20-trial study."""
+the time spent outside training), a worker's start-up, and 1 vs 2 workers on a fixed
+40-trial study timed from its database."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import optuna
 import pytest
 
 from harness.device import resolve_device
-from harness.launch import launch
+from harness.launch import launch, prepare_workers, worker_context
 from harness.spec import load_spec
 from harness.storage import open_storage
 from harness.study import Objective, create_study
@@ -59,17 +60,59 @@ def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
     assert 0 <= median["stored"] <= median["outside_training"] + 1e-3 < median["wall"]
 
 
+def database_seconds(url: str) -> float:
+    """A study's wall time as its database saw it: first trial's start to last trial's end."""
+    trials = optuna.load_study(study_name="smoke", storage=url).trials
+    return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
-    benchmark.group = "workers-20-trials"
-    trials = 4 if benchmark.disabled else 20
-    # ~1 s trials, so that a second process's start-up (imports: about 2 s) is not the story
-    spec = load_spec(SMOKE, ["study.pruner=none", "training.epochs=30", 'search.cell=["lstm", "gru"]'])
+    """40 trials of ~0.5 s, 1 vs 2 workers (each with cores / workers torch threads)."""
+    benchmark.group = "workers-40-trials"
+    trials = 4 if benchmark.disabled else 40
+    spec = load_spec(SMOKE, ["study.pruner=none", "training.epochs=60", 'search.cell=["lstm", "gru"]'])
     counter = iter(range(1000))
+    seconds: list[float] = []
 
     def fill() -> dict[str, Any]:
-        return launch(spec, f"sqlite:///{tmp_path / f'w{next(counter)}.db'}", trials=trials, workers=workers,
-                      progress=False)  # fmt: skip
+        url = f"sqlite:///{tmp_path / f'w{next(counter)}.db'}"
+        summary = launch(spec, url, trials=trials, workers=workers, progress=False)
+        seconds.append(database_seconds(url))
+        return summary
 
     summary = benchmark.pedantic(fill, rounds=1 if benchmark.disabled else 3)
     assert summary["counts"]["COMPLETE"] == trials and summary["counts"]["FAIL"] == 0
+    benchmark.extra_info["median_database_seconds"] = sorted(seconds)[len(seconds) // 2]
+
+
+def _ready(queue: Any) -> None:
+    import harness.launch  # noqa: F401  what a worker imports before its first trial
+
+    queue.put(time.perf_counter())
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_worker_start(benchmark: Any, method: str) -> None:
+    """From starting a worker process to its having imported the harness: a fresh interpreter
+    (spawn) against a fork of the pre-imported server `harness launch` uses."""
+    import multiprocessing as mp
+
+    benchmark.group = "worker-start"
+    ctx = worker_context() if method == "forkserver" else mp.get_context("spawn")
+    if method == "forkserver":
+        prepare_workers(2)
+
+    def start() -> float:
+        queue = ctx.Queue()
+        began = time.perf_counter()
+        process = ctx.Process(target=_ready, args=(queue,))
+        process.start()
+        ready = queue.get(timeout=120) - began
+        process.join(timeout=60)
+        return ready
+
+    ready = benchmark.pedantic(
+        start, rounds=1 if benchmark.disabled else 5, warmup_rounds=0 if benchmark.disabled else 1
+    )
+    assert ready > 0
