@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `make TORCH='torch==X.Y'` (or any pip requirement) as you like.
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13.0)
 
-.PHONY: run test bench lint
+.PHONY: run test bench lint gpu-wheels gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,22 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check harness tests
 	$(BIN)/ruff format --check harness tests
 	$(BIN)/mypy
+
+# The GPU check (docs/performance.md). The GPU machine has Python 3.12 and torch but no Optuna
+# and no package index: `make gpu-wheels` fetches, where pip works, the wheels it lacks into
+# .whl/ (the versions this venv has); carry .whl/ there and run `make gpu-check`, which
+# installs them beside the source tree and writes gpu-check.json and gpu-check.md into $OUT.
+GPU_WHEELS := optuna sqlalchemy alembic Mako MarkupSafe colorlog PyYAML typing_extensions
+GPU_DEVICE ?= cuda
+gpu-wheels: $(VENV)/.installed
+	mkdir -p .whl
+	for p in $(GPU_WHEELS); do v=$$($(BIN)/pip show $$p | sed -n 's/^Version: //p'); \
+	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    --platform any -d .whl "$$p==$$v" || exit 1; done
+
+gpu-check:
+	if [ -d .whl ]; then $(PYTHON) -m pip install -q --no-index --no-deps --no-compile --upgrade \
+	  --target /tmp/harness-site .whl/*.whl; fi
+	PYTHONPATH="$$PWD:/tmp/harness-site" PYTHONUNBUFFERED=1 $(PYTHON) -m harness.gpucheck --device $(GPU_DEVICE) \
+	  $(GPU_CHECK_FLAGS)

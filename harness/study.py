@@ -283,6 +283,16 @@ def best_value(study: optuna.Study) -> float | None:
     return best.values[0] if best is not None else None
 
 
+def wall_seconds(study: optuna.Study) -> float:
+    """A study's wall time as its database saw it: first trial's start to last trial's end."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
+    if not done:
+        return 0.0
+    end = max(t.datetime_complete for t in done if t.datetime_complete)
+    begin = min(t.datetime_start for t in done if t.datetime_start)
+    return (end - begin).total_seconds()
+
+
 def summarize(study: optuna.Study) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     best = best_trial(study)

@@ -15,7 +15,7 @@ from harness.device import resolve_device
 from harness.launch import launch, prepare_workers, worker_context
 from harness.spec import load_spec
 from harness.storage import open_storage
-from harness.study import Objective, create_study
+from harness.study import Objective, create_study, wall_seconds
 
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine (2 torch threads, as one worker runs): the size
@@ -60,12 +60,6 @@ def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
     assert 0 <= median["stored"] <= median["outside_training"] + 1e-3 < median["wall"]
 
 
-def database_seconds(url: str) -> float:
-    """A study's wall time as its database saw it: first trial's start to last trial's end."""
-    trials = optuna.load_study(study_name="smoke", storage=url).trials
-    return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
     """40 trials of ~0.5 s, 1 vs 2 workers (each with cores / workers torch threads)."""
@@ -78,7 +72,7 @@ def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
     def fill() -> dict[str, Any]:
         url = f"sqlite:///{tmp_path / f'w{next(counter)}.db'}"
         summary = launch(spec, url, trials=trials, workers=workers, progress=False)
-        seconds.append(database_seconds(url))
+        seconds.append(wall_seconds(optuna.load_study(study_name="smoke", storage=url)))
         return summary
 
     summary = benchmark.pedantic(fill, rounds=1 if benchmark.disabled else 3)

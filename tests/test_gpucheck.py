@@ -1,0 +1,31 @@
+"""The GPU check's rehearsal on the CPU: the same code, so it cannot rot between GPU runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness import gpucheck
+
+
+def test_the_gpu_check_runs_on_the_cpu_and_writes_its_files(tmp_path: Path) -> None:
+    assert gpucheck.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert report["environment"]["device"] == "cpu" and report["quick"] is True
+    (numerics,) = report["numerics"]
+    assert numerics["epochs"] == 33 and numerics["max_relative_difference"] == 0.0  # CPU against itself
+    (solo,) = report["solo"]
+    assert solo["device_train_seconds"] > 0 and solo["cpu_train_seconds"] > 0
+    assert [r["workers"] for r in report["workers"]] == [1, 2]
+    assert all(r["trials_per_minute"] > 0 and r["failed"] == 0 for r in report["workers"])
+    summary = (tmp_path / "gpu-check.md").read_text()
+    assert "trials per minute" in summary and "max relative difference" in summary
+
+
+def test_a_missing_gpu_is_a_one_line_error(tmp_path: Path, capsys: object) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return  # the real check runs there
+    assert gpucheck.main(["--device", "cuda", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
