@@ -172,6 +172,8 @@ def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
         x = g[g["window"] == short_w].set_index("seed")["test_mse"]
         y = g[g["window"] == long_w].set_index("seed")["test_mse"]
         seeds = sorted(set(x.index) & set(y.index))
+        if not seeds:
+            continue  # the two windows share no seed: nothing to pair
         ratio, p = paired_log_t(y.loc[seeds].to_numpy(), x.loc[seeds].to_numpy())  # < 1: the longer window is better
         gm = {w: summary(gw["test_mse"].to_numpy(), "test_mse")[0] for w, gw in g.groupby("window")}
         best_w = min(gm, key=lambda w: gm[w])
@@ -182,6 +184,8 @@ def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
             verdict = f"cannot be told apart (MSE at {long_w} / at {short_w} = {_x(ratio)}, {_p(p)})"
         phrases.append(f"the {cell.upper()}, window {long_w} vs {short_w}: {verdict}; best window {best_w} "
                        f"of {', '.join(map(str, windows))}")  # fmt: skip
+    if not phrases:
+        return Finding("window", facts.name, f"**{facts.name}**: the sweep's windows share no seed; run `{SWEEP}`.")
     seeds_n = runs.groupby(["cell", "window"])["seed"].nunique().min()
     text = (f"**{facts.name}**: {'; '.join(phrases)} (each cell's best configuration re-trained at each window on "
             f"the same {seeds_n} seeds; paired t-test on log test MSE).")  # fmt: skip

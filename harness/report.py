@@ -314,7 +314,11 @@ def best_model(d: StudyData, trial: optuna.trial.FrozenTrial, artifacts: Path | 
                retrain: bool) -> RecurrentRegressor | None:  # fmt: skip
     """A trial's trained model: its stored weights, or (with `retrain`, for a trial recorded
     before weights were kept) a re-run of its stored config; None if neither."""
-    data = weights.load_checkpoint(trial, artifacts) if artifacts is not None else None
+    try:
+        data = weights.load_checkpoint(trial, artifacts) if artifacts is not None else None
+    except weights.WeightsMissing as e:  # e.g. a database copied without its artifact folder
+        print(f"harness report: {e.message}", file=sys.stderr)
+        data = None
     if data is not None:
         return weights.model_from(data)
     if not retrain:

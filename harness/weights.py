@@ -48,6 +48,10 @@ def checkpoint(model: RecurrentRegressor, config: RunConfig) -> bytes:
     return buffer.getvalue()
 
 
+class WeightsMissing(ConfigError):
+    """A trial recorded weights, but the artifact folder given does not hold them."""
+
+
 def check_artifacts(folder: str | Path) -> None:
     """Refuse an artifact folder that cannot be written, before anything runs, and without
     creating it: the folder, or the nearest folder above it that exists, takes a test file."""
@@ -98,8 +102,10 @@ def load_checkpoint(trial: optuna.trial.FrozenTrial, artifacts: str | Path) -> d
         try:
             download_artifact(artifact_store=store, file_path=path, artifact_id=ids[-1])
         except Exception as e:  # the store's "not found" differs by backend
-            raise ConfigError(
-                "artifacts", f"trial {trial.number}'s weights are not in {artifacts} ({type(e).__name__})"
+            raise WeightsMissing(
+                "artifacts",
+                f"trial {trial.number}'s weights are not in {artifacts} ({type(e).__name__}); "
+                "give the artifact folder the study was launched with",
             ) from None
         return dict(torch.load(path, weights_only=True))
 
@@ -131,7 +137,8 @@ def load_model(
     """The trained model of trial number `trial` of `study` (a storage object or URL); the
     artifact folder defaults as on the command line (`artifacts/` beside a SQLite file)."""
     if artifacts is None:
-        artifacts = default_artifacts(storage) if isinstance(storage, str) else "results/artifacts"
+        url = storage if isinstance(storage, str) else getattr(storage, "url", None)
+        artifacts = default_artifacts(url) if url else "results/artifacts"
     backend = _backend(storage)
     frozen = find_trial(backend, study, trial)
     data = load_checkpoint(frozen, artifacts)

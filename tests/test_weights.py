@@ -107,6 +107,17 @@ def test_a_study_without_weights_is_said_once_and_retrained_on_request(
     assert (out / "smoke-predictions.png").exists() and capsys.readouterr().err == ""
 
 
+def test_a_database_without_its_artifact_folder_still_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = launch(tmp_path, "--trials", "2")
+    out, empty = tmp_path / "r", tmp_path / "elsewhere"
+    assert main(["report", "--storage", url, "--artifacts", str(empty), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "weights are not in" in err and "no stored weights" in err and "Traceback" not in err
+    assert not (out / "smoke-predictions.png").exists() and (out / "smoke-params.png").exists()
+
+
 def test_weights_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, artifacts = launch(tmp_path, "--trials", "1")
     target = tmp_path / "best.pt"
