@@ -10,7 +10,6 @@ kept weights, and only when asked (`retrain`), does it re-run the stored config.
 from __future__ import annotations
 
 import html
-import json
 import re
 import sys
 import warnings
@@ -28,6 +27,7 @@ from harness import evaluate, findings, replicates, weights
 from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
 from harness.models import RecurrentRegressor
+from harness.optuna_internals import study_artifacts
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
 from harness.study import COMPANION_ATTR, PER_CELL_ATTR
@@ -432,11 +432,7 @@ def upload_figures(d: StudyData, paths: list[Path], artifact_dir: Path) -> list[
     store = FileSystemArtifactStore(str(artifact_dir))
     ids = []
     for study in d.studies:  # each per-cell study shows the whole search's figures
-        existing = {}
-        for key, value in study._storage.get_study_system_attrs(study._study_id).items():
-            meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
-            if isinstance(meta, dict):
-                existing[meta["filename"]] = meta["artifact_id"]
+        existing = {meta["filename"]: meta["artifact_id"] for meta in study_artifacts(study)}
         for path in paths:
             if path.name in existing:
                 with path.open("rb") as f:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import tempfile
@@ -183,56 +182,6 @@ def _held(lock: ClaimLock | None) -> Iterator[None]:
 def redact_text(text: str, url: str) -> str:
     password = make_url(url).password
     return text.replace(str(password), "***") if password else text
-
-
-def record_trial(trial: optuna.Trial, attrs: dict[str, Any], curve: dict[int, float] | None = None) -> None:
-    """Write a trial's user attrs (and intermediate values not reported yet) in one statement
-    per table, in one transaction, where the storage is SQLite or PostgreSQL.
-
-    Optuna has no bulk call: each `set_user_attr` or `report` is its own session, lookup and
-    commit, ~2 ms on SQLite, and a trial writes 15-odd attrs and one value per epoch: a
-    measurable share of a short trial. This writes the same rows into Optuna's own tables with
-    the same upsert Optuna uses, after the same "is the trial still running" check; any other
-    storage gets the public calls.
-    """
-    curve = curve or {}
-    backend = getattr(trial.storage, "_backend", trial.storage)
-    dialect = backend.engine.name if isinstance(backend, optuna.storages.RDBStorage) else None
-    if not isinstance(backend, optuna.storages.RDBStorage) or dialect not in ("sqlite", "postgresql"):
-        for step, value in curve.items():
-            trial.report(value, step)
-        for key, item in attrs.items():
-            trial.set_user_attr(key, item)
-        return
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    trial_id = trial._trial_id
-
-    def upsert(model: Any, keys: list[str], rows: list[dict[str, Any]], update: list[str]) -> Any:
-        statement = insert(model).values(rows)
-        return statement.on_conflict_do_update(
-            index_elements=[getattr(model, k) for k in keys],
-            set_={column: getattr(statement.excluded, column) for column in update},
-        )
-
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        stored = models.TrialModel.find_or_raise_by_id(trial_id, session)
-        state: Any = stored.state  # a TrialState (SQLAlchemy maps the enum column)
-        backend.check_trial_is_updatable(trial_id, state)
-        if curve:
-            values = []
-            for step, value in curve.items():
-                number, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-                values.append({"trial_id": trial_id, "step": step, "intermediate_value": number,
-                               "intermediate_value_type": kind})  # fmt: skip
-            session.execute(upsert(models.TrialIntermediateValueModel, ["trial_id", "step"], values,
-                                   ["intermediate_value", "intermediate_value_type"]))  # fmt: skip
-        if attrs:
-            rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-            session.execute(upsert(models.TrialUserAttributeModel, ["trial_id", "key"], rows, ["value_json"]))
 
 
 class ClaimLock:

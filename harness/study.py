@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 import harness
 from harness import train, weights
 from harness.device import cpu_name
+from harness.optuna_internals import record_trial, reseed
 from harness.spec import Choice, Range, StudySpec
-from harness.storage import record_trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
@@ -59,30 +59,6 @@ class TrialFailed(Exception):
 def derive_seed(*parts: int) -> int:
     """A seed derived from several integers, independent of the ones derived from others."""
     return int(np.random.SeedSequence([abs(p) for p in parts]).generate_state(1)[0])
-
-
-def reseed(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
-    """Seed every random state of a sampler and of the samplers inside it.
-
-    Called before each trial samples, with a seed derived from the study's sampler seed and
-    the trial's number. Trial numbers are unique in a study, so workers and machines sharing
-    it never draw the same random proposals (same-seeded workers would), and one worker's
-    study is still reproducible from its seed. Optuna has no public way to seed a sampler
-    after construction; its samplers keep their state in `LazyRandomState` attributes.
-    """
-    from optuna.samplers._lazy_random_state import LazyRandomState
-
-    stack, seen = [sampler], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        for value in vars(current).values():
-            if isinstance(value, LazyRandomState):
-                value.rng.seed(seed)
-            elif isinstance(value, optuna.samplers.BaseSampler):
-                stack.append(value)
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:

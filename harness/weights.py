@@ -12,7 +12,6 @@ default), which `harness dashboard` serves, so a trial's weights can be download
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 
 from harness.errors import ConfigError
 from harness.models import RecurrentRegressor
+from harness.optuna_internals import trial_artifacts
 from harness.storage import default_artifacts, open_storage
 from harness.train import RunConfig
 
@@ -93,7 +93,7 @@ def upload(
 def load_checkpoint(trial: optuna.trial.FrozenTrial, artifacts: str | Path) -> dict[str, Any] | None:
     """The trial's checkpoint, or None if it kept none (pruned, failed, or recorded before
     trials kept their weights)."""
-    ids = [meta["artifact_id"] for meta in _artifact_metas(trial) if meta.get("filename") == FILENAME]
+    ids = [meta["artifact_id"] for meta in trial_artifacts(trial) if meta.get("filename") == FILENAME]
     if not ids:
         return None
     store = FileSystemArtifactStore(str(artifacts))
@@ -108,17 +108,6 @@ def load_checkpoint(trial: optuna.trial.FrozenTrial, artifacts: str | Path) -> d
                 "give the artifact folder the study was launched with",
             ) from None
         return dict(torch.load(path, weights_only=True))
-
-
-def _artifact_metas(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
-    """The trial's artifact records, read from its system attrs: Optuna's
-    `get_all_artifact_meta` fails on the null marker optuna-dashboard's delete button leaves."""
-    metas = []
-    for key, value in trial.system_attrs.items():
-        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
-        if isinstance(meta, dict) and "artifact_id" in meta:
-            metas.append(meta)
-    return metas
 
 
 def model_from(data: dict[str, Any]) -> RecurrentRegressor:

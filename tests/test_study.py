@@ -199,23 +199,3 @@ def test_failing_trials_record_why_and_stop_the_worker(
     trials = load(url).trials
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
     assert all(t.user_attrs["fail_reason"] == "RuntimeError: injected failure" for t in trials)
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "memory"])
-def test_record_trial_writes_what_the_public_calls_would(tmp_path: Path, backend: str) -> None:
-    from harness.storage import open_storage, record_trial
-
-    storage = (
-        open_storage(f"sqlite:///{tmp_path / 'r.db'}") if backend == "sqlite" else optuna.storages.InMemoryStorage()
-    )
-    study = optuna.create_study(storage=storage)
-    trial = study.ask()
-    trial.set_user_attr("seed", 1)
-    record_trial(trial, {"seed": 2, "config": {"cell": "gru", "lr": 0.5}, "nan": math.nan}, {0: 0.5, 1: math.inf})
-    study.tell(trial, 0.25)
-    done = study.trials[0]
-    assert done.user_attrs["seed"] == 2 and done.user_attrs["config"] == {"cell": "gru", "lr": 0.5}
-    assert math.isnan(done.user_attrs["nan"])
-    assert done.intermediate_values == {0: 0.5, 1: math.inf}
-    with pytest.raises(RuntimeError):  # a finished trial refuses writes, as Optuna's own calls do
-        record_trial(trial, {"late": 1})
