@@ -384,8 +384,10 @@ def _log2_windows(windows: list[int]) -> bool:
     return bool(windows) and min(windows) > 0 and max(windows) / min(windows) >= 4
 
 
-def _window_axis(ax: Axes, windows: list[int]) -> None:
-    """Ticks at exactly the windows present, as integers; a log2 axis when they span 4x or more."""
+def _window_axis(ax: Axes, windows: list[int], labelled: list[int] | None = None) -> None:
+    """Ticks at exactly the windows present, as integers; a log2 axis when they span 4x or more.
+    Only the `labelled` ones (the sweep's grid) carry a label, so a window one cell alone was
+    run at (its search's own) does not print over its neighbours."""
     if _log2_windows(windows):
         ax.set_xscale("log", base=2)
         ax.xaxis.set_minor_locator(NullLocator())
@@ -393,8 +395,11 @@ def _window_axis(ax: Axes, windows: list[int]) -> None:
     elif windows:
         pad = max(0.5, 0.05 * (max(windows) - min(windows)))
         ax.set_xlim(min(windows) - pad, max(windows) + pad)
-    ax.xaxis.set_major_locator(FixedLocator(windows))
-    ax.set_xticks(windows, [str(w) for w in windows])
+    shown = labelled or windows
+    ax.xaxis.set_major_locator(FixedLocator(shown))
+    ax.set_xticks(shown, [str(w) for w in shown])
+    ax.set_xticks([w for w in windows if w not in shown], minor=True)
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) -> Figure:
@@ -429,8 +434,9 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
         signals = [str(s) for s in dict.fromkeys(f["signal"]) if pd.notna(s)] if "signal" in f else []
         if signals and signals != [label]:
             label += f" ({', '.join(signals)})"
+        grid = sorted(set.intersection(*(set(g["window"]) for _, g in f.groupby("cell")))) if len(f) else []
         for ax in (mse_ax, hor_ax):
-            _window_axis(ax, windows)
+            _window_axis(ax, windows, grid)
             ax.set_xlabel("window (samples" + (", log2 axis)" if ax.get_xscale() == "log" else ")"))
         mse_ax.set_yscale("log")
         mse_ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")

@@ -371,6 +371,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
         return "_(no data)_\n"
 
     def fmt(v: Any) -> str:
+        if v is None or v is pd.NA:  # a missing count in a nullable integer column
+            return ""
         if isinstance(v, float):
             return "" if np.isnan(v) else f"{v:.4g}"
         return md_escape(v)

@@ -175,6 +175,11 @@ def test_report_command_writes_tables_figures_and_artifacts(url: str, tmp_path: 
     assert sorted(m.filename for m in metas) == pngs and len(list(artifacts.iterdir())) == 6
 
 
+def test_missing_integers_are_blank_not_na() -> None:
+    table = report.markdown_table(report._integers(pd.DataFrame({"cell": ["rnn", "ref"], "window": [3, None]})))
+    assert "| ref |  |" in table and "NA" not in table and "| rnn | 3 |" in table
+
+
 def test_report_escapes_names_and_attrs() -> None:
     assert report.md_escape("a|b <script>") == "a\\|b &lt;script&gt;"
     table = report.markdown_table(pd.DataFrame({"study": ["x|y"], "v": [0.5]}))
