@@ -28,8 +28,9 @@ from optuna.trial import TrialState
 
 from harness.device import resolve_device, threads_per_worker
 from harness.errors import ConfigError
+from harness.optuna_internals import fail_orphaned_trials
 from harness.spec import StudySpec, spec_from_dict
-from harness.storage import ClaimLock, open_storage, sqlite_path
+from harness.storage import GRACE_PERIOD, ClaimLock, open_storage, sqlite_path
 from harness.study import (
     Objective,
     best_value,
@@ -41,6 +42,10 @@ from harness.study import (
 )
 
 MAX_CONSECUTIVE_FAILURES = 3
+# A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
+# killed before its first heartbeat (sent within ~1 s); generous, since clocks of several
+# machines may differ.
+ORPHAN_SECONDS = 3 * GRACE_PERIOD
 
 
 class WorkerError(Exception):
@@ -150,6 +155,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        fail_orphaned_trials(study, ORPHAN_SECONDS)
         lock.acquire()
         try:
             finished, running, waiting = count_trials(study)

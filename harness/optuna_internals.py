@@ -9,6 +9,7 @@ there loudly instead of corrupting a study.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -110,3 +111,45 @@ def study_artifacts(study: optuna.Study) -> list[dict[str, Any]]:
     """The study's artifact records, read past the same null marker (the study's system
     attrs are only reachable through its private storage handle)."""
     return _artifact_records(study._storage.get_study_system_attrs(study._study_id))
+
+
+def fail_orphaned_trials(study: optuna.Study, older_than: float) -> list[int]:
+    """Fail RUNNING trials that never sent a heartbeat and started over `older_than` seconds
+    ago, queue their parameters again like a stale trial's, and return their numbers.
+
+    Optuna's `fail_stale_trials` skips a trial with no heartbeat row at all, so a worker
+    killed between creating its trial and its first heartbeat left a RUNNING trial forever,
+    and a relaunch waited on it forever. Heartbeat rows are only visible through the RDB
+    models, and failing a trial needs its private id.
+    """
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return []
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session) as session:
+        rows = (
+            session.query(models.TrialModel.trial_id)
+            .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+            .filter(models.TrialModel.study_id == study._study_id)
+            .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+            .filter(models.TrialHeartbeatModel.trial_id.is_(None))
+            .all()
+        )
+    orphans = {row[0] for row in rows}
+    now = datetime.datetime.now()
+    failed = []
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        started = trial.datetime_start
+        if trial._trial_id not in orphans or started is None or (now - started).total_seconds() < older_than:
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished (or another worker failed it) meanwhile
+        retry(study, study.get_trials(deepcopy=False)[trial.number])
+        failed.append(trial.number)
+    return failed

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
-from harness.optuna_internals import record_trial, reseed, study_artifacts, trial_artifacts
+from harness.optuna_internals import fail_orphaned_trials, record_trial, reseed, study_artifacts, trial_artifacts
 from harness.storage import open_storage
 
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
@@ -82,3 +82,24 @@ def test_artifact_records_match_optunas_own(storage: optuna.storages.BaseStorage
     frozen = study.trials[0]
     assert [r["artifact_id"] for r in trial_artifacts(frozen)] == [trial_id]
     assert [m.artifact_id for m in get_all_artifact_meta(frozen, storage=storage)] == [trial_id]
+
+
+def test_a_trial_orphaned_before_its_first_heartbeat_is_failed_and_queued_again(
+    storage: optuna.storages.BaseStorage,
+) -> None:
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        pytest.skip("heartbeats exist on RDB storages only")
+    study = new_study(storage)
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # RUNNING, never a heartbeat
+    alive = study.ask()
+    storage.record_heartbeat(alive._trial_id)  # a live worker's trial
+    assert optuna.storages.fail_stale_trials(study) is None and orphan.number in [
+        t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    ]  # Optuna's own check leaves it running forever
+    assert fail_orphaned_trials(study, older_than=3600) == []  # too young to call orphaned
+    assert fail_orphaned_trials(study, older_than=0) == [orphan.number]
+    trials = study.get_trials()
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert trials[alive.number].state == optuna.trial.TrialState.RUNNING
+    (retry,) = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert retry.system_attrs["failed_trial"] == orphan.number and retry.params == trials[orphan.number].params

@@ -57,3 +57,21 @@ def test_two_workers_fill_the_budget_exactly(tmp_path: Path) -> None:
         assert [t.state.name for t in trials].count("COMPLETE") == target and len(trials) == target
     threads = {t.user_attrs["torch_threads"] for t in trials}
     assert threads == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_a_relaunch_does_not_wait_forever_on_a_trial_killed_before_its_first_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.launch as launch_module
+    from harness.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "1", *TINY]) == 0
+    study = optuna.load_study(study_name="smoke", storage=open_storage(url))
+    orphan = study.ask()  # as a worker killed right after creating its trial leaves it: RUNNING, no heartbeat
+    monkeypatch.setattr(launch_module, "ORPHAN_SECONDS", 0.5)
+    time.sleep(0.6)
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "3", *TINY]) == 0
+    trials = optuna.load_study(study_name="smoke", storage=url).trials
+    assert trials[orphan.number].state.name == "FAIL"
+    assert [t.state.name for t in trials].count("COMPLETE") == 3 and "RUNNING" not in [t.state.name for t in trials]
