@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import warnings
 from typing import Any
 
 import optuna
@@ -139,9 +140,13 @@ def fail_orphaned_trials(study: optuna.Study, older_than: float) -> list[int]:
             .all()
         )
     orphans = {row[0] for row in rows}
+    if not orphans:
+        return []
     now = datetime.datetime.now()
     failed = []
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         started = trial.datetime_start
         if trial._trial_id not in orphans or started is None or (now - started).total_seconds() < older_than:
