@@ -458,8 +458,10 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def study_facts(d: StudyData) -> findings.StudyFacts:
-    refs = reference_rows(d).set_index("cell")["test_mse"]
+def study_facts(d: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
+    """What the findings need of one study; its references come from the comparison table,
+    which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    refs = comparison[comparison["study"] == d.name].set_index("cell")["test_mse"]
     return findings.StudyFacts(name=d.name, signal=d.spec.signal.name, noise_std=d.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
                                floor_mse=float(refs["ref: linear-ar"]), budgets=d.budgets())  # fmt: skip
@@ -491,7 +493,7 @@ def write_report(
     imp = importances(data)
     reps = replicates.replicate_frame(storage, [d.name for d in data])
     cis, tests, sweep = replicates.ci_table(reps), replicates.paired_tests(reps), replicates.sweep_table(reps)
-    found = findings.findings([study_facts(d) for d in data], reps)
+    found = findings.findings([study_facts(d, comparison) for d in data], reps)
     verdict = findings.markdown(found)
     tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
               "paired_tests": tests, "window_sweep": sweep}  # fmt: skip

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import numpy as np
 import optuna
-import optuna_dashboard
 import pandas as pd
 import pytest
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -24,6 +20,8 @@ from harness.spec import load_spec
 from harness.storage import open_storage
 from harness.study import create_study
 from harness.train import run
+
+from conftest import dashboard_server
 
 SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
 DISTS = {
@@ -208,16 +206,8 @@ def dashboard(url: str, tmp_path: Path) -> Iterator[str]:
     argv = ["report", "--storage", url, "--out", str(tmp_path / "r"), "--artifacts", str(artifacts), "--device", "cpu",
             "--retrain"]  # fmt: skip
     assert main(argv) == 0
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    app = optuna_dashboard.wsgi(url, artifact_store=FileSystemArtifactStore(str(artifacts)))
-    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with dashboard_server(url, artifacts) as base:
+        yield base
 
 
 def test_dashboard_serves_the_report_figures(dashboard: str, url: str) -> None:

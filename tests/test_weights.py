@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
-import optuna_dashboard
 import pytest
 import torch
-from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
+from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 import harness
@@ -26,6 +23,8 @@ from harness.signals import make_signal
 from harness.storage import open_storage
 from harness.study import COMPANION_SUFFIX
 from harness.train import RunConfig
+
+from conftest import dashboard_server
 
 SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
 
@@ -155,16 +154,8 @@ def test_replicates_keep_their_weights(tmp_path: Path) -> None:
 def test_the_dashboard_lists_a_trials_weights(tmp_path: Path) -> None:
     url, artifacts = launch(tmp_path, "--trials", "1")
 
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    app = optuna_dashboard.wsgi(url, artifact_store=FileSystemArtifactStore(str(artifacts)))
-    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with dashboard_server(url, artifacts) as base:
         study_id = optuna.load_study(study_name="smoke", storage=url)._study_id
-        base = f"http://127.0.0.1:{server.server_port}"
         with urllib.request.urlopen(f"{base}/api/studies/{study_id}", timeout=30) as response:
             detail = json.load(response)
         (listed,) = detail["trials"][0]["artifacts"]
@@ -172,8 +163,6 @@ def test_the_dashboard_lists_a_trials_weights(tmp_path: Path) -> None:
         trial_id = detail["trials"][0]["trial_id"]
         with urllib.request.urlopen(f"{base}/artifacts/{study_id}/{trial_id}/{listed['artifact_id']}", timeout=30) as r:
             assert r.read() == (artifacts / listed["artifact_id"]).read_bytes()
-    finally:
-        server.shutdown()
 
 
 def test_objective_uploads_before_the_trial_is_told() -> None:
