@@ -146,6 +146,8 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=_positive_int, help="target number of finished trials per study")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
     p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
+    p.add_argument("--fuse", type=_positive_int, metavar="B",
+                   help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
     _add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
@@ -174,7 +176,8 @@ def _launch(args: argparse.Namespace) -> int:
     from harness.storage import check_storage, redact, storage_url
     from harness.weights import check_artifacts
 
-    specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
+    fuse = [f"execution.fuse={args.fuse}"] if args.fuse else []  # recorded with the spec, like --set
+    specs = [load_spec(path, [*args.set, *fuse]) for path in args.specs]  # all validated before anything runs
     resolve_device(args.device)
     prepare_workers(args.workers)  # the fork server's imports overlap what follows
     url = storage_url(args.storage)

@@ -62,7 +62,7 @@ def window_arrays(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Windows:
-    """All windows of one series on one device (float32, as the notebook's torch.Tensor)."""
+    """All windows of one series on one device (float32, as the notebook's torch.Tensor, unless fp64)."""
 
     x: torch.Tensor  # (n, W)
     y: torch.Tensor  # (n,)
@@ -76,12 +76,13 @@ def make_windows(
     device: torch.device | str = "cpu",
     train_frac: float = 0.7,
     val_frac: float = 0.15,
+    dtype: torch.dtype = torch.float32,
 ) -> Windows:
     splits = split_indices(len(y), window, train_frac, val_frac)
     x_np, y_np = window_arrays(y, window)
-    series = torch.as_tensor(y, dtype=torch.float32).to(device)
+    series = torch.as_tensor(y, dtype=dtype).to(device)
     return Windows(
-        x=torch.as_tensor(np.ascontiguousarray(x_np), dtype=torch.float32).to(device),
+        x=torch.as_tensor(np.ascontiguousarray(x_np), dtype=dtype).to(device),
         y=series[window:],
         series=series,
         splits=splits,

@@ -114,7 +114,15 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-PRECISIONS = ("fp32", "tf32")
+PRECISIONS = ("fp32", "tf32", "fp64")
+
+
+def dtype_for(precision: str) -> torch.dtype:
+    """Weights and data are float32 (as the notebook's) unless the run asks for float64: `fp64`
+    exists to check that two ways of training (solo and fused) agree to 1e-6 and better."""
+    return torch.float64 if precision == "fp64" else torch.float32
+
+
 # cuBLAS needs a fixed workspace to be deterministic; read when CUDA starts, so set early.
 CUBLAS_WORKSPACE = ":4096:8"
 

@@ -51,7 +51,7 @@ def rollout(model: RecurrentRegressor, data: Windows, protocol: str) -> torch.Te
     model.eval()
     splits = data.splits
     start, steps, w = int(splits.test.start), splits.n - int(splits.test.start), splits.window
-    buffer = torch.empty(w + steps, device=data.x.device)
+    buffer = torch.empty(w + steps, device=data.x.device, dtype=data.x.dtype)
     buffer[:w] = data.x[start]
     state = None
     if protocol == "seed" and start > 0:

@@ -32,7 +32,7 @@ from harness.optuna_internals import fail_orphaned_trials
 from harness.spec import StudySpec, spec_from_dict
 from harness.storage import GRACE_PERIOD, ClaimLock, open_storage, sqlite_path
 from harness.study import (
-    Objective,
+    CLAIMING,
     best_value,
     count_trials,
     create_study,
@@ -40,6 +40,7 @@ from harness.study import (
     make_sampler,
     summarize,
 )
+from harness.trials import Runner
 
 MAX_CONSECUTIVE_FAILURES = 3
 # A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
@@ -108,6 +109,7 @@ class WorkerTask:
     threads: int
     deadline: float | None  # time.time() after which no new trial starts
     artifacts: str | None = None  # the artifact store's folder: complete trials keep their weights there
+    fuse: int = 1  # trials asked at once and trained as groups where their configs fit (harness.group)
 
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
@@ -136,6 +138,45 @@ def _quiet_optuna() -> None:
             handler.addFilter(_NoTraceback())
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What a worker got from the budget: trials to run, or `full` (stop), or neither (the
+    last places are running elsewhere: wait, in case one of them fails)."""
+
+    trials: list[optuna.Trial]
+    full: bool = False
+
+
+BUDGET_REFUSED = "budget_refused"  # user attr (True) on a trial that gave its place back
+
+
+def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int) -> Claim:
+    """Count the budget and ask for up to `want` trials, in one scope under the claim lock.
+
+    A place is a finished (COMPLETE or PRUNED), running or waiting (queued retry) trial;
+    asking pops a waiting trial first, so up to target - finished - running can be asked.
+    Without a lock (storages other than SQLite and PostgreSQL) another worker may ask at the
+    same moment: a trial with `target` places taken ahead of it gives its place back, marked
+    FAIL with `budget_refused`, and is not counted as a failure."""
+    with lock:
+        finished, running, _ = count_trials(study)
+        if finished >= target:
+            return Claim([], full=True)
+        trials = [study.ask() for _ in range(min(want, target - finished - running))]
+    if not trials:
+        return Claim([])
+    taken = [t.number for t in study.get_trials(deepcopy=False, states=CLAIMING)]
+    kept = []
+    for trial in trials:
+        if sum(n < trial.number for n in taken) >= target:
+            trial.set_user_attr("fail_reason", "budget already filled by other workers")
+            trial.set_user_attr(BUDGET_REFUSED, True)
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            kept.append(trial)
+    return Claim(kept)
+
+
 def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None) -> int:
     _quiet_optuna()
     spec = spec_from_dict(task.spec)
@@ -147,8 +188,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     )
     lock = ClaimLock(task.storage_url, spec.study.name)
     store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
-    objective = Objective(spec, resolve_device(task.device), task.target, claimed=lock.release, interruptible=GATE.open,
-                          artifacts=store)  # fmt: skip
+    runner = Runner(spec, resolve_device(task.device), task.fuse, interruptible=GATE.open, artifacts=store)
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
@@ -156,45 +196,21 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         fail_orphaned_trials(study, ORPHAN_SECONDS)
-        lock.acquire()
-        try:
-            finished, running, waiting = count_trials(study)
-            if finished >= task.target:
-                break
-            if finished + running >= task.target and not waiting:
-                lock.release()
-                time.sleep(0.5)  # the last places are taken; wait in case one of them fails
-                continue
-            finished_trials: list[optuna.trial.FrozenTrial] = []
-            study.optimize(
-                objective,
-                n_trials=1,
-                catch=(Exception,),  # recorded as FAIL with its fail_reason; 3 in a row stop the worker
-                callbacks=[_Collect(finished_trials)],
-            )
-        finally:
-            lock.release()
-        ran += 1
-        mine = finished_trials[0]
-        if mine.state == TrialState.FAIL and "budget" not in str(mine.user_attrs.get("fail_reason", "")):
-            failures += 1
-        else:
-            failures = 0
+        claim = claim_trials(study, lock, task.target, task.fuse)
+        if claim.full:
+            break
+        if not claim.trials:
+            time.sleep(0.5)  # the last places are taken; wait in case one of them fails
+            continue
+        states = runner.run(study, claim.trials)
+        ran += len(states)
+        for state in states:
+            failures = failures + 1 if state == TrialState.FAIL else 0
         if on_trial is not None:
             on_trial(study)
         if failures >= MAX_CONSECUTIVE_FAILURES:
             raise WorkerError(f"{MAX_CONSECUTIVE_FAILURES} trials failed in a row; see their fail_reason")
     return ran
-
-
-@dataclass(frozen=True)
-class _Collect:
-    """An Optuna callback that keeps the trials this worker finished."""
-
-    into: list[optuna.trial.FrozenTrial]
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.into.append(trial)
 
 
 def _worker_main(task: WorkerTask) -> None:
@@ -238,7 +254,8 @@ def launch(
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
-        WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts) for i in range(workers)
+        WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts, spec.execution.fuse)
+        for i in range(workers)
     ]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
 

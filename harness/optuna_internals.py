@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -158,3 +160,15 @@ def fail_orphaned_trials(study: optuna.Study, older_than: float) -> list[int]:
         retry(study, study.get_trials(deepcopy=False)[trial.number])
         failed.append(trial.number)
     return failed
+
+
+@contextmanager
+def heartbeat(trial: optuna.Trial) -> Iterator[None]:
+    """The heartbeat thread `study.optimize` runs around each trial (a no-op where the storage
+    has no heartbeat). The harness asks for trials itself (several at once when it trains
+    them as one group, `harness.trials`), so it starts their heartbeats itself; Optuna has
+    no public call for it."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+        yield

@@ -344,7 +344,7 @@ def predictions(
             missing.append(cell)
             continue
         data = make_windows(make_signal(config.signal), config.window, model.fc.weight.device,
-                            config.train_frac, config.val_frac)  # fmt: skip
+                            config.train_frac, config.val_frac, model.fc.weight.dtype)  # fmt: skip
         s = data.splits
         truth = data.y[s.test].cpu().numpy()
         one = evaluate.predict(model, data, config.protocol, s.test).cpu().numpy()

@@ -67,7 +67,8 @@ def notebook_config(cell: str, signal: str, window: int, settings: NotebookSetti
 def reproduce_one(config: RunConfig, device: str | torch.device = "auto") -> dict[str, Any]:
     result = run(config, device)
     assert result.model is not None
-    data = make_windows(make_signal(config.signal), config.window, result.model.fc.weight.device, 1.0, 0.0)
+    weight = result.model.fc.weight
+    data = make_windows(make_signal(config.signal), config.window, weight.device, 1.0, 0.0, weight.dtype)
     everything = slice(0, data.splits.n)
     return {
         "cell": config.cell,

@@ -67,8 +67,15 @@ class TrainingSettings:
     batch_size: int = 64
     num_layers: int = 1
     seed: int = 0  # every trial trains with this seed, so trials differ only by their parameters
-    precision: str = "fp32"  # fp32 or tf32 (TensorFloat-32 on GPUs that have it)
+    precision: str = "fp32"  # fp32, tf32 (TensorFloat-32 on GPUs that have it) or fp64
     deterministic: bool = True  # deterministic algorithms (replicates and re-runs rely on it)
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How trials run, not what they compute: a trial's results are the same either way."""
+
+    fuse: int = 1  # up to this many trials train together as one batched model (harness.group)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class StudySpec:
     training: TrainingSettings
     search: dict[str, Param] = field(default_factory=dict)  # searched fields
     fixed: dict[str, Any] = field(default_factory=dict)  # [search] keys given a plain value
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     def run_config(self, params: dict[str, Any]) -> RunConfig:
         t = self.training
@@ -131,10 +139,17 @@ class StudySpec:
             "signal": asdict(self.signal),
             "training": asdict(self.training),
             "search": search,
+            "execution": asdict(self.execution),
         }
 
 
-_TABLES: dict[str, type] = {"study": StudySettings, "signal": SignalConfig, "training": TrainingSettings}
+_TABLES: dict[str, type] = {
+    "study": StudySettings,
+    "signal": SignalConfig,
+    "training": TrainingSettings,
+    "execution": ExecutionSettings,
+}
+_ALL_TABLES = ", ".join([*_TABLES, "search"])
 
 
 def _allowed_keys(table: str) -> list[str]:
@@ -160,7 +175,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not sep or not dot:
             raise SpecError("--set", item, "expected table.key=value, e.g. training.epochs=3")
         if table not in (*_TABLES, "search"):
-            raise SpecError("--set", key, f"unknown table {table!r}; allowed: study, signal, training, search")
+            raise SpecError("--set", key, f"unknown table {table!r}; allowed: {_ALL_TABLES}")
         if name not in _allowed_keys(table):
             raise SpecError("--set", key, f"unknown key; allowed: {', '.join(_allowed_keys(table))}")
         merged.setdefault(table, {})[name] = _parse_value(value.strip())
@@ -255,7 +270,7 @@ def _check_search(source: str, spec: StudySpec) -> None:
 def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
     for table in raw:
         if table not in (*_TABLES, "search"):
-            raise SpecError(source, table, "unknown table; allowed: study, signal, training, search")
+            raise SpecError(source, table, f"unknown table; allowed: {_ALL_TABLES}")
     study = _table(source, raw, "study", StudySettings, {"name": Path(source).stem})
     if study.sampler not in SAMPLERS:
         raise SpecError(source, "study.sampler", f"unknown sampler {study.sampler!r}; allowed: {', '.join(SAMPLERS)}")
@@ -301,7 +316,10 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
             search[name] = p
         else:
             fixed[name] = p
-    spec = StudySpec(study, signal, training, search, fixed)
+    execution = _table(source, raw, "execution", ExecutionSettings, {})
+    if execution.fuse < 1:
+        raise SpecError(source, "execution.fuse", f"must be an integer >= 1, got {execution.fuse}")
+    spec = StudySpec(study, signal, training, search, fixed, execution)
     _check_search(source, spec)
     return spec
 

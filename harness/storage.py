@@ -191,7 +191,7 @@ class ClaimLock:
     check then fails the second, leaving a FAIL trial behind. SQLite: an flock on a file
     beside the database (every worker is on this machine). PostgreSQL: an advisory lock,
     which spans machines. Other backends: no lock, and the claim check alone keeps the count.
-    `release` is idempotent, so the objective can release early and the loop again after.
+    Used as `with lock:` around counting and asking, in one scope (`launch.claim_trials`).
     """
 
     def __init__(self, url: str, name: str) -> None:
@@ -209,6 +209,13 @@ class ClaimLock:
         elif self._engine is not None:
             self._held = self._engine.connect()
             self._held.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+
+    def __enter__(self) -> ClaimLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     def release(self) -> None:
         held, self._held = self._held, None

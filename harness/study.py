@@ -1,11 +1,12 @@
-"""The Optuna driver: samplers, pruners, the objective and what each trial records.
+"""The Optuna side of a trial: samplers, pruners, sampling a config, and what each trial records.
 
-Each trial samples parameters from the spec's search space, trains through `train.run`
-(reporting validation MSE every epoch for pruning) and records the contract the report and
-the dashboard read: params, the best validation MSE as its value, the per-epoch curve as
-intermediate values, and the user attrs in `TRIAL_ATTRS`.
+Each trial samples parameters from the spec's search space (`sample_config`), trains
+(reporting validation MSE every epoch for pruning, `Pruning`) and records the contract the
+report and the dashboard read (`conclude`): params, the best validation MSE as its value,
+the per-epoch curve as intermediate values, and the user attrs in `TRIAL_ATTRS`.
 
-Workers and the trial budget are `harness.launch`'s.
+Running claimed trials, alone or fused, is `harness.trials`'s; workers and the trial budget
+are `harness.launch`'s.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from __future__ import annotations
 import math
 import platform
 import subprocess
-import time
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from harness.device import cpu_name
 from harness.optuna_internals import record_trial, reseed
 from harness.spec import Choice, Range, StudySpec
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
 CLAIMING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 TRIAL_ATTRS = (
@@ -48,20 +46,29 @@ COMPANION_SUFFIX = "/confirm"  # `harness confirm`'s runs of study (or per-cell 
 COMPANION_ATTR = "replicates_of"  # on that companion: X
 
 
-class BudgetReached(Exception):
-    """Another worker claimed the last place in the budget between our check and our ask."""
-
-
-class TrialFailed(Exception):
-    """Training failed in a way the user should read (divergence in a Pareto study, OOM)."""
-
-
 def derive_seed(*parts: int) -> int:
     """A seed derived from several integers, independent of the ones derived from others."""
     return int(np.random.SeedSequence([abs(p) for p in parts]).generate_state(1)[0])
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without its `study.stop()` once the grid is used up: that call
+    only works inside `study.optimize`, and the harness asks and tells trials itself and
+    stops at its own budget."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return None
+
+
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    # TPE: Optuna 5's default constant liar counts running trials as bad results, so trials
+    # asked together (fused trials, several workers) do not propose near-duplicates.
     name = spec.study.sampler
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -71,7 +78,7 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "grid":
             grid = {k: list(p.values) for k, p in spec.search.items() if isinstance(p, Choice)}
-            return optuna.samplers.GridSampler(grid, seed=seed)
+            return _GridSampler(grid, seed=seed)
         if name == "cmaes":
             return optuna.samplers.CmaEsSampler(seed=seed)
         if name == "gp":
@@ -148,81 +155,72 @@ def count_trials(study: optuna.Study) -> tuple[int, int, int]:
     return len(states) - running - waiting, running, waiting
 
 
+def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig:
+    """The trial's parameters from the spec's search space, as a run config."""
+    reseed(trial.study.sampler, derive_seed(spec.study.sampler_seed, trial.number))
+    params = {name: suggest(trial, name, p) for name, p in spec.search.items()}
+    return spec.run_config(params)
+
+
+class Pruning:
+    """What a running trial does with each epoch's validation MSE: reports it to the pruner
+    and asks whether to stop, or (no pruner, or several objectives) keeps it to be written
+    with the trial's attrs."""
+
+    def __init__(self, spec: StudySpec, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.single = len(spec.study.objectives) == 1
+        self.pruning = self.single and spec.study.pruner != "none"
+        self.curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        if not (self.single and math.isfinite(metrics.get("val_mse", math.nan))):
+            return False
+        if not self.pruning:
+            self.curve[epoch] = metrics["val_mse"]
+            return False
+        self.trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
+        return self.trial.should_prune()
+
+
 @dataclass(frozen=True)
-class Objective:
-    spec: StudySpec
-    device: torch.device
-    target: int
-    claimed: Callable[[], None] = lambda: None  # called once this trial's place is settled
-    # Where a Ctrl-C may interrupt: inside training, not inside Optuna's storage calls.
-    interruptible: Callable[[], AbstractContextManager[None]] = nullcontext
-    artifacts: FileSystemArtifactStore | None = None  # where complete trials keep their weights
+class Outcome:
+    """How a trial ends: the state and values to tell Optuna, or a reason it failed."""
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        try:
-            return self._run(trial)
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (SIGINT)")  # Optuna marks it FAIL
-            raise
-        except (optuna.TrialPruned, TrialFailed, BudgetReached):
-            raise  # their reason is recorded already
-        except Exception as e:
-            first_line = (str(e).splitlines() or [""])[0]
-            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {first_line}")
-            raise
+    state: TrialState
+    values: float | tuple[float, float] | None = None
+    reason: str | None = None
 
-    def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        start = time.perf_counter()
-        self._claim(trial)
-        reseed(trial.study.sampler, derive_seed(self.spec.study.sampler_seed, trial.number))
-        params = {name: suggest(trial, name, p) for name, p in self.spec.search.items()}
-        config = self.spec.run_config(params)
-        single = len(self.spec.study.objectives) == 1
-        pruning = single and self.spec.study.pruner != "none"
-        curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
 
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-            if not (single and math.isfinite(metrics.get("val_mse", math.nan))):
-                return False
-            if not pruning:
-                curve[epoch] = metrics["val_mse"]
-                return False
-            trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
-            return trial.should_prune()
+def conclude(
+    trial: optuna.Trial,
+    result: train.TrainResult,
+    pruning: Pruning,
+    artifacts: FileSystemArtifactStore | None,
+    extra: dict[str, Any] | None = None,
+) -> Outcome:
+    """Write a trained trial's record (the contract in `TRIAL_ATTRS`, plus `extra`) and its
+    weights, and say how it ends. Weights go up before the trial is told: Optuna 5 refuses
+    artifacts on finished trials."""
+    record_trial(trial, trial_attrs(result) | (extra or {}), pruning.curve)
+    complete = not (result.diverged or result.stopped)
+    if complete and artifacts is not None and result.model is not None:
+        weights.upload(artifacts, trial, weights.checkpoint(result.model, result.config))
+    if result.diverged:  # a pruned single-objective trial keeps its curve; a Pareto study has no pruning
+        return Outcome(TrialState.PRUNED if pruning.single else TrialState.FAIL, reason=result.fail_reason)
+    if result.stopped:
+        return Outcome(TrialState.PRUNED, reason=f"pruned at epoch {result.epochs_run - 1}")
+    best = result.metrics["val_mse"]
+    return Outcome(TrialState.COMPLETE, best if pruning.single else (best, result.train_seconds))
 
-        try:
-            with self.interruptible():
-                result = train.run(config, self.device, on_epoch)
-        except torch.cuda.OutOfMemoryError as e:
-            torch.cuda.empty_cache()
-            first = (str(e).splitlines() or [""])[0]
-            reason = first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
-            trial.set_user_attr("fail_reason", reason)
-            raise TrialFailed("CUDA out of memory") from None
-        record_trial(trial, trial_attrs(result), curve)
-        complete = not (result.diverged or result.stopped)
-        if complete and self.artifacts is not None and result.model is not None:
-            weights.upload(self.artifacts, trial, weights.checkpoint(result.model, config))  # before tell: Optuna 5
-        # Measured after the record and weights are written, so it includes those writes; one
-        # more small write carries it. Optuna's ask and tell lie outside the objective.
-        trial.set_user_attr("overhead_seconds", time.perf_counter() - start - result.train_seconds)
-        if result.diverged:
-            if single:
-                raise optuna.TrialPruned(result.fail_reason)
-            raise TrialFailed(result.fail_reason)
-        if result.stopped:
-            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run - 1}")
-        best = result.metrics["val_mse"]
-        return best if single else (best, result.train_seconds)
 
-    def _claim(self, trial: optuna.Trial) -> None:
-        try:
-            ahead = [t for t in trial.study.get_trials(deepcopy=False, states=CLAIMING) if t.number < trial.number]
-        finally:
-            self.claimed()
-        if len(ahead) >= self.target:
-            trial.set_user_attr("fail_reason", "budget already filled by other workers")
-            raise BudgetReached
+def out_of_memory(trial: optuna.Trial, error: torch.cuda.OutOfMemoryError) -> Outcome:
+    """A run that ran out of GPU memory fails with the message's first line; the study goes on."""
+    torch.cuda.empty_cache()
+    first = (str(error).splitlines() or [""])[0]
+    reason = first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
+    trial.set_user_attr("fail_reason", reason)
+    return Outcome(TrialState.FAIL, reason=reason)
 
 
 def create_study(

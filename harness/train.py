@@ -25,6 +25,7 @@ from harness.device import (
     PRECISIONS,
     apply_numerics,
     device_name,
+    dtype_for,
     peak_memory_bytes,
     reset_peak_memory,
     resolve_device,
@@ -55,7 +56,7 @@ class RunConfig:
     seed: int = 42
     train_frac: float = 0.7
     val_frac: float = 0.15
-    precision: str = "fp32"  # fp32: no TensorFloat-32 on GPUs; tf32 allows it (see device.apply_numerics)
+    precision: str = "fp32"  # fp32: no TensorFloat-32 on GPUs; tf32 allows it; fp64: float64 (device.dtype_for)
     deterministic: bool = True
 
     def __post_init__(self) -> None:
@@ -120,7 +121,8 @@ def set_seed(seed: int) -> None:
 def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
     set_seed(config.seed)  # right before construction, as the notebook's seeding
     input_size = config.window if config.protocol == "seed" else 1
-    return RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers).to(device)
+    model = RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers)
+    return model.to(device, dtype_for(config.precision))
 
 
 def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer) -> torch.Tensor:
@@ -144,7 +146,7 @@ def _window_epoch(
     part = data.splits.train
     x, y = data.x[part].unsqueeze(-1), data.y[part]
     model.train()
-    total = torch.zeros((), device=x.device)
+    total = torch.zeros((), device=x.device, dtype=x.dtype)
     order = torch.randperm(len(x), generator=gen).to(x.device)
     for start in range(0, len(x), batch_size):
         idx = order[start : start + batch_size]
@@ -172,7 +174,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
     reset_peak_memory(dev)  # the run's peak includes its data and model
     y = make_signal(config.signal)
-    data = make_windows(y, config.window, dev, config.train_frac, config.val_frac)
+    data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
     model = build_model(config, dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(config.seed)

@@ -113,6 +113,7 @@ def load_checkpoint(trial: optuna.trial.FrozenTrial, artifacts: str | Path) -> d
 def model_from(data: dict[str, Any]) -> RecurrentRegressor:
     """A model holding a checkpoint's weights, on the CPU, in eval mode."""
     model = RecurrentRegressor(data["cell"], data["input_size"], data["hidden_size"], data["num_layers"])
+    model.to(next(iter(data["state_dict"].values())).dtype)  # float64 for fp64 runs
     model.load_state_dict(data["state_dict"])
     return model.eval()
 

@@ -15,7 +15,8 @@ from harness.device import resolve_device
 from harness.launch import launch, prepare_workers, worker_context
 from harness.spec import load_spec
 from harness.storage import open_storage
-from harness.study import Objective, create_study, wall_seconds
+from harness.study import create_study, wall_seconds
+from harness.trials import Runner
 
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine (2 torch threads, as one worker runs): the size
@@ -23,9 +24,9 @@ SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 ONE_SECOND = ["training.epochs=100", 'search.cell=["lstm"]', "search.hidden_size=32", "search.window=16"]
 
 
-def one_trial(study: optuna.Study, objective: Objective) -> dict[str, float]:
+def one_trial(study: optuna.Study, runner: Runner) -> dict[str, float]:
     start = time.perf_counter()
-    study.optimize(objective, n_trials=1)
+    runner.run(study, [study.ask()])
     wall = time.perf_counter() - start
     trial = study.trials[-1]
     assert trial.state == optuna.trial.TrialState.COMPLETE
@@ -55,11 +56,11 @@ def test_full_trial(benchmark: Any, backend: str, tmp_path: Path) -> None:
     storage: Any = storages[backend]()
     study = create_study(spec, storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    objective = Objective(spec, resolve_device("auto"), target=10**9)
+    runner = Runner(spec, resolve_device("auto"))
     runs: list[dict[str, float]] = []
     warmup = 0 if disabled else 1
     rounds = 1 if disabled else 7
-    benchmark.pedantic(lambda: runs.append(one_trial(study, objective)), rounds=rounds, warmup_rounds=warmup)
+    benchmark.pedantic(lambda: runs.append(one_trial(study, runner)), rounds=rounds, warmup_rounds=warmup)
     runs = sorted(runs[warmup:], key=lambda r: r["outside_training"])  # the warm-up call is not a round
     median = runs[len(runs) // 2]
     benchmark.extra_info |= {f"median_{k}_seconds": v for k, v in median.items()}

@@ -1,0 +1,88 @@
+"""Fused trials, the driver: `harness launch --fuse B` (or `[execution] fuse = B`) asks for up
+to B trials at once and trains those that fit together as one group; each is still a full
+Optuna trial with its own record, pruning and weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+
+from harness.cli import main
+from harness.launch import BUDGET_REFUSED
+from harness.study import TRIAL_ATTRS
+from harness.train import RunConfig, run
+
+SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
+ONE_CELL = ["--set", 'search.cell=["gru"]', "--no-progress"]
+
+
+def load(url: str, name: str = "smoke") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def test_fused_trials_are_full_trials_that_train_as_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    argv = ["launch", str(SMOKE), "--storage", url, "--trials", "6", "--fuse", "4", *ONE_CELL,
+            "--set", 'training.precision="fp64"', "--set", "training.epochs=3"]  # fmt: skip
+    assert main(argv) == 0
+    study = load(url)
+    trials = study.get_trials()
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)  # the budget, exactly
+    assert study.user_attrs["spec"]["execution"]["fuse"] == 4  # recorded with the spec
+    groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:
+        assert set(TRIAL_ATTRS) <= set(t.user_attrs), t.number
+        if "group_id" in t.user_attrs:
+            groups.setdefault(t.user_attrs["group_id"], []).append(t)
+        assert any(a.filename == "weights.pt" for a in get_all_artifact_meta(t, storage=study._storage))
+        # the trial's numbers are the ones its config gives alone (float64: to 1e-6)
+        solo = run(RunConfig.from_dict(t.user_attrs["config"]), "cpu")
+        assert t.value == pytest.approx(solo.metrics["val_mse"], rel=1e-6)
+        assert t.user_attrs["test_mse"] == pytest.approx(solo.metrics["test_mse"], rel=1e-6)
+        assert list(t.intermediate_values.values()) == pytest.approx(solo.val_mse_by_epoch, rel=1e-6)
+    assert groups, "no trial trained in a group"
+    for gid, members in groups.items():
+        assert gid == min(m.number for m in members)
+        assert all(m.user_attrs["group_size"] == len(members) > 1 for m in members)
+        seconds = members[0].user_attrs["group_seconds"]
+        assert sum(m.user_attrs["train_seconds"] for m in members) == pytest.approx(seconds, rel=0.05)
+
+
+def test_members_are_pruned_one_by_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    argv = ["launch", str(SMOKE), "--storage", url, "--trials", "16", "--fuse", "8", *ONE_CELL,
+            "--set", 'study.pruner="median"', "--set", "training.epochs=6"]  # fmt: skip
+    assert main(argv) == 0
+    trials = load(url).get_trials()
+    assert len(trials) == 16 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and any(t.state == TrialState.COMPLETE and "group_id" in t.user_attrs for t in trials)
+    for t in pruned:  # a pruned member stopped where it was pruned; its group went on
+        assert t.user_attrs["epochs_run"] == len(t.intermediate_values) < 6
+    assert any(t.user_attrs["epochs_run"] == 6 and t.user_attrs.get("group_id") is not None for t in trials)
+
+
+def test_fuse_in_the_spec_and_as_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "3", "--set", "execution.fuse=3", *ONE_CELL]) == 0
+    assert {t.user_attrs.get("group_size") for t in load(url).trials} == {3}
+    for bad in (["--fuse", "0"], ["--set", "execution.fuse=0"]):
+        assert main(["launch", str(SMOKE), "--storage", f"sqlite:///{tmp_path / 'x.db'}", *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "fuse" in err and "Traceback" not in err
+        assert not (tmp_path / "x.db").exists()
+
+
+def test_budget_refusals_are_marked_and_not_failures(tmp_path: Path) -> None:
+    # Two workers asking for 4 at a time on a 5-trial budget: the claim lock keeps the count
+    # exact on SQLite, so nothing is refused and nothing runs beyond the budget.
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    argv = ["launch", str(SMOKE), "--storage", url, "--trials", "5", "--fuse", "4", "--workers", "2", *ONE_CELL]
+    assert main(argv) == 0
+    trials = load(url).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 5
+    assert not any(t.user_attrs.get(BUDGET_REFUSED) for t in trials) and len(trials) == 5
