@@ -31,9 +31,9 @@ import harness
 from harness import train, weights
 from harness.device import cpu_name
 from harness.optuna_internals import record_trial, reseed
+from harness.samplers import PRUNERS, SAMPLERS
 from harness.spec import Choice, Range, StudySpec
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
 CLAIMING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 TRIAL_ATTRS = (
@@ -62,34 +62,15 @@ def derive_seed(*parts: int) -> int:
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    name = spec.study.sampler
+    """The spec's sampler from the registry (the spec allows only registered names)."""
+    grid = {k: list(p.values) for k, p in spec.search.items() if isinstance(p, Choice)}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if name == "grid":
-            grid = {k: list(p.values) for k, p in spec.search.items() if isinstance(p, Choice)}
-            return optuna.samplers.GridSampler(grid, seed=seed)
-        if name == "cmaes":
-            return optuna.samplers.CmaEsSampler(seed=seed)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-        if name == "qmc":
-            return optuna.samplers.QMCSampler(seed=seed)
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # GP, QMC
+        return SAMPLERS[spec.study.sampler](seed, grid)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    name = spec.study.pruner
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.training.epochs)
-    if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
+    return PRUNERS[spec.study.pruner](spec.training.epochs)
 
 
 def suggest(trial: optuna.Trial, name: str, p: Range | Choice) -> Any:
