@@ -127,7 +127,7 @@ class OneOf:
 
 
 def _label(option: Any) -> str:
-    return json.dumps(list(option)) if isinstance(option, tuple) else str(option)
+    return json.dumps(list(option)) if isinstance(option, tuple) else str(option)  # as a spec writes it
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,13 @@ def check(key: str, value: Any, rule: Rule) -> Any:
     """The one checker: the value (coerced to the field's type) or a `ConfigError` naming `key`."""
     coerced = rule.coerce(value)
     if not rule.accepts(coerced):
-        raise ConfigError(key, f"must be {rule.describe()}, got {value!r}")
+        # The coerced value, so `lr = 0` in a spec and `--lr 0` read alike ("got 0.0").
+        raise ConfigError(key, f"must be {rule.describe()}, got {_shown(coerced)}")
     return coerced
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(list(value)) if isinstance(value, tuple) else repr(value)
 
 
 # ---------------------------------------------------------------- declaring fields
