@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+
 def available() -> bool:
     """The fused path is on unless HARNESS_FUSED=0 (to compare, or to rule it out)."""
     return os.environ.get("HARNESS_FUSED", "1") != "0"
