@@ -27,6 +27,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check harness tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.installed
@@ -37,6 +38,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check harness tests
 	$(BIN)/ruff format --check harness tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # The GPU check (docs/performance.md). The GPU machine has Python 3.12 and torch but no Optuna
 # and no package index: `make gpu-wheels` fetches, where pip works, the wheels it lacks into

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from harness.constraints import Integer, Real, Rule, check, default_of, rule_of
 from harness.errors import ConfigError
-from harness.spec import SpecError
+from harness.spec import ExecutionSettings, SpecError, StudySettings
 
 EXIT_USAGE = 2
 REPORT_DIR = "results/report"
@@ -26,18 +27,32 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # argparse prints the whole usage block; one line that names the flag is clearer.
-        raise UsageError(f"{self.prog}: {message}")
+        # argparse prints the whole usage block; one line that names the flag is clearer, in
+        # the shape every other mistake has ("--lr: must be ...", not "argument --lr: ...").
+        raise UsageError(f"{self.prog}: {message.removeprefix('argument ')}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+def _flag_type(rule: Rule) -> Callable[[str], Any]:
+    """An argparse `type` that judges the word by a declared rule, with the one message shape."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check("", rule.parse(text), rule)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(e.message) from None
+
+    return parse
+
+
+_positive_int = _flag_type(Integer(1))
+_positive_float = _flag_type(Real(0, low_open=True))
+
+
+def _config_flag(p: argparse.ArgumentParser, flag: str, cls: type, name: str, **kwargs: Any) -> None:
+    """A flag for a config field: its rule and (unless `default=None` is passed) its default
+    are the field's, declared once on the config class."""
+    kwargs.setdefault("default", default_of(cls, name))
+    p.add_argument(flag, type=_flag_type(rule_of(cls, name)), **kwargs)
 
 
 def _config_error(flags: dict[str, str]) -> Callable[[ConfigError], str]:
@@ -59,16 +74,17 @@ _REPRODUCE_FLAGS = {
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     from harness.models import CELLS
-    from harness.signals import SIGNALS
+    from harness.reproduce import NotebookSettings
+    from harness.signals import SIGNALS, SignalConfig
+    from harness.train import RunConfig
 
     p = sub.add_parser("reproduce", help="re-run the notebook's configurations on the seed protocol")
-    p.add_argument("--cell", choices=list(CELLS))
-    p.add_argument("--signal", choices=list(SIGNALS))
-    p.add_argument("--window", type=int)
-    p.add_argument("--epochs", type=int, default=33)
-    p.add_argument("--hidden-size", type=int, default=30)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=42)
+    # No default: without --cell, --signal or --window, the notebook's own runs.
+    _config_flag(p, "--cell", RunConfig, "cell", default=None, metavar="{" + ",".join(CELLS) + "}")
+    _config_flag(p, "--signal", SignalConfig, "name", default=None, metavar="{" + ",".join(SIGNALS) + "}")
+    _config_flag(p, "--window", RunConfig, "window", default=None)
+    for flag in ("--epochs", "--hidden-size", "--lr", "--seed"):
+        _config_flag(p, flag, NotebookSettings, flag[2:].replace("-", "_"))
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (auto: cuda, then mps, then cpu)")
     p.add_argument("--json", action="store_true", help="one JSON object per run per line")
     p.set_defaults(func=_reproduce, flags=_REPRODUCE_FLAGS)
@@ -119,16 +135,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 _STORAGE_FLAGS = {"storage": "--storage", "device": "--device"}
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
 def _add_storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="SQLAlchemy URL (default: $HARNESS_STORAGE or sqlite:///results/harness.db)")
 
@@ -143,11 +149,12 @@ def _add_artifacts(p: argparse.ArgumentParser, what: str) -> None:
 def _add_launch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("launch", help="create or resume one Optuna study per spec and fill its trial budget")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
-    p.add_argument("--trials", type=_positive_int, help="target number of finished trials per study")
+    _config_flag(p, "--trials", StudySettings, "trials", default=None,
+                 help="target number of finished trials per study (default: the spec's)")  # fmt: skip
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
     p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
-    p.add_argument("--fuse", type=_positive_int, metavar="B",
-                   help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
+    _config_flag(p, "--fuse", ExecutionSettings, "fuse", default=None, metavar="B",
+                 help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
     _add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
@@ -287,13 +294,17 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
 
 
 def _window_list(text: str) -> tuple[int, ...]:
-    try:
-        windows = tuple(sorted({int(w) for w in text.split(",") if w.strip()}))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be integers >= 1 separated by commas, got {text!r}") from None
-    if not windows or windows[0] < 1:
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if not words:
         raise argparse.ArgumentTypeError(f"must be integers >= 1 separated by commas, got {text!r}")
-    return windows
+    return tuple(sorted({_window(w) for w in words}))  # each judged by RunConfig.window's rule
+
+
+def _window(text: str) -> int:
+    from harness.train import RunConfig
+
+    window: int = _flag_type(rule_of(RunConfig, "window"))(text)
+    return window
 
 
 def _confirm(args: argparse.Namespace) -> int:

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harness.errors import ConfigError
+from harness.constraints import Integer, Real, check
+
+# The splits every trial shares (targets before 70% of the series train, the next 15%
+# validate); `RunConfig` takes its defaults from here.
+TRAIN_FRAC = 0.7
+VAL_FRAC = 0.15
 
 
 @dataclass(frozen=True)
@@ -32,18 +37,13 @@ class Splits:
         return int(self.test.start) + self.window
 
 
-def split_indices(length: int, window: int, train_frac: float = 0.7, val_frac: float = 0.15) -> Splits:
-    if not 0 < train_frac <= 1 or not 0 <= val_frac <= 1 - train_frac:
-        raise ConfigError(
-            "train_frac", f"need 0 < train_frac <= 1 and 0 <= val_frac <= 1 - train_frac, got {train_frac}, {val_frac}"
-        )
+def split_indices(length: int, window: int, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC) -> Splits:
+    # Rules that depend on other values, so built here, then judged by the one checker.
+    check("train_frac", train_frac, Real(0, 1, low_open=True))
+    check("val_frac", val_frac, Real(0, 1 - train_frac))
     train_end = round(train_frac * length)
     val_end = round((train_frac + val_frac) * length)
-    if not 1 <= window < train_end:
-        raise ConfigError(
-            "window",
-            f"window {window} leaves no training targets before t={train_end}; allowed: 1..{train_end - 1}",
-        )
+    check("window", window, window_rule(length, train_frac))
     n = length - window
     return Splits(
         window=window,
@@ -52,6 +52,11 @@ def split_indices(length: int, window: int, train_frac: float = 0.7, val_frac: f
         val=slice(train_end - window, val_end - window),
         test=slice(val_end - window, n),
     )
+
+
+def window_rule(length: int, train_frac: float = TRAIN_FRAC) -> Integer:
+    """A window must leave at least one training target before the validation split."""
+    return Integer(1, round(train_frac * length) - 1)
 
 
 def window_arrays(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +79,8 @@ def make_windows(
     y: np.ndarray,
     window: int,
     device: torch.device | str = "cpu",
-    train_frac: float = 0.7,
-    val_frac: float = 0.15,
+    train_frac: float = TRAIN_FRAC,
+    val_frac: float = VAL_FRAC,
     dtype: torch.dtype = torch.float32,
 ) -> Windows:
     splits = split_indices(len(y), window, train_frac, val_frac)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from harness.constraints import OneOf
 from harness.errors import ConfigError
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
@@ -115,6 +116,7 @@ def threads_per_worker(workers: int) -> int:
 
 
 PRECISIONS = ("fp32", "tf32", "fp64")
+PRECISION = OneOf(PRECISIONS, "precision")  # the rule of every config field that names one
 
 
 def dtype_for(precision: str) -> torch.dtype:

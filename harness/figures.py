@@ -1,9 +1,10 @@
-"""Drawing the report's figures from the DataFrames `report.py` computes.
+"""Drawing the report's figures from the records `report.py` computes (`harness.figure_data`).
 
-Each public function takes data and a path and writes one PNG: titled, axes labelled with
-units, the legend outside the data area, readable at 100 dpi. Each one draws through a private
-`_draw_*` function that returns the `Figure` (tests inspect it), then `_save` writes and
-closes it. A legend is drawn only when there is something labelled to put in it, so drawing
+Named as Optuna's visualization modules name theirs: `report.pareto_info(...)` computes a
+typed record, `figures.plot_pareto(record, ...)` draws it. Each `plot_*` function writes one
+PNG: titled, axes labelled with units, the legend outside the data area, readable at 100 dpi.
+Each one draws through a private `_draw_*` function that returns the `Figure` (tests inspect
+it), then `_save` writes and closes it. A legend is drawn only when there is something labelled to put in it, so drawing
 never warns.
 """
 
@@ -29,6 +30,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
 
 from harness.evaluate import HORIZON_TOLERANCE  # noqa: E402
+from harness.figure_data import (  # noqa: E402
+    BestSoFarInfo,
+    LearningCurvesInfo,
+    ParamScatterInfo,
+    ParetoInfo,
+    PredictionsInfo,
+)
 from harness.spec import Range  # noqa: E402
 
 DPI = 100
@@ -148,11 +156,11 @@ def _draw_predictions(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def predictions(frame: pd.DataFrame, title: str, path: Path) -> Path:
+def plot_predictions(info: PredictionsInfo, title: str, path: Path) -> Path:
     """Figure 1: truth against one-step and free-running predictions, a panel per cell.
 
-    Columns: cell, t, truth, one_step, free_running."""
-    return _save(_draw_predictions(frame, title), path)
+    Columns used: cell, t, truth, one_step, free_running."""
+    return _save(_draw_predictions(info.frame, title), path)
 
 
 # ---------------------------------------------------------------- figure 6: rollout error
@@ -172,12 +180,12 @@ def _draw_rollout_error(frame: pd.DataFrame, title: str, tolerance: float = HORI
     return fig
 
 
-def rollout_error(frame: pd.DataFrame, title: str, path: Path, tolerance: float = HORIZON_TOLERANCE) -> Path:
+def plot_rollout_error(info: PredictionsInfo, title: str, path: Path, tolerance: float = HORIZON_TOLERANCE) -> Path:
     """Figure 6: absolute free-running error against steps ahead, a line per cell, and the
     tolerance the horizon is counted against.
 
-    Columns: cell, step, free_error."""
-    return _save(_draw_rollout_error(frame, title, tolerance), path)
+    Columns used: cell, step, free_error."""
+    return _save(_draw_rollout_error(info.frame, title, tolerance), path)
 
 
 # ---------------------------------------------------------------- figure 2: parameters
@@ -213,13 +221,13 @@ def _draw_param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: st
     return fig
 
 
-def param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: str, path: Path) -> Path:
+def plot_param_scatter(info: ParamScatterInfo, title: str, path: Path) -> Path:
     """Figure 2: validation MSE against each searched parameter, coloured by cell; complete
     trials filled, pruned ones (at their best reported value) as crosses. The x axis spans the
     search range, so a best value sitting on an edge is plain to see.
 
-    Columns: number, cell, state (COMPLETE or PRUNED), value, one per parameter in `ranges`."""
-    return _save(_draw_param_scatter(frame, ranges, title), path)
+    Columns used: number, cell, state (COMPLETE or PRUNED), value, one per parameter in `ranges`."""
+    return _save(_draw_param_scatter(info.frame, info.ranges, title), path)
 
 
 # ---------------------------------------------------------------- figure 3: best so far
@@ -253,13 +261,13 @@ def _draw_best_so_far(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def best_so_far(frame: pd.DataFrame, title: str, path: Path) -> Path:
+def plot_best_so_far(info: BestSoFarInfo, title: str, path: Path) -> Path:
     """Figure 3: per cell, the best complete validation MSE so far as a step line against trial
     number, and every trial's value as a point (pruned trials: their best reported value).
 
-    Columns: cell, number, state, value, best_so_far (NaN before a cell's first complete trial;
-    a last row per cell at the study's last trial number carries the line to the end)."""
-    return _save(_draw_best_so_far(frame, title), path)
+    Columns used: cell, number, state, value, best_so_far (NaN before a cell's first complete
+    trial; a last row per cell at the study's last trial number carries the line to the end)."""
+    return _save(_draw_best_so_far(info.frame, title), path)
 
 
 # ---------------------------------------------------------------- figure 4: learning curves
@@ -283,12 +291,12 @@ def _draw_learning_curves(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def learning_curves(frame: pd.DataFrame, title: str, path: Path) -> Path:
+def plot_learning_curves(info: LearningCurvesInfo, title: str, path: Path) -> Path:
     """Figure 4: validation MSE per epoch of the top trials of each cell; a cell's trials share
     its colour and differ in line style and marker.
 
-    Columns: cell, number, epoch, val_mse."""
-    return _save(_draw_learning_curves(frame, title), path)
+    Columns used: cell, number, epoch, val_mse."""
+    return _save(_draw_learning_curves(info.frame, title), path)
 
 
 # ---------------------------------------------------------------- figure 5: Pareto
@@ -316,12 +324,12 @@ def _draw_pareto(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def pareto(frame: pd.DataFrame, title: str, path: Path) -> Path:
+def plot_pareto(info: ParetoInfo, title: str, path: Path) -> Path:
     """Figure 5: validation MSE against training cost, the Pareto front joined (a single
     non-dominated trial is ringed instead).
 
-    Columns: number, cell, value, train_seconds, on_front (bool)."""
-    return _save(_draw_pareto(frame, title), path)
+    Columns used: number, cell, value, train_seconds, on_front (bool)."""
+    return _save(_draw_pareto(info.frame, title), path)
 
 
 # ---------------------------------------------------------------- replicates
@@ -366,7 +374,7 @@ def _draw_replicates(
     return fig
 
 
-def replicates(
+def plot_replicates(
     frame: pd.DataFrame, cis: pd.DataFrame, title: str, path: Path, interval_label: str = "geometric mean, 95% CI"
 ) -> Path:
     """Per-seed test MSE of each cell's best configuration, a panel per study: the points, their
@@ -451,7 +459,7 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
     return fig
 
 
-def window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: int = 150) -> Path:
+def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: int = 150) -> Path:
     """Replicates along the window: a row per study, test MSE (left, log) and the free-running
     horizon (right, 0 to `max_horizon`) against the window, a line per cell with 95% CI bars.
 

@@ -23,8 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-CELLS = ("rnn", "gru")
-
 
 def available() -> bool:
     """The fused path is on unless HARNESS_FUSED=0 (to compare, or to rule it out)."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from harness import fused as fused_kernels
-from harness.errors import ConfigError
+from harness.constraints import OneOf, check
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
 
@@ -32,12 +32,12 @@ def _gru(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
 
 
 CELLS: dict[str, Callable[[int, int, int], nn.RNNBase]] = {"rnn": _rnn, "lstm": _lstm, "gru": _gru}
+CELL = OneOf(CELLS, "cell")  # the rule of every config field that names a cell
 
 
 def check_cell(cell: str) -> str:
-    if cell not in CELLS:
-        raise ConfigError("cell", f"unknown cell {cell!r}; allowed: {', '.join(CELLS)}")
-    return cell
+    checked: str = check("cell", cell, CELL)
+    return checked
 
 
 class RecurrentRegressor(nn.Module):

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from harness import evaluate, findings, replicates, weights
 from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
+from harness.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
 from harness.models import RecurrentRegressor
 from harness.optuna_internals import study_artifacts
 from harness.signals import make_signal
@@ -49,21 +50,22 @@ class StudyData:
 
     @property
     def signal_label(self) -> str:
-        s = self.spec.signal
-        return s.name + (f" (noise {s.noise_std:g})" if s.noise_std > 0 else "")
+        signal = self.spec.signal
+        return signal.name + (f" (noise {signal.noise_std:g})" if signal.noise_std > 0 else "")
 
     def trial(self, study_name: str, number: int) -> optuna.trial.FrozenTrial:
-        study = next(s for s in self.studies if s.study_name == study_name)
+        study = next(study for study in self.studies if study.study_name == study_name)
         return study.trials[number]
 
     def budgets(self) -> dict[str, int]:
         """Each cell's trial budget: its study's target, or for one shared study its count."""
         if len(self.studies) == 1 and PER_CELL_ATTR not in self.studies[0].user_attrs:
             counts = self.trials.groupby("cell")["number"].count()
-            budgets = {str(c): int(n) for c, n in counts.items()}
+            budgets = {str(cell): int(count) for cell, count in counts.items()}
         else:
             budgets = {
-                s.user_attrs[PER_CELL_ATTR]["cell"]: int(s.user_attrs["spec"]["study"]["trials"]) for s in self.studies
+                study.user_attrs[PER_CELL_ATTR]["cell"]: int(study.user_attrs["spec"]["study"]["trials"])
+                for study in self.studies
             }
         return dict(sorted(budgets.items(), key=lambda item: _cell_rank(item[0])))
 
@@ -76,25 +78,25 @@ def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) 
     """One row per trial; every column is there even before any trial has reported it. A
     pruned trial's value is the best validation MSE it reported."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
-        a = t.user_attrs
-        config = a.get("config", {})
-        curve = [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
-        value = t.values[0] if t.values else np.nan
-        if t.state == TrialState.PRUNED and curve:
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        config = attrs.get("config", {})
+        curve = [trial.intermediate_values[epoch] for epoch in sorted(trial.intermediate_values)]
+        value = trial.values[0] if trial.values else np.nan
+        if trial.state == TrialState.PRUNED and curve:
             value = float(np.nanmin(curve))
         rows.append(
             {
                 "study": study.study_name,
-                "number": t.number,
-                "state": t.state.name,
+                "number": trial.number,
+                "state": trial.state.name,
                 "value": value,
-                "cell": t.params.get("cell", config.get("cell")),
-                **{k: v for k, v in t.params.items() if k != "cell"},
-                **{k: config[k] for k in params if k not in t.params and k in config},
-                **{k: a.get(k, np.nan) for k in ("test_mse", "rollout_mse", "horizon", "train_seconds")},
-                **{k: a.get(k, np.nan) for k in ("seconds_per_epoch", "n_params", "overhead_seconds")},
-                "fail_reason": a.get("fail_reason"),
+                "cell": trial.params.get("cell", config.get("cell")),
+                **{name: chosen for name, chosen in trial.params.items() if name != "cell"},
+                **{name: config[name] for name in params if name not in trial.params and name in config},
+                **{name: attrs.get(name, np.nan) for name in ("test_mse", "rollout_mse", "horizon", "train_seconds")},
+                **{name: attrs.get(name, np.nan) for name in ("seconds_per_epoch", "n_params", "overhead_seconds")},
+                "fail_reason": attrs.get("fail_reason"),
                 "curve": curve,
             }
         )
@@ -110,14 +112,13 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
     for name in optuna.get_all_study_names(storage=storage):
         # study by study: get_all_study_summaries parses every study's system attrs, and a
         # concurrent writer (a worker, the dashboard) can make that read fail
-        s = optuna.load_study(study_name=name, storage=storage)
-        attrs = s.user_attrs
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
         if "spec" not in attrs or COMPANION_ATTR in attrs:
             continue
         if PER_CELL_ATTR in attrs:
-            searches.setdefault(attrs[PER_CELL_ATTR]["name"], []).append(s.study_name)
+            searches.setdefault(attrs[PER_CELL_ATTR]["name"], []).append(name)
         else:
-            plain.append(s.study_name)
+            plain.append(name)
     for name in plain:  # a study over all cells of the same name as a per-cell search (launch refuses that today)
         searches[f"{name} (all cells)" if name in searches else name] = [name]
     return searches
@@ -125,16 +126,18 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
 
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
     searches = _searches(storage)
-    unknown = [n for n in names or [] if n not in searches]
+    unknown = [name for name in names or [] if name not in searches]
     if unknown:
         raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: {', '.join(searches) or '(none yet)'}")
     out = []
     for name in names or searches:
-        studies = tuple(optuna.load_study(study_name=m, storage=storage) for m in searches[name])
-        studies = tuple(sorted(studies, key=lambda s: _cell_rank(s.user_attrs.get(PER_CELL_ATTR, {}).get("cell"))))
+        studies = tuple(optuna.load_study(study_name=member, storage=storage) for member in searches[name])
+        studies = tuple(
+            sorted(studies, key=lambda member: _cell_rank(member.user_attrs.get(PER_CELL_ATTR, {}).get("cell")))
+        )
         attrs = studies[0].user_attrs
         spec = spec_from_dict(attrs[PER_CELL_ATTR]["spec"] if PER_CELL_ATTR in attrs else attrs["spec"])
-        frames = [trials_frame(s, tuple(spec.search)) for s in studies]
+        frames = [trials_frame(study, tuple(spec.search)) for study in studies]
         trials = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         out.append(StudyData(name, spec, trials, studies))
     return out
@@ -149,17 +152,18 @@ def _count(frame: pd.DataFrame, state: str) -> int:
     return int((frame["state"] == state).sum())
 
 
-def cell_summary(data: list[StudyData]) -> pd.DataFrame:
+def cell_summary(searches: list[StudyData]) -> pd.DataFrame:
     """Table 1: per study (signal) x cell, counts, best and median validation MSE, and the
     best trial's test/free-running metrics, parameters and cost."""
     rows = []
-    for d in data:
-        for cell in [c for c in CELL_ORDER if c in set(d.trials["cell"])]:
-            f = d.trials[d.trials["cell"] == cell]
-            done = f[f["state"] == "COMPLETE"]
-            row: dict[str, Any] = {"study": d.name, "signal": d.signal_label, "cell": cell,
-                                   "budget": d.budgets().get(cell)}  # fmt: skip
-            row |= {"complete": _count(f, "COMPLETE"), "pruned": _count(f, "PRUNED"), "failed": _count(f, "FAIL")}
+    for search in searches:
+        for cell in [cell for cell in CELL_ORDER if cell in set(search.trials["cell"])]:
+            cell_trials = search.trials[search.trials["cell"] == cell]
+            done = cell_trials[cell_trials["state"] == "COMPLETE"]
+            row: dict[str, Any] = {"study": search.name, "signal": search.signal_label, "cell": cell,
+                                   "budget": search.budgets().get(cell)}  # fmt: skip
+            row |= {state.lower(): _count(cell_trials, state) for state in ("COMPLETE", "PRUNED")}
+            row |= {"failed": _count(cell_trials, "FAIL")}
             if len(done):
                 best = done.loc[done["value"].idxmin()]
                 row |= {
@@ -169,7 +173,7 @@ def cell_summary(data: list[StudyData]) -> pd.DataFrame:
                     "rollout_mse": best["rollout_mse"],
                     "horizon": best["horizon"],
                     "trial": int(best["number"]),
-                    **{p: best[p] for p in ("window", "hidden_size", "lr") if p in best},
+                    **{param: best[param] for param in ("window", "hidden_size", "lr") if param in best},
                     "median_s_per_epoch": float(done["seconds_per_epoch"].median()),
                     "train_seconds": best["train_seconds"],
                     "n_params": best["n_params"],
@@ -178,33 +182,33 @@ def cell_summary(data: list[StudyData]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reference_rows(d: StudyData) -> pd.DataFrame:
+def reference_rows(search: StudyData) -> pd.DataFrame:
     """Table 2's references on the study's own splits; linear AR at its best validation window."""
-    spec = d.spec
-    y = make_signal(spec.signal)
-    window = spec.search.get("window", spec.fixed.get("window"))
-    if isinstance(window, Range):
-        windows = list(range(int(window.low), int(window.high) + 1))
+    spec = search.spec
+    series = make_signal(spec.signal)
+    searched = spec.search.get("window", spec.fixed.get("window"))
+    if isinstance(searched, Range):
+        windows = list(range(int(searched.low), int(searched.high) + 1))
     else:
-        windows = list(getattr(window, "values", [window]))
-    fits = {w: evaluate.references(y, split_indices(spec.signal.length, w)) for w in windows}
-    best_w = min(windows, key=lambda w: fits[w]["linear-ar"]["val_mse"])
+        windows = list(getattr(searched, "values", [searched]))
+    fits = {window: evaluate.references(series, split_indices(spec.signal.length, window)) for window in windows}
+    best_window = min(windows, key=lambda window: fits[window]["linear-ar"]["val_mse"])
     rows = []
     for name in REFERENCES:
-        w = best_w if name == "linear-ar" else 1
-        ref = fits[best_w][name] if name == "linear-ar" else fits[windows[0]][name]
-        rows.append({"study": d.name, "signal": d.signal_label, "cell": f"ref: {name}", "best_val_mse": ref["val_mse"],
-                     "test_mse": ref["test_mse"], "window": w})  # fmt: skip
+        window = best_window if name == "linear-ar" else 1
+        ref = fits[best_window][name] if name == "linear-ar" else fits[windows[0]][name]
+        rows.append({"study": search.name, "signal": search.signal_label, "cell": f"ref: {name}",
+                     "best_val_mse": ref["val_mse"], "test_mse": ref["test_mse"], "window": window})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def comparison_table(data: list[StudyData]) -> pd.DataFrame:
+def comparison_table(searches: list[StudyData]) -> pd.DataFrame:
     """Tables 1 and 2 in one: every cell and reference, with `x_floor` = test MSE divided by
     the linear reference's test MSE on the same study."""
     parts = []
-    for d in data:
-        cells = cell_summary([d])
-        refs = reference_rows(d)
+    for search in searches:
+        cells = cell_summary([search])
+        refs = reference_rows(search)
         both = pd.concat([cells, refs], ignore_index=True)
         floor = float(refs.loc[refs["cell"] == "ref: linear-ar", "test_mse"].iloc[0])
         both["x_floor"] = both["test_mse"] / floor if floor > 0 else np.inf
@@ -221,76 +225,79 @@ def side_by_side(summary: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     wide = cells.pivot(index="cell", columns="study", values=["best_val_mse", "horizon", "window"])
     wide.columns = [f"{study}: {metric}" for metric, study in wide.columns]
-    order = [c for c in CELL_ORDER if c in wide.index]
+    order = [cell for cell in CELL_ORDER if cell in wide.index]
     return wide.loc[order].reset_index()
 
 
-def importances(data: list[StudyData]) -> pd.DataFrame:
+def importances(searches: list[StudyData]) -> pd.DataFrame:
     """Table 4: Optuna's default parameter importances (PED-ANOVA in Optuna 5) per study."""
     rows = []
-    for study in [s for d in data for s in d.studies]:
+    for study in [study for search in searches for study in search.studies]:
         if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "low target values are important": yes
-                found = optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+                found = optuna.importance.get_param_importances(study, target=lambda trial: trial.values[0])
         except (RuntimeError, ValueError):
             continue  # too few distinct values to say anything
-        rows += [{"study": study.study_name, "param": p, "importance": v} for p, v in found.items()]
+        rows += [{"study": study.study_name, "param": param, "importance": value} for param, value in found.items()]
     return pd.DataFrame(rows, columns=["study", "param", "importance"])
 
 
 # ---------------------------------------------------------------- figure data
-FINISHED = ("COMPLETE", "PRUNED")
+FINISHED_STATES = ("COMPLETE", "PRUNED")  # trials with a value (a pruned one's best reported value)
 
 
-def best_so_far(d: StudyData) -> pd.DataFrame:
+def best_so_far_info(search: StudyData) -> BestSoFarInfo:
     """Figure 3: per cell, every finished trial's value (a pruned one's best reported value)
     and the cell's best complete value so far, with a last row at the study's last trial
     number so each line runs to the end of the search."""
     columns = ["cell", "number", "state", "value", "best_so_far"]
     parts = []
-    last = int(d.trials["number"].max()) if len(d.trials) else 0
-    for cell, f in d.trials[d.trials["state"].isin(FINISHED)].sort_values("number").groupby("cell", sort=False):
-        complete = f["value"].where(f["state"] == "COMPLETE")
-        part = pd.DataFrame({"cell": cell, "number": f["number"], "state": f["state"], "value": f["value"],
-                             "best_so_far": complete.cummin().ffill()})  # fmt: skip
-        if int(f["number"].max()) < last:
+    last = int(search.trials["number"].max()) if len(search.trials) else 0
+    finished = search.trials[search.trials["state"].isin(FINISHED_STATES)].sort_values("number")
+    for cell, cell_trials in finished.groupby("cell", sort=False):
+        complete = cell_trials["value"].where(cell_trials["state"] == "COMPLETE")
+        part = pd.DataFrame({"cell": cell, "number": cell_trials["number"], "state": cell_trials["state"],
+                             "value": cell_trials["value"], "best_so_far": complete.cummin().ffill()})  # fmt: skip
+        if int(cell_trials["number"].max()) < last:
             end = {"cell": cell, "number": last, "state": "END", "value": np.nan}
             end["best_so_far"] = part["best_so_far"].iloc[-1]
             part = pd.concat([part, pd.DataFrame([end])], ignore_index=True)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return BestSoFarInfo(pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns))
 
 
-def learning_curves(d: StudyData, top: int = TOP_CURVES) -> pd.DataFrame:
+def learning_curves_info(search: StudyData, top: int = TOP_CURVES) -> LearningCurvesInfo:
     """Figure 4: validation MSE per epoch of the `top` best complete trials of each cell."""
-    done = d.trials[d.trials["state"] == "COMPLETE"]
+    done = search.trials[search.trials["state"] == "COMPLETE"]
     rows = []
-    for cell, f in done.groupby("cell"):
-        for _, t in f.nsmallest(top, "value").iterrows():
-            rows += [{"cell": cell, "number": t["number"], "epoch": e, "val_mse": v} for e, v in enumerate(t["curve"])]
-    return pd.DataFrame(rows, columns=["cell", "number", "epoch", "val_mse"])
+    for cell, cell_trials in done.groupby("cell"):
+        for _, trial in cell_trials.nsmallest(top, "value").iterrows():
+            rows += [{"cell": cell, "number": trial["number"], "epoch": epoch, "val_mse": value}
+                     for epoch, value in enumerate(trial["curve"])]  # fmt: skip
+    return LearningCurvesInfo(pd.DataFrame(rows, columns=["cell", "number", "epoch", "val_mse"]))
 
 
-def pareto(d: StudyData) -> pd.DataFrame:
+def pareto_info(search: StudyData) -> ParetoInfo:
     """Figure 5: validation MSE against train seconds, with the non-dominated trials marked."""
-    f = d.trials[(d.trials["state"] == "COMPLETE")][["number", "cell", "value", "train_seconds"]].copy()
-    values, seconds = f["value"].to_numpy(), f["train_seconds"].to_numpy()
-    f["on_front"] = [
-        not np.any((values <= v) & (seconds <= s) & ((values < v) | (seconds < s)))
-        for v, s in zip(values, seconds, strict=True)
+    done = search.trials[search.trials["state"] == "COMPLETE"][["number", "cell", "value", "train_seconds"]].copy()
+    values, seconds = done["value"].to_numpy(), done["train_seconds"].to_numpy()
+    done["on_front"] = [
+        not np.any((values <= value) & (seconds <= cost) & ((values < value) | (seconds < cost)))
+        for value, cost in zip(values, seconds, strict=True)
     ]
-    return f.reset_index(drop=True)
+    return ParetoInfo(done.reset_index(drop=True))
 
 
-def param_scatter(d: StudyData) -> tuple[pd.DataFrame, dict[str, Range]]:
+def param_scatter_info(search: StudyData) -> ParamScatterInfo:
     """Figure 2: validation MSE against each searched numeric parameter, and each one's range
     (drawn as the axis limits, so a best value on an edge shows)."""
-    params = {n: p for n, p in d.spec.search.items() if isinstance(p, Range)}
-    finished = d.trials[d.trials["state"].isin(FINISHED) & d.trials["value"].notna()]
-    return finished[["number", "cell", "state", "value", *params]].reset_index(drop=True), params
+    ranges = {name: param for name, param in search.spec.search.items() if isinstance(param, Range)}
+    trials = search.trials
+    finished = trials[trials["state"].isin(FINISHED_STATES) & trials["value"].notna()]
+    return ParamScatterInfo(finished[["number", "cell", "state", "value", *ranges]].reset_index(drop=True), ranges)
 
 
 def rerun_device(recorded: str, requested: str = "auto") -> str:
@@ -304,57 +311,52 @@ def rerun_device(recorded: str, requested: str = "auto") -> str:
     return kind if available.get(kind, False) else "cpu"
 
 
-@dataclass(frozen=True)
-class Predictions:
-    frame: pd.DataFrame  # cell, t, step, truth, one_step, free_running, free_error
-    missing: tuple[str, ...]  # cells whose best trial kept no weights and was not re-trained
-
-
-def best_model(d: StudyData, trial: optuna.trial.FrozenTrial, artifacts: Path | None, device: str,
+def best_model(search: StudyData, trial: optuna.trial.FrozenTrial, artifacts: Path | None, device: str,
                retrain: bool) -> RecurrentRegressor | None:  # fmt: skip
     """A trial's trained model: its stored weights, or (with `retrain`, for a trial recorded
     before weights were kept) a re-run of its stored config; None if neither."""
     try:
-        data = weights.load_checkpoint(trial, artifacts) if artifacts is not None else None
-    except weights.WeightsMissing as e:  # e.g. a database copied without its artifact folder
-        print(f"harness report: {e.message}", file=sys.stderr)
-        data = None
-    if data is not None:
-        return weights.model_from(data)
+        checkpoint = weights.load_checkpoint(trial, artifacts) if artifacts is not None else None
+    except weights.WeightsMissing as err:  # e.g. a database copied without its artifact folder
+        print(f"harness report: {err.message}", file=sys.stderr)
+        checkpoint = None
+    if checkpoint is not None:
+        return weights.model_from(checkpoint)
     if not retrain:
         return None
     config = RunConfig.from_dict(trial.user_attrs["config"])
     return run(config, rerun_device(trial.user_attrs.get("device", "cpu"), device)).model
 
 
-def predictions(
-    d: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
-) -> Predictions:
+def predictions_info(
+    search: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
+) -> PredictionsInfo:
     """Figures 1 and 6: each cell's best trial on the test region, from its stored weights:
     truth, one-step and free-running predictions, and the free-running error."""
-    done = d.trials[d.trials["state"] == "COMPLETE"]
+    done = search.trials[search.trials["state"] == "COMPLETE"]
     frames, missing = [], []
-    for cell in [c for c in CELL_ORDER if c in set(done["cell"])]:
-        f = done[done["cell"] == cell]
-        row = f.loc[f["value"].idxmin()]
-        trial = d.trial(row["study"], int(row["number"]))
+    for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
+        cell_trials = done[done["cell"] == cell]
+        row = cell_trials.loc[cell_trials["value"].idxmin()]
+        trial = search.trial(row["study"], int(row["number"]))
         config = RunConfig.from_dict(trial.user_attrs["config"])
-        model = best_model(d, trial, artifacts, device, retrain)
+        model = best_model(search, trial, artifacts, device, retrain)
         if model is None:
             missing.append(cell)
             continue
-        data = make_windows(make_signal(config.signal), config.window, model.fc.weight.device,
-                            config.train_frac, config.val_frac, model.fc.weight.dtype)  # fmt: skip
-        s = data.splits
-        truth = data.y[s.test].cpu().numpy()
-        one = evaluate.predict(model, data, config.protocol, s.test).cpu().numpy()
-        free = evaluate.rollout(model, data, config.protocol).cpu().numpy()
+        windows = make_windows(make_signal(config.signal), config.window, model.fc.weight.device,
+                               config.train_frac, config.val_frac, model.fc.weight.dtype)  # fmt: skip
+        splits = windows.splits
+        truth = windows.y[splits.test].cpu().numpy()
+        one = evaluate.predict(model, windows, config.protocol, splits.test).cpu().numpy()
+        free = evaluate.rollout(model, windows, config.protocol).cpu().numpy()
+        start = splits.test_start_time
         frames.append(pd.DataFrame({
-            "cell": row["cell"], "t": np.arange(s.test_start_time, s.test_start_time + len(truth)),
+            "cell": row["cell"], "t": np.arange(start, start + len(truth)),
             "step": np.arange(1, len(truth) + 1), "truth": truth, "one_step": one, "free_running": free,
             "free_error": np.abs(free - truth),
         }))  # fmt: skip
-    return Predictions(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
+    return PredictionsInfo(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
 
 
 # ---------------------------------------------------------------- markdown
@@ -370,16 +372,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_(no data)_\n"
 
-    def fmt(v: Any) -> str:
-        if v is None or v is pd.NA:  # a missing count in a nullable integer column
+    def fmt(value: Any) -> str:
+        if value is None or value is pd.NA:  # a missing count in a nullable integer column
             return ""
-        if isinstance(v, float):
-            return "" if np.isnan(v) else f"{v:.4g}"
-        return md_escape(v)
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return md_escape(value)
 
-    header = "| " + " | ".join(md_escape(c) for c in frame.columns) + " |"
+    header = "| " + " | ".join(md_escape(column) for column in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(fmt(value) for value in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"
 
 
@@ -387,41 +389,44 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "study"
 
 
-def study_header(d: StudyData) -> dict[str, Any]:
+def study_header(search: StudyData) -> dict[str, Any]:
     """What produced a study's numbers: budget, training settings, machine."""
-    env = d.studies[0].user_attrs.get("environment", {})
-    t = d.spec.training
-    budgets = d.budgets()
+    env = search.studies[0].user_attrs.get("environment", {})
+    training, study = search.spec.training, search.spec.study
+    budgets = search.budgets()
     equal = len(set(budgets.values())) == 1
-    budget = f"{next(iter(budgets.values()))} per cell" if equal else ", ".join(f"{c} {n}" for c, n in budgets.items())
-    return {"study": d.name, "signal": d.signal_label, "protocol": t.protocol, "epochs": t.epochs,
-            "trials": len(d.trials), "budget": budget, "sampler": d.spec.study.sampler, "pruner": d.spec.study.pruner,
+    shares = ", ".join(f"{cell} {count}" for cell, count in budgets.items())
+    budget = f"{next(iter(budgets.values()))} per cell" if equal else shares
+    return {"study": search.name, "signal": search.signal_label, "protocol": training.protocol,
+            "epochs": training.epochs, "trials": len(search.trials), "budget": budget, "sampler": study.sampler,
+            "pruner": study.pruner,
             "cpu": env.get("cpu"), "gpus": ", ".join(env.get("gpus", [])) or "none",
             "torch": env.get("torch_version"), "git": (env.get("git_commit") or "")[:10]}  # fmt: skip
 
 
 # ---------------------------------------------------------------- the report
-def draw_figures(d: StudyData, out: Path, preds: Predictions) -> list[Path]:
+def draw_figures(search: StudyData, out: Path, preds: PredictionsInfo) -> list[Path]:
     from harness import figures
 
-    stem = slug(d.name)
-    title = d.name if d.name == d.signal_label else f"{d.name} ({d.signal_label})"
+    stem = slug(search.name)
+    title = search.name if search.name == search.signal_label else f"{search.name} ({search.signal_label})"
     paths = []
     if not preds.frame.empty:
-        frame = preds.frame
-        paths.append(figures.predictions(frame, f"{title}, test region", out / f"{stem}-predictions.png"))
-        paths.append(figures.rollout_error(frame, f"{title}: free-running error", out / f"{stem}-rollout-error.png"))
-    scatter, ranges = param_scatter(d)
-    if not scatter.empty:
-        paths.append(figures.param_scatter(scatter, ranges, f"{title}: search space", out / f"{stem}-params.png"))
-        paths.append(figures.best_so_far(best_so_far(d), f"{title}: best so far", out / f"{stem}-best-so-far.png"))
-        paths.append(figures.learning_curves(learning_curves(d), f"{title}: learning curves",
-                                             out / f"{stem}-learning-curves.png"))  # fmt: skip
-        paths.append(figures.pareto(pareto(d), f"{title}: error vs cost", out / f"{stem}-pareto.png"))
+        paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
+        paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
+                                                out / f"{stem}-rollout-error.png"))  # fmt: skip
+    scatter = param_scatter_info(search)
+    if not scatter.frame.empty:
+        paths.append(figures.plot_param_scatter(scatter, f"{title}: search space", out / f"{stem}-params.png"))
+        paths.append(figures.plot_best_so_far(best_so_far_info(search), f"{title}: best so far",
+                                              out / f"{stem}-best-so-far.png"))  # fmt: skip
+        paths.append(figures.plot_learning_curves(learning_curves_info(search), f"{title}: learning curves",
+                                                  out / f"{stem}-learning-curves.png"))  # fmt: skip
+        paths.append(figures.plot_pareto(pareto_info(search), f"{title}: error vs cost", out / f"{stem}-pareto.png"))
     return paths
 
 
-def upload_figures(d: StudyData, paths: list[Path], artifact_dir: Path) -> list[str]:
+def upload_figures(search: StudyData, paths: list[Path], artifact_dir: Path) -> list[str]:
     """Attach the figures to the study as Optuna artifacts so optuna-dashboard shows them.
 
     A figure an earlier report uploaded keeps its artifact id and gets the new content, so
@@ -433,12 +438,12 @@ def upload_figures(d: StudyData, paths: list[Path], artifact_dir: Path) -> list[
     artifact_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(artifact_dir))
     ids = []
-    for study in d.studies:  # each per-cell study shows the whole search's figures
+    for study in search.studies:  # each per-cell study shows the whole search's figures
         existing = {meta["filename"]: meta["artifact_id"] for meta in study_artifacts(study)}
         for path in paths:
             if path.name in existing:
-                with path.open("rb") as f:
-                    store.write(existing[path.name], f)
+                with path.open("rb") as figure:
+                    store.write(existing[path.name], figure)
                 ids.append(existing[path.name])
             else:
                 ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
@@ -458,20 +463,20 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def study_facts(d: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
+def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
     which has already fitted them (hundreds of least-squares fits on the long signal)."""
-    refs = comparison[comparison["study"] == d.name].set_index("cell")["test_mse"]
-    return findings.StudyFacts(name=d.name, signal=d.spec.signal.name, noise_std=d.spec.signal.noise_std,
+    refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
+    return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
-                               floor_mse=float(refs["ref: linear-ar"]), budgets=d.budgets())  # fmt: skip
+                               floor_mse=float(refs["ref: linear-ar"]), budgets=search.budgets())  # fmt: skip
 
 
-def save_notes(data: list[StudyData], text: str) -> None:
+def save_notes(searches: list[StudyData], text: str) -> None:
     """The findings as each study's note, so optuna-dashboard opens on the verdict."""
     import optuna_dashboard
 
-    for study in [s for d in data for s in d.studies]:
+    for study in [study for search in searches for study in search.studies]:
         optuna_dashboard.save_note(study, text)
 
 
@@ -479,21 +484,21 @@ def write_report(
     storage: optuna.storages.BaseStorage,
     storage_label: str,
     out: Path,
-    data: list[StudyData],
+    searches: list[StudyData],
     artifact_dir: Path | None = None,
     device: str = "auto",
     retrain: bool = False,
 ) -> Path:
-    """Write report.md, the CSV tables and the figures of `data` (from `load_studies`)."""
+    """Write report.md, the CSV tables and the figures of `searches` (from `load_studies`)."""
     from harness import figures
 
     out.mkdir(parents=True, exist_ok=True)
-    comparison = comparison_table(data)
-    side = side_by_side(cell_summary(data))
-    imp = importances(data)
-    reps = replicates.replicate_frame(storage, [d.name for d in data])
+    comparison = comparison_table(searches)
+    side = side_by_side(cell_summary(searches))
+    imp = importances(searches)
+    reps = replicates.replicate_frame(storage, [search.name for search in searches])
     cis, tests, sweep = replicates.ci_table(reps), replicates.paired_tests(reps), replicates.sweep_table(reps)
-    found = findings.findings([study_facts(d, comparison) for d in data], reps)
+    found = findings.findings([study_facts(search, comparison) for search in searches], reps)
     verdict = findings.markdown(found)
     tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
               "paired_tests": tests, "window_sweep": sweep}  # fmt: skip
@@ -502,7 +507,7 @@ def write_report(
     (out / "findings.md").write_text(verdict, encoding="utf-8")
 
     lines = ["# Harness report", "", "## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
-    lines += ["## Studies", "", markdown_table(pd.DataFrame([study_header(d) for d in data]))]
+    lines += ["## Studies", "", markdown_table(pd.DataFrame([study_header(search) for search in searches]))]
     lines += ["## Cells and references", "",
               "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "
               "ranking cells) and the references on the same splits. `budget` is the number of search trials "
@@ -521,31 +526,31 @@ def write_report(
                   "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "
                   "(`p_wilcoxon`; with 5 seeds its smallest two-sided p-value is 0.0625).", "",
                   markdown_table(_integers(tests)), ""]  # fmt: skip
-        figures.replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
+        figures.plot_replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
         lines += ["![replicates](replicates.png)"]
     if sweep["window"].nunique() > 1:
         lines += ["", "## Window sweep (`harness confirm --windows`)", "",
                   "Each cell's best configuration re-trained at each window on the same seeds.", "",
                   markdown_table(_integers(sweep)), ""]  # fmt: skip
-        signals = {d.name: d.signal_label for d in data}
-        figures.window_sweep(sweep.assign(signal=sweep["study"].map(signals)), "test MSE and horizon against window",
-                             out / "window-sweep.png")  # fmt: skip
+        signals = {search.name: search.signal_label for search in searches}
+        figures.plot_window_sweep(sweep.assign(signal=sweep["study"].map(signals)),
+                                  "test MSE and horizon against window", out / "window-sweep.png")  # fmt: skip
         lines += ["![window sweep](window-sweep.png)"]
-    for d in data:
-        preds = predictions(d, artifact_dir, device, retrain)
-        paths = draw_figures(d, out, preds)
+    for search in searches:
+        preds = predictions_info(search, artifact_dir, device, retrain)
+        paths = draw_figures(search, out, preds)
         if artifact_dir is not None and paths:
-            upload_figures(d, paths, artifact_dir)
-        lines += ["", f"## {md_escape(d.name)}: figures", ""]
+            upload_figures(search, paths, artifact_dir)
+        lines += ["", f"## {md_escape(search.name)}: figures", ""]
         if preds.missing:
             note = (
-                f"{d.name}: no stored weights for the best {', '.join(preds.missing)} trial (recorded before "
+                f"{search.name}: no stored weights for the best {', '.join(preds.missing)} trial (recorded before "
                 "trials kept their weights); their prediction figures are left out (`--retrain` re-trains them)"
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
-        lines += [f"![{md_escape(p.stem)}]({p.name})" for p in paths] or ["_(no complete trials)_"]
-    save_notes(data, verdict)
+        lines += [f"![{md_escape(path.stem)}]({path.name})" for path in paths] or ["_(no complete trials)_"]
+    save_notes(searches, verdict)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from harness import evaluate
+from harness.constraints import check_fields, like
 from harness.data import make_windows
 from harness.signals import SignalConfig, make_signal
 from harness.train import RunConfig, run
@@ -32,10 +33,15 @@ REPORTED_EPOCHS = (0, 8, 16, 24, 32)  # the notebook prints its loss every 8 epo
 
 @dataclass(frozen=True)
 class NotebookSettings:
-    hidden_size: int = 30
-    lr: float = 0.01
-    epochs: int = 33
-    seed: int = 42
+    """What `harness reproduce` lets one vary; rules and defaults (the notebook's) are `RunConfig`'s."""
+
+    hidden_size: int = like(RunConfig, "hidden_size")
+    lr: float = like(RunConfig, "lr")
+    epochs: int = like(RunConfig, "epochs")
+    seed: int = like(RunConfig, "seed")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def select_runs(cell: str | None, signal: str | None, window: int | None) -> list[tuple[str, str, int]]:

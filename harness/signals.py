@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import ConfigError
+from harness.constraints import Integer, OneOf, Real, check_fields, setting
 
 # Angular frequencies in radians per sample, written in the notebook's own order of
 # operations (`np.pi * .125 * x` and `1/10 * np.pi * .125 * x`) so the series agree with
@@ -27,20 +27,15 @@ SIGNALS: dict[str, float] = {
 class SignalConfig:
     """Everything needed to regenerate a signal exactly."""
 
-    name: str = "short-period"
-    length: int = 1000
-    amplitude: float = 1.0
-    phase: float = 0.0
-    noise_std: float = 0.0
-    noise_seed: int = 0
+    name: str = setting("short-period", OneOf(SIGNALS, "signal"))
+    length: int = setting(1000, Integer(2))
+    amplitude: float = setting(1.0, Real())
+    phase: float = setting(0.0, Real())
+    noise_std: float = setting(0.0, Real(0))
+    noise_seed: int = setting(0, Integer(0))  # numpy's generators take no negative seed
 
     def __post_init__(self) -> None:
-        if self.name not in SIGNALS:
-            raise ConfigError("name", f"unknown signal {self.name!r}; allowed: {', '.join(SIGNALS)}")
-        if self.length < 2:
-            raise ConfigError("length", f"must be an integer >= 2, got {self.length!r}")
-        if self.noise_std < 0 or not math.isfinite(self.noise_std):
-            raise ConfigError("noise_std", f"must be a finite number >= 0, got {self.noise_std!r}")
+        check_fields(self)
 
     @property
     def period(self) -> float:

@@ -4,35 +4,30 @@ A spec has four tables. `[study]` names the study and how it searches, `[signal]
 series, `[training]` the fixed training settings, `[search]` the search space: a list is a
 categorical choice, a table `{low, high, log}` a range, a plain value a fixed setting.
 Nothing in a spec is evaluated; every mistake is a `SpecError` naming the file and key.
+Each key's rule is the one declared on its config field (`harness.constraints`); a key set in
+both `[training]` and `[search]` is an error, so which value a trial uses is never a guess.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.constraints import Boolean, Integer, OneOf, Real, Rule, Text, check, check_fields, like, rule_of, rules
+from harness.constraints import setting as _setting
 from harness.data import split_indices
-from harness.device import PRECISIONS
 from harness.errors import ConfigError
-from harness.models import CELLS
+from harness.samplers import PRUNERS, SAMPLERS
 from harness.signals import SignalConfig
-from harness.train import PROTOCOLS, RunConfig
+from harness.train import RunConfig
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
-PRUNERS = ("median", "hyperband", "successive-halving", "none")
-OBJECTIVES = ("val_mse", "train_seconds")
-# Searchable RunConfig fields and their kinds; the first four are the notebook's questions.
-SEARCHABLE: dict[str, type] = {
-    "cell": str,
-    "hidden_size": int,
-    "window": int,
-    "lr": float,
-    "num_layers": int,
-    "batch_size": int,
-}
+# The objective lists a study may have: validation MSE alone, or with training time (Pareto).
+OBJECTIVES = (("val_mse",), ("val_mse", "train_seconds"))
+# Searchable RunConfig fields (their rules are RunConfig's); the first four are the notebook's questions.
+SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size")
 
 
 class SpecError(ConfigError):
@@ -48,34 +43,45 @@ class SpecError(ConfigError):
 
 @dataclass(frozen=True)
 class StudySettings:
-    name: str
-    sampler: str = "tpe"
-    sampler_seed: int = 0
-    pruner: str = "median"
-    trials: int = 20
-    objectives: tuple[str, ...] = ("val_mse",)
+    name: str = _setting(rule=Text())
+    sampler: str = _setting("tpe", OneOf(SAMPLERS, "sampler"))
+    sampler_seed: int = _setting(0, Integer())
+    pruner: str = _setting("median", OneOf(PRUNERS, "pruner"))
+    trials: int = _setting(20, Integer(1))
+    objectives: tuple[str, ...] = _setting(OBJECTIVES[0], OneOf(OBJECTIVES, "objective list"))
     # Each cell its own study (`<name>/<cell>`) with an equal share of `trials`, so cells are
     # compared after equal search effort; otherwise the sampler treats `cell` as one more
     # parameter and may give one cell most of the budget.
-    equal_cells: bool = False
+    equal_cells: bool = _setting(False, Boolean())
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    protocol: str = "window"
-    epochs: int = 20
-    batch_size: int = 64
-    num_layers: int = 1
-    seed: int = 0  # every trial trains with this seed, so trials differ only by their parameters
-    precision: str = "fp32"  # fp32, tf32 (TensorFloat-32 on GPUs that have it) or fp64
-    deterministic: bool = True  # deterministic algorithms (replicates and re-runs rely on it)
+    """The fixed training settings: `RunConfig`'s fields, with its rules; two defaults differ."""
+
+    protocol: str = like(RunConfig, "protocol")
+    epochs: int = like(RunConfig, "epochs", default=20)
+    batch_size: int = like(RunConfig, "batch_size")
+    num_layers: int = like(RunConfig, "num_layers")
+    seed: int = like(RunConfig, "seed", default=0)  # every trial trains with it: trials differ only by parameters
+    precision: str = like(RunConfig, "precision")  # fp32, tf32 (TensorFloat-32 on GPUs) or fp64
+    deterministic: bool = like(RunConfig, "deterministic")  # replicates and re-runs rely on it
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ExecutionSettings:
     """How trials run, not what they compute: a trial's results are the same either way."""
 
-    fuse: int = 1  # up to this many trials train together as one batched model (harness.group)
+    fuse: int = _setting(1, Integer(1))  # up to this many trials train together as one batched model (harness.group)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -130,14 +136,15 @@ class StudySpec:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (TOML-shaped), stored as a study attribute."""
+        """Plain data (TOML-shaped), stored as a study attribute; a key `[search]` sets is left
+        out of `[training]`, since a spec may set it in one table only."""
         search: dict[str, Any] = dict(self.fixed)
         for name, p in self.search.items():
             search[name] = list(p.values) if isinstance(p, Choice) else asdict(p)
         return {
             "study": asdict(self.study) | {"objectives": list(self.study.objectives)},
             "signal": asdict(self.signal),
-            "training": asdict(self.training),
+            "training": {k: v for k, v in asdict(self.training).items() if k not in search},
             "search": search,
             "execution": asdict(self.execution),
         }
@@ -155,7 +162,7 @@ _ALL_TABLES = ", ".join([*_TABLES, "search"])
 def _allowed_keys(table: str) -> list[str]:
     if table == "search":
         return list(SEARCHABLE)
-    return [f.name for f in fields(_TABLES[table])]
+    return list(rules(_TABLES[table]))
 
 
 def _parse_value(text: str) -> Any:
@@ -182,31 +189,23 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return merged
 
 
-def _check_type(source: str, key: str, value: Any, kind: type) -> Any:
-    ok = isinstance(value, kind) and not isinstance(value, bool) if kind is not bool else isinstance(value, bool)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is tuple and isinstance(value, list):
-        return tuple(value)
-    if not ok:
-        raise SpecError(source, key, f"must be {_KIND_NAMES.get(kind, kind.__name__)}, got {value!r}")
-    return value
-
-
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", tuple: "a list"}
+def _checked(source: str, key: str, value: Any, rule: Rule) -> Any:
+    try:
+        return check(key, value, rule)
+    except ConfigError as e:
+        raise SpecError(source, key, e.message) from None
 
 
 def _table(source: str, raw: dict[str, Any], table: str, cls: type, defaults: dict[str, Any]) -> Any:
     section = raw.get(table, {})
     if not isinstance(section, dict):
         raise SpecError(source, table, "must be a table")
-    kinds = {f.name: f.type for f in fields(cls)}
+    declared = rules(cls)
     values = dict(defaults)
     for key, value in section.items():
-        if key not in kinds:
-            raise SpecError(source, f"{table}.{key}", f"unknown key; allowed: {', '.join(kinds)}")
-        kind = {"str": str, "int": int, "float": float, "bool": bool}.get(str(kinds[key]), tuple)
-        values[key] = _check_type(source, f"{table}.{key}", value, kind)
+        if key not in declared:
+            raise SpecError(source, f"{table}.{key}", f"unknown key; allowed: {', '.join(declared)}")
+        values[key] = _checked(source, f"{table}.{key}", value, declared[key])
     try:
         return cls(**values)
     except ConfigError as e:
@@ -214,23 +213,23 @@ def _table(source: str, raw: dict[str, Any], table: str, cls: type, defaults: di
 
 
 def _param(source: str, name: str, value: Any) -> Param | Any:
-    key, kind = f"search.{name}", SEARCHABLE[name]
+    key, rule = f"search.{name}", rule_of(RunConfig, name)
     if isinstance(value, list):
         if not value:
             raise SpecError(source, key, "empty list; give at least one value")
-        return Choice(tuple(_check_type(source, key, v, kind) for v in value))
+        return Choice(tuple(_checked(source, key, v, rule) for v in value))
     if isinstance(value, dict):
-        if kind is str:
+        if not isinstance(rule, (Integer, Real)):
             raise SpecError(source, key, "a categorical setting takes a list of values, not a range")
         unknown = set(value) - {"low", "high", "log"}
         if unknown or not {"low", "high"} <= set(value):
             raise SpecError(source, key, "a range is a table with keys low, high and optional log")
-        low, high = (_check_type(source, f"{key}.{b}", value[b], kind) for b in ("low", "high"))
-        log = _check_type(source, f"{key}.log", value.get("log", False), bool)
+        low, high = (_checked(source, f"{key}.{b}", value[b], rule) for b in ("low", "high"))
+        log = _checked(source, f"{key}.log", value.get("log", False), Boolean())
         if not (math.isfinite(low) and math.isfinite(high)) or low > high:
             raise SpecError(source, key, f"empty or inverted range: low={low} must be <= high={high}")
         return Range(low, high, log)
-    return _check_type(source, key, value, kind)
+    return _checked(source, key, value, rule)
 
 
 def _values(p: Param | Any) -> list[Any]:
@@ -247,20 +246,12 @@ def _check_search(source: str, spec: StudySpec) -> None:
     for name in ("cell", "hidden_size", "window", "lr"):
         if name not in entries:
             raise SpecError(source, f"search.{name}", "missing; give a list, a range {low, high} or a value")
-    for name, p in entries.items():
-        key = f"search.{name}"
-        for v in _values(p):
-            if name == "cell" and v not in CELLS:
-                raise SpecError(source, key, f"unknown cell {v!r}; allowed: {', '.join(CELLS)}")
-            if name in ("hidden_size", "num_layers", "batch_size", "window") and v < 1:
-                raise SpecError(source, key, f"must be >= 1, got {v}")
-            if name == "lr" and not v > 0:
-                raise SpecError(source, key, f"must be > 0, got {v}")
-            if name == "window":
-                try:
-                    split_indices(spec.signal.length, v)
-                except ConfigError as e:
-                    raise SpecError(source, key, e.message + " (no training or validation data)") from None
+    # Each value met its field's rule in `_param`; the window's bound depends on the signal.
+    for v in _values(entries["window"]):
+        try:
+            split_indices(spec.signal.length, v)
+        except ConfigError as e:
+            raise SpecError(source, "search.window", e.message) from None
     if spec.study.sampler == "grid":
         ranged = [n for n, p in spec.search.items() if isinstance(p, Range)]
         if ranged:
@@ -272,40 +263,19 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
         if table not in (*_TABLES, "search"):
             raise SpecError(source, table, f"unknown table; allowed: {_ALL_TABLES}")
     study = _table(source, raw, "study", StudySettings, {"name": Path(source).stem})
-    if study.sampler not in SAMPLERS:
-        raise SpecError(source, "study.sampler", f"unknown sampler {study.sampler!r}; allowed: {', '.join(SAMPLERS)}")
-    if study.pruner not in PRUNERS:
-        raise SpecError(source, "study.pruner", f"unknown pruner {study.pruner!r}; allowed: {', '.join(PRUNERS)}")
-    if not study.name.strip():
-        raise SpecError(source, "study.name", "must not be empty")
-    if study.trials < 1:
-        raise SpecError(source, "study.trials", f"must be >= 1, got {study.trials}")
-    objectives = study.objectives
-    if (
-        not objectives
-        or objectives[0] != "val_mse"
-        or len(set(objectives)) != len(objectives)
-        or any(o not in OBJECTIVES for o in objectives)
-    ):
-        raise SpecError(source, "study.objectives", 'allowed: ["val_mse"] or ["val_mse", "train_seconds"]')
-    if len(objectives) > 1 and study.pruner != "none":
+    if len(study.objectives) > 1 and study.pruner != "none":
         raise SpecError(
             source, "study.pruner", 'pruning is single-objective in Optuna 5; use pruner = "none" with two objectives'
         )
     signal = _table(source, raw, "signal", SignalConfig, {})
     training = _table(source, raw, "training", TrainingSettings, {})
-    if training.protocol not in PROTOCOLS:
-        raise SpecError(source, "training.protocol", f"unknown protocol {training.protocol!r}; allowed: seed, window")
-    if training.precision not in PRECISIONS:
-        raise SpecError(
-            source, "training.precision", f"unknown precision {training.precision!r}; allowed: {', '.join(PRECISIONS)}"
-        )
-    for name in ("epochs", "batch_size", "num_layers"):
-        if getattr(training, name) < 1:
-            raise SpecError(source, f"training.{name}", f"must be >= 1, got {getattr(training, name)}")
     search_raw = raw.get("search", {})
     if not isinstance(search_raw, dict):
         raise SpecError(source, "search", "must be a table")
+    both = [name for name in raw.get("training", {}) if name in search_raw]
+    if both:
+        raise SpecError(source, f"search.{both[0]}", f"also set as training.{both[0]}; set it in one table: "
+                        "[training] for a fixed value, [search] for a searched (or fixed) one")  # fmt: skip
     search: dict[str, Param] = {}
     fixed: dict[str, Any] = {}
     for name, value in search_raw.items():
@@ -317,11 +287,15 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
         else:
             fixed[name] = p
     execution = _table(source, raw, "execution", ExecutionSettings, {})
-    if execution.fuse < 1:
-        raise SpecError(source, "execution.fuse", f"must be an integer >= 1, got {execution.fuse}")
     spec = StudySpec(study, signal, training, search, fixed, execution)
     _check_search(source, spec)
     return spec
+
+
+def _from_overrides(e: SpecError, overrides: list[str]) -> SpecError:
+    """A mistake in a value `--set` gave is named as `--set`'s, not the file's."""
+    keys = {item.partition("=")[0].strip() for item in overrides}
+    return SpecError("--set", e.key, e.message) if any(e.key == k or e.key.startswith(k + ".") for k in keys) else e
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
@@ -339,8 +313,15 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(source, "toml", f"malformed TOML: {e}") from None
-    return build_spec(apply_overrides(raw, overrides or []), source)
+    try:
+        return build_spec(apply_overrides(raw, overrides or []), source)
+    except SpecError as e:
+        raise _from_overrides(e, overrides or []) from None
 
 
 def spec_from_dict(data: dict[str, Any], source: str = "<stored spec>") -> StudySpec:
-    return build_spec(data, source)
+    # A spec stored before a key could be set in one table only holds every [training] key,
+    # and its [search] value won: read it that way.
+    search = data.get("search", {})
+    training = {k: v for k, v in data.get("training", {}).items() if k not in search}
+    return build_spec({**data, "training": training}, source)

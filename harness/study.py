@@ -15,7 +15,6 @@ import math
 import platform
 import subprocess
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import harness
 from harness import train, weights
 from harness.device import cpu_name
 from harness.optuna_internals import record_trial, reseed
+from harness.samplers import PRUNERS, SAMPLERS
 from harness.spec import Choice, Range, StudySpec
 
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
@@ -51,52 +51,16 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([abs(p) for p in parts]).generate_state(1)[0])
 
 
-class _GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid sampler, without its `study.stop()` once the grid is used up: that call
-    only works inside `study.optimize`, and the harness asks and tells trials itself and
-    stops at its own budget."""
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        return None
-
-
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    # TPE: Optuna 5's default constant liar counts running trials as bad results, so trials
-    # asked together (fused trials, several workers) do not propose near-duplicates.
-    name = spec.study.sampler
+    """The spec's sampler from the registry (the spec allows only registered names)."""
+    grid = {k: list(p.values) for k, p in spec.search.items() if isinstance(p, Choice)}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if name == "grid":
-            grid = {k: list(p.values) for k, p in spec.search.items() if isinstance(p, Choice)}
-            return _GridSampler(grid, seed=seed)
-        if name == "cmaes":
-            return optuna.samplers.CmaEsSampler(seed=seed)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-        if name == "qmc":
-            return optuna.samplers.QMCSampler(seed=seed)
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # GP, QMC
+        return SAMPLERS[spec.study.sampler](seed, grid)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    name = spec.study.pruner
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.training.epochs)
-    if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
+    return PRUNERS[spec.study.pruner](spec.training.epochs)
 
 
 def suggest(trial: optuna.Trial, name: str, p: Range | Choice) -> Any:

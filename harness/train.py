@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from harness import evaluate
-from harness.data import Windows, make_windows
+from harness.constraints import Boolean, Integer, OneOf, Real, check_fields, setting
+from harness.data import TRAIN_FRAC, VAL_FRAC, Windows, make_windows, split_indices
 from harness.device import (
-    PRECISIONS,
+    PRECISION,
     apply_numerics,
     device_name,
     dtype_for,
@@ -31,53 +32,43 @@ from harness.device import (
     resolve_device,
     synchronize,
 )
-from harness.errors import ConfigError
-from harness.models import RecurrentRegressor, check_cell, count_parameters
+from harness.models import CELL, RecurrentRegressor, count_parameters
 from harness.signals import SignalConfig, make_signal
 
 PROTOCOLS = ("seed", "window")
+PROTOCOL = OneOf(PROTOCOLS, "protocol")
 
 OnEpoch = Callable[[int, dict[str, float]], bool | None]
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines one training run; stored with every trial."""
+    """Everything that determines one training run; stored with every trial.
+
+    Each field's rule is declared beside it (`harness.constraints`); the spec, `--set` and the
+    CLI flags all check through these. The defaults are the notebook's (hidden 30, lr 0.01,
+    33 epochs, seed 42), so `harness reproduce` and `NotebookSettings` take them from here."""
 
     signal: SignalConfig = field(default_factory=SignalConfig)
-    protocol: str = "window"
-    cell: str = "lstm"
-    hidden_size: int = 30
-    num_layers: int = 1
-    window: int = 5
-    lr: float = 0.01
-    epochs: int = 33
-    batch_size: int = 64
-    seed: int = 42
-    train_frac: float = 0.7
-    val_frac: float = 0.15
-    precision: str = "fp32"  # fp32: no TensorFloat-32 on GPUs; tf32 allows it; fp64: float64 (device.dtype_for)
-    deterministic: bool = True
+    protocol: str = setting("window", PROTOCOL)
+    cell: str = setting("lstm", CELL)
+    hidden_size: int = setting(30, Integer(1))
+    num_layers: int = setting(1, Integer(1))
+    window: int = setting(5, Integer(1))  # and short enough to leave training targets: see __post_init__
+    lr: float = setting(0.01, Real(0, low_open=True))
+    epochs: int = setting(33, Integer(1))
+    batch_size: int = setting(64, Integer(1))
+    seed: int = setting(42, Integer())
+    train_frac: float = setting(TRAIN_FRAC, Real(0, 1, low_open=True))
+    val_frac: float = setting(VAL_FRAC, Real(0, 1))
+    # fp32: no TensorFloat-32 on GPUs; tf32 allows it (device.apply_numerics); fp64: float64 (device.dtype_for)
+    precision: str = setting("fp32", PRECISION)
+    deterministic: bool = setting(True, Boolean())
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ConfigError("protocol", f"unknown protocol {self.protocol!r}; allowed: {', '.join(PROTOCOLS)}")
-        check_cell(self.cell)
-        if self.precision not in PRECISIONS:
-            raise ConfigError("precision", f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
-        if not isinstance(self.deterministic, bool):
-            raise ConfigError("deterministic", f"must be true or false, got {self.deterministic!r}")
-        for name in ("hidden_size", "num_layers", "window", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError("lr", f"must be a finite number > 0, got {self.lr!r}")
-        if not 1 <= self.window < self.signal.length:
-            raise ConfigError(
-                "window",
-                f"must be in 1..{self.signal.length - 1} for a {self.signal.length}-sample signal, got {self.window}",
-            )
+        check_fields(self)
+        # The window's upper bound depends on the signal and the split: judged where splits are made.
+        split_indices(self.signal.length, self.window, self.train_frac, self.val_frac)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

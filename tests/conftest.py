@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import optuna
 import optuna_dashboard
+import pytest
 import torch
 from optuna.artifacts import FileSystemArtifactStore
+
+from harness.storage import open_storage
 
 # Tests are small; one thread keeps them deterministic in speed and leaves the other core
 # to parallel tests and worker subprocesses.
@@ -17,6 +23,26 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).parent))  # for notebook_port
 
 CELLS = ("rnn", "lstm", "gru")
+POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
+BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[optuna.storages.BaseStorage]:
+    """Each storage backend the suite has (Optuna's own storage tests are the pattern)."""
+    if request.param == "memory":
+        yield optuna.storages.InMemoryStorage()
+    elif request.param == "sqlite":
+        yield open_storage(f"sqlite:///{tmp_path / 'c.db'}")
+    elif POSTGRES_URL is None:
+        pytest.skip("set HARNESS_TEST_POSTGRES_URL (.ci/run starts a server) to run PostgreSQL tests")
+    else:
+        yield open_storage(POSTGRES_URL)
+
+
+def new_study(storage: optuna.storages.BaseStorage, **kwargs: object) -> optuna.Study:
+    """A study of a fresh name (a PostgreSQL server keeps the studies of earlier runs)."""
+    return optuna.create_study(study_name=f"test-{uuid.uuid4().hex[:8]}", storage=storage, **kwargs)  # type: ignore[arg-type]
 
 
 class _Quiet(WSGIRequestHandler):

@@ -20,6 +20,7 @@ from matplotlib.transforms import Bbox
 
 from harness import figures
 from harness.evaluate import HORIZON_TOLERANCE
+from harness.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
 from harness.spec import Range
 
 RANGES = {"lr": Range(1e-4, 1e-1, log=True), "hidden_size": Range(4, 64, log=True), "window": Range(2, 40)}
@@ -42,7 +43,7 @@ def scatter_frame() -> pd.DataFrame:
 
 
 def best_frame() -> pd.DataFrame:
-    """As report.best_so_far gives it: gru only pruned (best_so_far all NaN), a closing row per
+    """As report.best_so_far_info gives it: gru only pruned (best_so_far all NaN), a closing row per
     cell at the last trial number, a NaN value."""
     rows = [
         ("rnn", 0, "PRUNED", 0.5, np.nan),
@@ -226,19 +227,19 @@ def line_ys(ax: Axes) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------- every figure: file, no warnings, legend outside
 CASES: dict[str, Callable[[Path], Path]] = {
-    "predictions": lambda p: figures.predictions(predictions_frame(), "t", p),
-    "rollout": lambda p: figures.rollout_error(rollout_frame(), "t", p),
-    "params": lambda p: figures.param_scatter(scatter_frame(), RANGES, "t", p),
-    "params-no-ranges": lambda p: figures.param_scatter(scatter_frame(), {}, "t", p),
-    "best": lambda p: figures.best_so_far(best_frame(), "t", p),
-    "best-single": lambda p: figures.best_so_far(best_frame().iloc[[1]], "t", p),
-    "curves": lambda p: figures.learning_curves(curves_frame(), "t", p),
-    "curves-single": lambda p: figures.learning_curves(curves_frame(1, 1), "t", p),
-    "pareto": lambda p: figures.pareto(pareto_frame([True, True, False, True]), "t", p),
-    "pareto-one": lambda p: figures.pareto(pareto_frame([True]), "t", p),
-    "replicates": lambda p: figures.replicates(*replicate_frames(), "t", p),
-    "sweep": lambda p: figures.window_sweep(sweep_frame(), "t", p),
-    "sweep-one-window": lambda p: figures.window_sweep(sweep_frame((16,)), "t", p, max_horizon=100),
+    "predictions": lambda p: figures.plot_predictions(PredictionsInfo(predictions_frame()), "t", p),
+    "rollout": lambda p: figures.plot_rollout_error(PredictionsInfo(rollout_frame()), "t", p),
+    "params": lambda p: figures.plot_param_scatter(ParamScatterInfo(scatter_frame(), RANGES), "t", p),
+    "params-no-ranges": lambda p: figures.plot_param_scatter(ParamScatterInfo(scatter_frame(), {}), "t", p),
+    "best": lambda p: figures.plot_best_so_far(BestSoFarInfo(best_frame()), "t", p),
+    "best-single": lambda p: figures.plot_best_so_far(BestSoFarInfo(best_frame().iloc[[1]]), "t", p),
+    "curves": lambda p: figures.plot_learning_curves(LearningCurvesInfo(curves_frame()), "t", p),
+    "curves-single": lambda p: figures.plot_learning_curves(LearningCurvesInfo(curves_frame(1, 1)), "t", p),
+    "pareto": lambda p: figures.plot_pareto(ParetoInfo(pareto_frame([True, True, False, True])), "t", p),
+    "pareto-one": lambda p: figures.plot_pareto(ParetoInfo(pareto_frame([True])), "t", p),
+    "replicates": lambda p: figures.plot_replicates(*replicate_frames(), "t", p),
+    "sweep": lambda p: figures.plot_window_sweep(sweep_frame(), "t", p),
+    "sweep-one-window": lambda p: figures.plot_window_sweep(sweep_frame((16,)), "t", p, max_horizon=100),
 }
 
 DRAWERS: dict[str, Callable[[], Figure]] = {
@@ -273,9 +274,9 @@ def test_each_legend_is_outside_every_data_area(case: str, strict: None, drawn: 
 def test_the_frames_report_gives_before_the_new_columns_still_draw(tmp_path: Path, strict: None) -> None:
     """best_so_far without state/value, param_scatter without state: lines/complete points only."""
     old_best = best_frame().dropna(subset=["best_so_far"])[["cell", "number", "best_so_far"]]
-    assert_png(figures.best_so_far(old_best, "t", tmp_path / "best.png"))
+    assert_png(figures.plot_best_so_far(BestSoFarInfo(old_best), "t", tmp_path / "best.png"))
     old_scatter = scatter_frame().query("state == 'COMPLETE'").drop(columns="state")
-    assert_png(figures.param_scatter(old_scatter, RANGES, "t", tmp_path / "params.png"))
+    assert_png(figures.plot_param_scatter(ParamScatterInfo(old_scatter, RANGES), "t", tmp_path / "params.png"))
 
 
 def test_empty_frames_draw_without_a_legend_or_a_warning(tmp_path: Path, strict: None) -> None:
@@ -293,7 +294,7 @@ def test_empty_frames_draw_without_a_legend_or_a_warning(tmp_path: Path, strict:
             assert legends(fig) == [], name
         finally:
             plt.close(fig)
-    assert_png(figures.pareto(empty_pareto, "t", tmp_path / "pareto.png"))
+    assert_png(figures.plot_pareto(ParetoInfo(empty_pareto), "t", tmp_path / "pareto.png"))
 
 
 # ---------------------------------------------------------------- figure by figure

@@ -5,9 +5,7 @@ are the pattern). If an Optuna release changes what these rely on, they fail her
 from __future__ import annotations
 
 import math
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -15,26 +13,8 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from harness.optuna_internals import fail_orphaned_trials, record_trial, reseed, study_artifacts, trial_artifacts
-from harness.storage import open_storage
 
-POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
-BACKENDS = ["memory", "sqlite", "postgresql"]
-
-
-@pytest.fixture(params=BACKENDS)
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[optuna.storages.BaseStorage]:
-    if request.param == "memory":
-        yield optuna.storages.InMemoryStorage()
-    elif request.param == "sqlite":
-        yield open_storage(f"sqlite:///{tmp_path / 'c.db'}")
-    elif POSTGRES_URL is None:
-        pytest.skip("set HARNESS_TEST_POSTGRES_URL (.ci/run starts a server) to run PostgreSQL tests")
-    else:
-        yield open_storage(POSTGRES_URL)
-
-
-def new_study(storage: optuna.storages.BaseStorage) -> optuna.Study:
-    return optuna.create_study(study_name=f"contract-{uuid.uuid4().hex[:8]}", storage=storage)
+from conftest import new_study
 
 
 def test_optuna_is_the_version_checked() -> None:

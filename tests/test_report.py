@@ -112,7 +112,7 @@ def test_importances_cover_the_searched_params(data: report.StudyData) -> None:
 
 
 def test_figure_data(data: report.StudyData) -> None:
-    best = report.best_so_far(data)
+    best = report.best_so_far_info(data).frame
     rnn = best[best["cell"] == "rnn"]
     # every finished trial, the pruned one at its best reported value, and a last row at the
     # study's last trial (8, still running) so the line runs to the end of the search
@@ -120,12 +120,13 @@ def test_figure_data(data: report.StudyData) -> None:
     assert rnn["state"].tolist() == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE", "END"]
     assert rnn["value"].tolist()[:4] == [0.4, 0.2, 1.0, 0.3]
     assert rnn["best_so_far"].tolist() == [0.4, 0.2, 0.2, 0.2, 0.2]
-    curves = report.learning_curves(data)
+    curves = report.learning_curves_info(data).frame
     assert len(curves) == 6 * 2 and set(curves["number"]) == {0, 1, 2, 4, 6, 7}
-    front = report.pareto(data).set_index("number")["on_front"]
+    front = report.pareto_info(data).frame.set_index("number")["on_front"]
     # (value, seconds): 0.4/1, 0.2/3, 0.1/2, 0.3/0.5, 0.05/4, 0.5/0.2 -> front: 0.5/0.2, 0.3/0.5, 0.1/2, 0.05/4
     assert front.to_dict() == {0: False, 1: False, 2: True, 4: True, 6: True, 7: True}
-    scatter, ranges = report.param_scatter(data)
+    scatter_info = report.param_scatter_info(data)
+    scatter, ranges = scatter_info.frame, scatter_info.ranges
     assert set(ranges) == {"hidden_size", "window", "lr"} and ranges["hidden_size"].log
     assert len(scatter) == 7 and {"value", "cell", "window", "state"} <= set(scatter.columns)
     assert scatter.set_index("number").loc[3, "state"] == "PRUNED"  # pruned trials are visible too
@@ -133,8 +134,8 @@ def test_figure_data(data: report.StudyData) -> None:
 
 def test_predictions_rerun_the_stored_best_config(data: report.StudyData) -> None:
     # a study recorded without weights: re-trained from the stored config on request
-    assert report.predictions(data, None, "cpu").missing == ("rnn", "lstm", "gru")
-    preds = report.predictions(data, None, "cpu", retrain=True).frame
+    assert report.predictions_info(data, None, "cpu").missing == ("rnn", "lstm", "gru")
+    preds = report.predictions_info(data, None, "cpu", retrain=True).frame
     assert list(dict.fromkeys(preds["cell"])) == ["rnn", "lstm", "gru"] and len(preds) == 3 * 150
     rnn = preds[preds["cell"] == "rnn"]
     again = run(report.RunConfig.from_dict(data.trial("known", 1).user_attrs["config"]), "cpu")

@@ -77,7 +77,7 @@ def test_the_report_reads_weights_and_never_trains(
 
     monkeypatch.setattr(report, "run", no_training)
     (data,) = report.load_studies(open_storage(url))
-    preds = report.predictions(data, artifacts)
+    preds = report.predictions_info(data, artifacts)
     assert preds.missing == () and set(preds.frame["cell"]) == set(data.trials["cell"])
     for cell, frame in preds.frame.groupby("cell"):
         best = data.trials[data.trials["cell"] == cell].sort_values("value").iloc[0]
