@@ -286,6 +286,8 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
         help="also re-train each cell's best configuration at these windows (a window sweep), e.g. 2,5,16,32,64",
     )
     p.add_argument("--workers", type=_positive_int, default=1, help="parallel training processes")
+    _config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
+                 help="train up to B runs that fit together as one batched model (default 1)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     _add_artifacts(p, "each run keeps its trained weights there")
     p.set_defaults(
@@ -328,7 +330,7 @@ def _confirm(args: argparse.Namespace) -> int:
     store = artifact_store(args.artifacts)
     for d in studies:
         ran = confirm(storage, d.name, d.studies, d.spec, seeds=args.seeds, top=args.top, windows=args.windows,
-                      workers=args.workers, device=args.device, artifacts=store)  # fmt: skip
+                      workers=args.workers, device=args.device, artifacts=store, fuse=args.fuse)  # fmt: skip
         print(f"{d.name}: {ran} new runs", file=sys.stderr)
     frame = replicate_frame(storage, [d.name for d in studies])
     columns = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",

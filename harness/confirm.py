@@ -28,6 +28,7 @@ from optuna.trial import TrialState, create_trial
 
 from harness import weights
 from harness.device import threads_per_worker
+from harness.group import pack, train_group
 from harness.spec import StudySpec
 from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.train import RunConfig, run
@@ -68,15 +69,26 @@ class Job:
     threads: int
 
 
-def _run_job(job: Job) -> dict[str, Any]:
-    torch.set_num_threads(job.threads)
-    result = run(job.config, job.device)
-    attrs = trial_attrs(result)
-    # a run that diverged late still has its best epoch's weights, which its metrics came from
-    blob = weights.checkpoint(result.model, job.config) if "val_mse" in result.metrics and result.model else None
-    study, number = job.replicate_of
-    return {"replicate_of_study": study, "replicate_of": number, "rank": job.rank, "found_window": job.found_window,
-            **attrs, "run_id": uuid.uuid4().hex, "curve": result.val_mse_by_epoch, "checkpoint": blob}  # fmt: skip
+def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
+    """Train a batch of jobs, one alone or several as one group (`harness.group`); returns
+    each run's record. Members of a group record its id, size and wall time, as in a launch."""
+    torch.set_num_threads(jobs[0].threads)
+    extra: dict[str, Any] = {}
+    if len(jobs) == 1:
+        results = [run(jobs[0].config, jobs[0].device)]
+    else:
+        grouped = train_group([job.config for job in jobs], jobs[0].device)
+        results = grouped.members
+        extra = {"group_id": uuid.uuid4().hex, "group_size": len(jobs), "group_seconds": grouped.seconds}
+    records = []
+    for job, result in zip(jobs, results, strict=True):
+        # a run that diverged late still has its best epoch's weights, which its metrics came from
+        blob = weights.checkpoint(result.model, job.config) if "val_mse" in result.metrics and result.model else None
+        study, number = job.replicate_of
+        records.append({"replicate_of_study": study, "replicate_of": number, "rank": job.rank,
+                        "found_window": job.found_window, **trial_attrs(result), **extra, "run_id": uuid.uuid4().hex,
+                        "curve": result.val_mse_by_epoch, "checkpoint": blob})  # fmt: skip
+    return records
 
 
 def _key(attrs: dict[str, Any], default_study: str) -> tuple[str, int, int, int]:
@@ -96,11 +108,14 @@ def confirm(
     workers: int = 1,
     device: str = "auto",
     artifacts: FileSystemArtifactStore | None = None,
+    fuse: int = 1,
 ) -> int:
     """Run the missing replicates (and window-sweep runs) of one search; returns how many ran.
 
     Replicates: each cell's `top` best configurations as found, on `seeds` seeds. Sweep:
     each cell's best configuration (rank 0) at every window in `windows`, on the same seeds.
+    With `fuse` > 1, up to that many runs that fit together (one cell's seeds and windows,
+    `group.pack`) train as one group; each run's numbers are the ones it gives alone.
     """
     companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
     companion.set_user_attr(COMPANION_ATTR, name)
@@ -120,14 +135,17 @@ def confirm(
                 if (*key, seed, window) not in done:
                     run_config = dataclasses.replace(config, seed=seed, window=window)
                     jobs.append(Job(key, rank, run_config, config.window, device, threads))
-    if workers > 1 and len(jobs) > 1:
+    batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse)]
+    if workers > 1 and len(batches) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
-            for attrs in pool.imap_unordered(_run_job, jobs):
-                original = originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0]
-                _record(companion, original, attrs, storage, artifacts)
+            for records in pool.imap_unordered(_run_batch, batches):
+                for attrs in records:
+                    original = originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0]
+                    _record(companion, original, attrs, storage, artifacts)
     else:
-        for job in jobs:
-            _record(companion, originals[job.replicate_of][0], _run_job(job), storage, artifacts)
+        for batch in batches:
+            for job, attrs in zip(batch, _run_batch(batch), strict=True):
+                _record(companion, originals[job.replicate_of][0], attrs, storage, artifacts)
     return len(jobs)
 
 

@@ -32,6 +32,16 @@ import torch
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
+def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """tanh(x) into `out`, on the CPU as 2 sigmoid(2x) - 1: the same function (1e-16 apart in
+    float64, ~1e-7 absolute in float32), and 4x cheaper there, where torch's tanh is not
+    vectorised as its sigmoid is (36 vs 4 us for 16k float32 values; torch 2.13, AVX-512)."""
+    if x.device.type != "cpu":
+        return torch.tanh(x, out=out)
+    torch.mul(x, 2, out=out)
+    return torch.sigmoid(out, out=out).mul_(2).sub_(1)
+
+
 def _running(starts: list[int], steps: int) -> list[int]:
     """How many members run at each step (members sorted by start)."""
     if starts != sorted(starts):
@@ -89,7 +99,7 @@ class _RNN(torch.autograd.Function):
         for t, k in enumerate(running):
             if k:
                 a = _projection(x, w_ih, bias, t, k)
-                torch.tanh(a if t == 0 else a.baddbmm_(hs[t - 1, :k], w_t[:k]), out=hs[t, :k])
+                _tanh(a if t == 0 else a.baddbmm_(hs[t - 1, :k], w_t[:k]), out=hs[t, :k])
         ctx.save_for_backward(x, hs, w_hh)
         ctx.running = running
         return hs[-1]
@@ -130,14 +140,14 @@ class _LSTM(torch.autograd.Function):
                 g.baddbmm_(hs[t - 1, :k], w_t[:k])
             a = acts[t, :k]
             torch.sigmoid(g, out=a)
-            torch.tanh(g[..., 2 * hidden : 3 * hidden], out=a[..., 2 * hidden : 3 * hidden])
+            _tanh(g[..., 2 * hidden : 3 * hidden], out=a[..., 2 * hidden : 3 * hidden])
             i, f, gg, o = a.chunk(4, dim=-1)
             c = cs[t, :k]
             if t == 0:
                 torch.mul(i, gg, out=c)
             else:
                 torch.mul(f, cs[t - 1, :k], out=c).addcmul_(i, gg)
-            torch.tanh(c, out=tcs[t, :k])
+            _tanh(c, out=tcs[t, :k])
             torch.mul(o, tcs[t, :k], out=hs[t, :k])
         ctx.save_for_backward(x, hs, cs, tcs, acts, w_hh)
         ctx.running = running
@@ -195,7 +205,7 @@ class _GRU(torch.autograd.Function):
             torch.sigmoid(pi[..., : 2 * hidden] + gh[..., : 2 * hidden], out=rz[t, :k])
             r, z = rz[t, :k].chunk(2, dim=-1)
             ghn[t, :k] = gh[..., 2 * hidden :]
-            n = torch.tanh(torch.addcmul(pi[..., 2 * hidden :], r, ghn[t, :k]), out=ns[t, :k])
+            n = _tanh(torch.addcmul(pi[..., 2 * hidden :], r, ghn[t, :k]), out=ns[t, :k])
             if t == 0:
                 torch.mul(1 - z, n, out=hs[t, :k])
             else:

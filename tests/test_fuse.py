@@ -86,3 +86,25 @@ def test_budget_refusals_are_marked_and_not_failures(tmp_path: Path) -> None:
     trials = load(url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 5
     assert not any(t.user_attrs.get(BUDGET_REFUSED) for t in trials) and len(trials) == 5
+
+
+def test_confirm_fuses_replicates_and_sweeps_with_the_numbers_of_solo_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    fp64 = ["--set", 'training.precision="fp64"', "--set", "training.epochs=2"]
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "3", *ONE_CELL, *fp64]) == 0
+    argv = ["confirm", "--storage", url, "--seeds", "3", "--windows", "3,5", "--fuse", "8", "--device", "cpu"]
+    assert main(argv) == 0
+    runs = load(url, "smoke/confirm").get_trials(states=(TrialState.COMPLETE,))
+    windows = {t.user_attrs["config"]["window"] for t in runs}
+    assert len(runs) == 3 * len(windows) and {3, 5} <= windows
+    groups: dict[str, int] = {}
+    for t in runs:
+        if "group_id" in t.user_attrs:
+            groups[t.user_attrs["group_id"]] = groups.get(t.user_attrs["group_id"], 0) + 1
+    assert groups and all(
+        t.user_attrs["group_size"] == groups[t.user_attrs["group_id"]] > 1 for t in runs if "group_id" in t.user_attrs
+    )
+    for t in runs:
+        solo = run(RunConfig.from_dict(t.user_attrs["config"]), "cpu")
+        assert t.value == pytest.approx(solo.metrics["val_mse"], rel=1e-6)
+        assert t.user_attrs["horizon"] == solo.metrics["horizon"]
