@@ -18,6 +18,8 @@ def test_the_gpu_check_runs_on_the_cpu_and_writes_its_files(tmp_path: Path) -> N
     assert solo["device_train_seconds"] > 0 and solo["cpu_train_seconds"] > 0
     assert [r["workers"] for r in report["workers"]] == [1, 2]
     assert all(r["trials_per_minute"] > 0 and r["failed"] == 0 for r in report["workers"])
+    assert [r["fuse"] for r in report["fused"]] == [1, 4]
+    assert all(r["trials_per_minute"] > 0 and r["failed"] == 0 for r in report["fused"])
     summary = (tmp_path / "gpu-check.md").read_text()
     assert "trials per minute" in summary and "max relative difference" in summary
 

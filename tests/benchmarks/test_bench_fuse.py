@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import pytest
 
+from harness.gpucheck import draws
 from harness.group import train_group
 from harness.launch import launch
 from harness.spec import ExecutionSettings, load_spec
@@ -53,20 +54,6 @@ def test_group_epoch(benchmark: Any, cell: str, how: str, hidden: int) -> None:
     assert all(t > 0 for t in trained)
 
 
-def configurations(count: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`count` draws from the default short-period study's search space (all cells)."""
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "cell": str(rng.choice(["rnn", "lstm", "gru"])),
-            "hidden_size": int(np.exp(rng.uniform(np.log(8), np.log(256 + 1)))),
-            "window": int(rng.integers(2, 65)),
-            "lr": float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-1)))),
-        }
-        for _ in range(count)
-    ]
-
-
 @pytest.mark.parametrize("fuse", [1, 4, 16, 64])
 def test_study_trials_per_minute(benchmark: Any, fuse: int, tmp_path: Path) -> None:
     benchmark.group = "fuse-study"
@@ -75,7 +62,7 @@ def test_study_trials_per_minute(benchmark: Any, fuse: int, tmp_path: Path) -> N
     overrides = ["study.equal_cells=false", 'study.pruner="none"', *(["training.epochs=1"] if disabled else [])]
     spec = load_spec(SHORT, overrides)
     spec = replace(spec, execution=ExecutionSettings(fuse=min(fuse, count)))
-    params = configurations(count)
+    params = draws(count)  # the GPU check's draws
     counter = iter(range(1000))
     per_minute: list[float] = []
 
