@@ -131,6 +131,8 @@ class _LSTM(torch.autograd.Function):
         hs = _zeros_where_idle(x.new_empty(shape), running)
         cs = _zeros_where_idle(x.new_empty(shape), running)
         tcs, acts = x.new_empty(shape), x.new_empty(x.shape + (4 * hidden,))  # read only where running
+        slopes = torch.empty_like(acts)  # each gate's derivative at its pre-activation, for the backward
+        one = x.new_ones(())
         w_t = w_hh.transpose(1, 2)
         for t, k in enumerate(running):
             if not k:
@@ -142,6 +144,8 @@ class _LSTM(torch.autograd.Function):
             torch.sigmoid(g, out=a)
             _tanh(g[..., 2 * hidden : 3 * hidden], out=a[..., 2 * hidden : 3 * hidden])
             i, f, gg, o = a.chunk(4, dim=-1)
+            d = torch.mul(a, 1 - a, out=slopes[t, :k])  # sigmoid' = s (1 - s)
+            torch.addcmul(one, gg, gg, value=-1, out=d[..., 2 * hidden : 3 * hidden])  # tanh' = 1 - g^2
             c = cs[t, :k]
             if t == 0:
                 torch.mul(i, gg, out=c)
@@ -149,13 +153,13 @@ class _LSTM(torch.autograd.Function):
                 torch.mul(f, cs[t - 1, :k], out=c).addcmul_(i, gg)
             _tanh(c, out=tcs[t, :k])
             torch.mul(o, tcs[t, :k], out=hs[t, :k])
-        ctx.save_for_backward(x, hs, cs, tcs, acts, w_hh)
+        ctx.save_for_backward(x, hs, cs, tcs, acts, slopes, w_hh)
         ctx.running = running
         return hs[-1]
 
     @staticmethod
     def backward(ctx: Any, dlast: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, hs, cs, tcs, acts, w_hh = ctx.saved_tensors
+        x, hs, cs, tcs, acts, slopes, w_hh = ctx.saved_tensors
         grads = _Grads(dlast, w_hh.shape[1])
         dh, dc = dlast.clone(), torch.zeros_like(dlast)
         dp = torch.empty_like(acts[0])
@@ -166,14 +170,15 @@ class _LSTM(torch.autograd.Function):
             i, f, g, o = acts[t, :k].chunk(4, dim=-1)
             tc, dht = tcs[t, :k], dh[:k]
             dct = torch.addcmul(dc[:k], dht * o, 1 - tc * tc)
-            di, df, dg, do = dp[:k].chunk(4, dim=-1)
-            torch.mul(dct * g, i * (1 - i), out=di)
+            di, df, dg, do = dp[:k].chunk(4, dim=-1)  # dL/d(gate), then times its slope
+            torch.mul(dct, g, out=di)
             if t == 0:
                 df.zero_()  # c_{-1} = 0
             else:
-                torch.mul(dct * cs[t - 1, :k], f * (1 - f), out=df)
-            torch.mul(dct * i, 1 - g * g, out=dg)
-            torch.mul(dht * tc, o * (1 - o), out=do)
+                torch.mul(dct, cs[t - 1, :k], out=df)
+            torch.mul(dct, i, out=dg)
+            torch.mul(dht, tc, out=do)
+            dp[:k].mul_(slopes[t, :k])
             grads.add(dp[:k], dp[:k], x, hs, t)
             dc[:k] = dct * f
             dh[:k] = torch.bmm(dp[:k], w_hh[:k])
