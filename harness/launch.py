@@ -162,7 +162,11 @@ def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int) -
         finished, running, _ = count_trials(study)
         if finished >= target:
             return Claim([], full=True)
-        trials = [study.ask() for _ in range(min(want, target - finished - running))]
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are meant for `study.optimize`; `trials.Runner`
+            # runs each asked trial with its heartbeat (`optuna_internals.heartbeat`).
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trials = [study.ask() for _ in range(min(want, target - finished - running))]
     if not trials:
         return Claim([])
     taken = [t.number for t in study.get_trials(deepcopy=False, states=CLAIMING)]

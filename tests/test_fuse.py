@@ -4,6 +4,9 @@ Optuna trial with its own record, pruning and weights."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -108,3 +111,38 @@ def test_confirm_fuses_replicates_and_sweeps_with_the_numbers_of_solo_runs(tmp_p
         solo = run(RunConfig.from_dict(t.user_attrs["config"]), "cpu")
         assert t.value == pytest.approx(solo.metrics["val_mse"], rel=1e-6)
         assert t.user_attrs["horizon"] == solo.metrics["horizon"]
+
+
+def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -> None:
+    from test_reliability import ROOT, assert_interrupted, launch_cmd, running, wait_for
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    slow = ["--set", "training.epochs=30", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
+    proc = subprocess.Popen([*launch_cmd(url, 6), *slow], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    wait_for(url, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 3 and running(ts), timeout=120)
+    time.sleep(1.0)  # inside the group's training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    trials = load(url).trials
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    assert_interrupted([t for t in trials if t.state == TrialState.FAIL])
+    assert subprocess.run([*launch_cmd(url, 6), *slow], cwd=ROOT, timeout=300).returncode == 0
+    assert sum(t.state == TrialState.COMPLETE for t in load(url).trials) == 6
+
+
+def test_a_killed_group_is_failed_and_its_trials_run_again(tmp_path: Path) -> None:
+    from test_reliability import ROOT, launch_cmd, wait_for
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    slow = ["--set", "training.epochs=30", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
+    proc = subprocess.Popen([*launch_cmd(url, 3), *slow], cwd=ROOT, stderr=subprocess.DEVNULL)
+    killed = wait_for(url, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 3, timeout=120)
+    time.sleep(1.5)  # the heartbeats have started
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert subprocess.run([*launch_cmd(url, 3), *slow], cwd=ROOT, timeout=300).returncode == 0
+    trials = load(url).trials
+    assert all(trials[t.number].state == TrialState.FAIL for t in killed)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3 and {t.system_attrs.get("failed_trial") for t in complete} == {t.number for t in killed}

@@ -125,9 +125,9 @@ def test_an_untrained_model_has_a_short_horizon(cell: str) -> None:
 
 def test_train_seconds_exclude_the_on_epoch_callback() -> None:
     # The caller's per-epoch work (pruning checks, storage writes) is not training time:
-    # 5 x 0.2 s of sleeping in the callback must not show up in train_seconds, while the
+    # 5 x 0.5 s of sleeping in the callback must not show up in train_seconds, while the
     # training itself (5 seed-protocol epochs of a tiny lstm) takes ~0.01 s here.
-    epochs, nap = 5, 0.2
+    epochs, nap = 5, 0.5
 
     def slow_callback(epoch: int, metrics: dict[str, float]) -> bool:
         time.sleep(nap)
