@@ -28,10 +28,10 @@ from optuna.trial import TrialState, create_trial
 
 from harness import weights
 from harness.device import threads_per_worker
-from harness.group import pack, train_group
+from harness.group import pack, train_members
 from harness.spec import StudySpec
 from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
-from harness.train import RunConfig, run
+from harness.train import RunConfig
 
 
 def replicate_seeds(spec: StudySpec, n: int) -> list[int]:
@@ -73,13 +73,9 @@ def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
     """Train a batch of jobs, one alone or several as one group (`harness.group`); returns
     each run's record. Members of a group record its id, size and wall time, as in a launch."""
     torch.set_num_threads(jobs[0].threads)
-    extra: dict[str, Any] = {}
-    if len(jobs) == 1:
-        results = [run(jobs[0].config, jobs[0].device)]
-    else:
-        grouped = train_group([job.config for job in jobs], jobs[0].device)
-        results = grouped.members
-        extra = {"group_id": uuid.uuid4().hex, "group_size": len(jobs), "group_seconds": grouped.seconds}
+    trained = train_members([job.config for job in jobs], jobs[0].device)
+    extra = trained.attrs(uuid.uuid4().hex)  # confirm runs get their trial numbers later
+    results = trained.members
     records = []
     for job, result in zip(jobs, results, strict=True):
         # a run that diverged late still has its best epoch's weights, which its metrics came from

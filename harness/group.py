@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from harness import evaluate, group_kernels
+from harness import evaluate, group_kernels, train
 from harness.data import Windows, make_windows
 from harness.device import (
     apply_numerics,
@@ -102,7 +102,13 @@ def pack(configs: Sequence[RunConfig], size: int, max_waste: float = MAX_WASTE) 
 @dataclass(frozen=True)
 class GroupResult:
     members: list[TrainResult]  # in the order of the configs given
-    seconds: float  # the group's training wall time; each member's train_seconds is its share
+    seconds: float | None  # the group's training wall time (each member's train_seconds is its share); None: alone
+
+    def attrs(self, group_id: int | str) -> dict[str, object]:
+        """What each member records about its group (nothing for a run trained alone)."""
+        if self.seconds is None:
+            return {}
+        return {"group_id": group_id, "group_size": len(self.members), "group_seconds": self.seconds}
 
 
 @dataclass
@@ -185,13 +191,13 @@ class _Stack:
         self.steps, self.lr = self.steps[rows], self.lr[rows]
 
     @torch.no_grad()
-    def adam_step(self, active: torch.Tensor) -> None:
+    def adam_step(self, active: list[bool]) -> None:
         """torch.optim.Adam's single-tensor update, member by member in one vectorised pass:
         the same operations in the same order, each member's own lr and step count; members
         not `active` keep their weights and moments untouched."""
         beta1, beta2 = BETAS
-        everyone = bool(active.all())
-        self.steps += active.double().cpu()
+        everyone = all(active)
+        self.steps += torch.tensor(active, dtype=torch.float64)
         bias1 = 1 - beta1**self.steps
         bias2_sqrt = (1 - beta2**self.steps) ** 0.5
         step_size = (self.lr / bias1).to(self.flat).unsqueeze(1)
@@ -205,7 +211,7 @@ class _Stack:
             self.exp_avg, self.exp_avg_sq = m, v
             p.sub_(update)
         else:
-            live = active.unsqueeze(1)
+            live = torch.tensor(active, device=p.device).unsqueeze(1)
             self.exp_avg = torch.where(live, m, self.exp_avg)
             self.exp_avg_sq = torch.where(live, v, self.exp_avg_sq)
             p.sub_(torch.where(live, update, 0))
@@ -251,6 +257,16 @@ def _padded(members: list[_Member], part: str, steps: int) -> tuple[torch.Tensor
         x[k, : len(xs), steps - xs.shape[1] :] = xs
         y[k, : len(xs)] = m.data.y[sl]
     return x, y
+
+
+def train_members(
+    configs: Sequence[RunConfig], device: str | torch.device = "auto", on_epoch: OnMemberEpoch | None = None
+) -> GroupResult:
+    """One of `pack`'s groups: a single config trains alone (`train.run`), several as a group."""
+    if len(configs) > 1:
+        return train_group(configs, device, on_epoch)
+    alone = None if on_epoch is None else (lambda epoch, metrics: on_epoch(0, epoch, metrics))
+    return GroupResult([train.run(configs[0], device, alone)], None)  # looked up on the module: tests patch it
 
 
 def train_group(
@@ -353,7 +369,9 @@ def _train(
 
 
 def _finish(member: _Member, stack: _Stack, row: int, models: list[RecurrentRegressor], has_val: bool) -> None:
-    """Move a member's (best) weights from the stack into its solo model, before it leaves."""
+    """Move a member's (best) weights from the stack into its solo model, before it leaves. A
+    member that diverged before any good epoch keeps its initial weights (a solo run would
+    hold NaNs); neither is kept as a trial's weights."""
     best = has_val and math.isfinite(member.best_val)
     if best or not member.diverged:
         stack.unpadded(row, models[member.index], best=best)
@@ -410,6 +428,6 @@ def _train_epoch(
         err = torch.where(mask, (pred - y[rows, idx]) ** 2, 0)
         loss = err.sum(1) / count.clamp(min=1)
         loss.sum().backward()  # members' parameters are disjoint: each gets its own gradient
-        stack.adam_step(count > 0)
+        stack.adam_step([m.n_train > b * bs for m in group])  # on the host: no device sync
         total += loss.detach() * count
     return total / torch.tensor([m.n_train for m in group], device=dev)

@@ -110,6 +110,7 @@ class WorkerTask:
     deadline: float | None  # time.time() after which no new trial starts
     artifacts: str | None = None  # the artifact store's folder: complete trials keep their weights there
     fuse: int = 1  # trials asked at once and trained as groups where their configs fit (harness.group)
+    workers: int = 1  # workers on this launch: each asks for at most its share of the places left
 
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
@@ -150,11 +151,13 @@ class Claim:
 BUDGET_REFUSED = "budget_refused"  # user attr (True) on a trial that gave its place back
 
 
-def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int) -> Claim:
+def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int, workers: int = 1) -> Claim:
     """Count the budget and ask for up to `want` trials, in one scope under the claim lock.
 
-    A place is a finished (COMPLETE or PRUNED), running or waiting (queued retry) trial;
-    asking pops a waiting trial first, so up to target - finished - running can be asked.
+    A place is a finished (COMPLETE or PRUNED), running or waiting (queued retry) trial.
+    Asking pops a waiting trial first (its place is already counted) and creates one only
+    when none waits, so up to target - finished - running trials can be asked; a worker asks
+    for at most its share of them (one of `workers`), so the others are not left idle.
     Without a lock (storages other than SQLite and PostgreSQL) another worker may ask at the
     same moment: a trial with `target` places taken ahead of it gives its place back, marked
     FAIL with `budget_refused`, and is not counted as a failure."""
@@ -164,9 +167,10 @@ def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int) -
             return Claim([], full=True)
         with warnings.catch_warnings():
             # Optuna warns that heartbeats are meant for `study.optimize`; `trials.Runner`
-            # runs each asked trial with its heartbeat (`optuna_internals.heartbeat`).
+            # sends the asked trials' heartbeats itself (`optuna_internals.heartbeats`).
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-            trials = [study.ask() for _ in range(min(want, target - finished - running))]
+            free = target - finished - running
+            trials = [study.ask() for _ in range(min(want, -(-free // workers)))]
     if not trials:
         return Claim([])
     taken = [t.number for t in study.get_trials(deepcopy=False, states=CLAIMING)]
@@ -193,6 +197,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     lock = ClaimLock(task.storage_url, spec.study.name)
     store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
     runner = Runner(spec, resolve_device(task.device), task.fuse, interruptible=GATE.open, artifacts=store)
+    want = task.fuse if spec.training.protocol == "window" else 1  # only the window protocol fuses
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
@@ -200,16 +205,16 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         fail_orphaned_trials(study, ORPHAN_SECONDS)
-        claim = claim_trials(study, lock, task.target, task.fuse)
+        claim = claim_trials(study, lock, task.target, want, task.workers)
         if claim.full:
             break
         if not claim.trials:
             time.sleep(0.5)  # the last places are taken; wait in case one of them fails
             continue
-        states = runner.run(study, claim.trials)
-        ran += len(states)
-        for state in states:
-            failures = failures + 1 if state == TrialState.FAIL else 0
+        groups = runner.run(study, claim.trials)
+        ran += sum(len(states) for states in groups)
+        for states in groups:  # a group that fails as a whole is one failure, not B
+            failures = failures + 1 if all(s == TrialState.FAIL for s in states) else 0
         if on_trial is not None:
             on_trial(study)
         if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -258,7 +263,9 @@ def launch(
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
-        WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts, spec.execution.fuse)
+        WorkerTask(
+            spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts, spec.execution.fuse, workers
+        )
         for i in range(workers)
     ]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)

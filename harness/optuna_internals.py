@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -163,12 +164,34 @@ def fail_orphaned_trials(study: optuna.Study, older_than: float) -> list[int]:
 
 
 @contextmanager
-def heartbeat(trial: optuna.Trial) -> Iterator[None]:
-    """The heartbeat thread `study.optimize` runs around each trial (a no-op where the storage
-    has no heartbeat). The harness asks for trials itself (several at once when it trains
-    them as one group, `harness.trials`), so it starts their heartbeats itself; Optuna has
-    no public call for it."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
+def heartbeats(trials: Sequence[optuna.Trial], alive: Callable[[optuna.Trial], bool]) -> Iterator[None]:
+    """Heartbeats for several running trials from one thread, while `alive(trial)` holds:
+    what `study.optimize` does with one `HeartbeatThread` per trial (a no-op where the storage
+    has no heartbeat). The harness asks for trials itself, several at once when it trains
+    them as a group (`harness.trials`), so it sends their heartbeats itself; Optuna has no
+    public call that tells whether a storage takes them."""
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 
-    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+    storage = trials[0].study._storage if trials else None
+    if storage is None or not is_heartbeat_enabled(storage):
         yield
+        return
+    assert isinstance(storage, BaseHeartbeat)
+    interval = storage.get_heartbeat_interval() or 60
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            for trial in trials:
+                if alive(trial):
+                    storage.record_heartbeat(trial._trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name="harness-heartbeats", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -287,6 +287,9 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
         else:
             fixed[name] = p
     execution = _table(source, raw, "execution", ExecutionSettings, {})
+    if execution.fuse > 1 and len(study.objectives) > 1:
+        raise SpecError(source, "execution.fuse", "must be 1 when train_seconds is an objective (a fused trial's "
+                                                  f"time is a share of its group's), got {execution.fuse}")  # fmt: skip
     spec = StudySpec(study, signal, training, search, fixed, execution)
     _check_search(source, spec)
     return spec

@@ -128,8 +128,8 @@ def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig:
 
 class Pruning:
     """What a running trial does with each epoch's validation MSE: reports it to the pruner
-    and asks whether to stop, or (no pruner, or several objectives) keeps it to be written
-    with the trial's attrs."""
+    and asks whether to stop, or (no pruner) keeps it to be written with the trial's attrs.
+    A Pareto study (two objectives) has no pruner and keeps no curve."""
 
     def __init__(self, spec: StudySpec, trial: optuna.Trial) -> None:
         self.trial = trial
@@ -178,11 +178,13 @@ def conclude(
     return Outcome(TrialState.COMPLETE, best if pruning.single else (best, result.train_seconds))
 
 
-def out_of_memory(trial: optuna.Trial, error: torch.cuda.OutOfMemoryError) -> Outcome:
-    """A run that ran out of GPU memory fails with the message's first line; the study goes on."""
-    torch.cuda.empty_cache()
+def failure(trial: optuna.Trial, error: BaseException) -> Outcome:
+    """A trial that raised fails with the error's first line (CUDA out of memory says so)."""
     first = (str(error).splitlines() or [""])[0]
-    reason = first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        reason = first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
+    else:
+        reason = f"{type(error).__name__}: {first}"
     trial.set_user_attr("fail_reason", reason)
     return Outcome(TrialState.FAIL, reason=reason)
 

@@ -2,19 +2,20 @@
 
 `harness.launch` claims trials (asks Optuna for them, under the claim lock) and hands them
 here. Each trial samples its parameters, trains, is recorded (`study.conclude`) and is told
-to Optuna with its heartbeat running, as `study.optimize` would do. With `fuse` > 1 the
-claimed trials whose configs fit together (`group.pack`) train as one group; each member is
-still its own trial, reporting its own validation curve to the pruner every epoch and
-recorded in full, plus three attrs: the group's id (its first trial number), its size, and
-its wall time. A member's `train_seconds` is its share of that wall time.
+to Optuna, its heartbeat running until then, as `study.optimize` would do. With `fuse` > 1
+the claimed trials whose configs fit together (`group.pack`) train as one group; each member
+is still its own trial, reporting its own validation curve to the pruner every epoch and
+recorded in full, plus three attrs: the group's id (its smallest trial number), its size,
+and its wall time. A member's `train_seconds` is its share of that wall time. Each group is
+told as soon as it is done, so the sampler and the pruner see it before the next trains.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import optuna
@@ -23,9 +24,9 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from harness import group, train
-from harness.optuna_internals import heartbeat
+from harness.optuna_internals import heartbeats
 from harness.spec import StudySpec
-from harness.study import Outcome, Pruning, conclude, out_of_memory, sample_config
+from harness.study import Outcome, Pruning, conclude, failure, sample_config
 
 _log = logging.getLogger("optuna")  # where Optuna itself reports failed trials
 
@@ -39,28 +40,25 @@ class Runner:
     interruptible: Callable[[], AbstractContextManager[None]] = nullcontext
     artifacts: FileSystemArtifactStore | None = None  # where complete trials keep their weights
 
-    def run(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[TrialState]:
-        """Run, record and tell the claimed trials; returns their final states in order. A
-        Ctrl-C fails every trial not yet told (reason recorded) and is raised again."""
-        outcomes: dict[int, Outcome] = {}
+    def run(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[list[TrialState]]:
+        """Run, record and tell the claimed trials, each group as soon as it is done; returns
+        the final states group by group. A Ctrl-C fails every trial not yet told (with its
+        reason) and is raised again."""
+        running = {t.number: t for t in trials}
+        states: list[list[TrialState]] = []
         try:
-            with ExitStack() as beats:
-                for trial in trials:
-                    beats.enter_context(heartbeat(trial))
-                self._train(trials, outcomes)
+            with heartbeats(trials, alive=lambda t: t.number in running):
+                for outcomes in self._groups(trials):
+                    states.append([_tell(study, running.pop(n), o) for n, o in outcomes.items()])
         except KeyboardInterrupt:
-            for trial in trials:
-                if trial.number not in outcomes:
-                    trial.set_user_attr("fail_reason", "interrupted (SIGINT)")
-                    outcomes[trial.number] = Outcome(TrialState.FAIL, reason="interrupted (SIGINT)")
+            for number, trial in list(running.items()):
+                trial.set_user_attr("fail_reason", "interrupted (SIGINT)")
+                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason="interrupted (SIGINT)"))
             raise
-        finally:
-            for trial in trials:
-                if trial.number in outcomes:
-                    _tell(study, trial, outcomes[trial.number])
-        return [outcomes[t.number].state for t in trials]
+        return states
 
-    def _train(self, trials: list[optuna.Trial], outcomes: dict[int, Outcome]) -> None:
+    def _groups(self, trials: list[optuna.Trial]) -> Iterator[dict[int, Outcome]]:
+        """Sample every trial, then train them group by group, yielding each group's outcomes."""
         configs: list[train.RunConfig] = []
         sampled: list[optuna.Trial] = []
         sampling: dict[int, float] = {}
@@ -70,54 +68,51 @@ class Runner:
                 configs.append(sample_config(self.spec, trial))
                 sampled.append(trial)
             except Exception as e:
-                outcomes[trial.number] = _failed(trial, e)
+                yield {trial.number: failure(trial, e)}
             sampling[trial.number] = time.perf_counter() - start
         for members in group.pack(configs, self.fuse):
             chosen = [sampled[i] for i in members]
             try:
-                done = self._group(chosen, [configs[i] for i in members], sampling)
+                yield self._train(chosen, [configs[i] for i in members], sampling)
             except Exception as e:
-                done = {t.number: _failed(t, e) for t in chosen}
-            outcomes.update(done)
+                yield {t.number: failure(t, e) for t in chosen}
 
-    def _group(
+    def _train(
         self, trials: list[optuna.Trial], configs: list[train.RunConfig], sampling: dict[int, float]
     ) -> dict[int, Outcome]:
         start = time.perf_counter()
         pruning = [Pruning(self.spec, t) for t in trials]
         try:
             with self.interruptible():
-                if len(trials) == 1:
-                    results, seconds = [train.run(configs[0], self.device, pruning[0])], None
-                else:
-                    grouped = group.train_group(configs, self.device, lambda m, e, x: pruning[m](e, x))
-                    results, seconds = grouped.members, grouped.seconds
+                trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x))
         except torch.cuda.OutOfMemoryError as e:
-            return {t.number: out_of_memory(t, e) for t in trials}
-        extra = {} if seconds is None else {"group_id": min(t.number for t in trials), "group_size": len(trials),
-                                            "group_seconds": seconds}  # fmt: skip
+            torch.cuda.empty_cache()
+            return {t.number: failure(t, e) for t in trials}
+        extra = trained.attrs(min(t.number for t in trials))
         outcomes = {
-            t.number: conclude(t, r, p, self.artifacts, extra) for t, r, p in zip(trials, results, pruning, strict=True)
+            t.number: conclude(t, r, p, self.artifacts, extra)
+            for t, r, p in zip(trials, trained.members, pruning, strict=True)
         }
         # Time outside training, the records and weight writes included, shared like the
         # training time; each trial adds its own sampling.
-        shared = (time.perf_counter() - start - (seconds or results[0].train_seconds)) / len(trials)
+        seconds = trained.seconds if trained.seconds is not None else trained.members[0].train_seconds
+        shared = (time.perf_counter() - start - seconds) / len(trials)
         for t in trials:
             t.set_user_attr("overhead_seconds", shared + sampling[t.number])
         return outcomes
 
 
-def _failed(trial: optuna.Trial, error: Exception) -> Outcome:
-    first_line = (str(error).splitlines() or [""])[0]
-    reason = f"{type(error).__name__}: {first_line}"
-    trial.set_user_attr("fail_reason", reason)
-    return Outcome(TrialState.FAIL, reason=reason)
-
-
-def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
-    if outcome.state == TrialState.COMPLETE:
-        study.tell(trial, outcome.values)
-    else:
-        study.tell(trial, state=outcome.state)
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> TrialState:
+    """Tell Optuna how a trial ended; a storage error here is logged, not raised, so the other
+    trials of the claim are still told (a trial left RUNNING is failed by the heartbeat check)."""
+    try:
+        if outcome.state == TrialState.COMPLETE:
+            study.tell(trial, outcome.values)
+        else:
+            study.tell(trial, state=outcome.state)
+    except Exception as e:
+        _log.warning(f"Trial {trial.number} could not be told ({type(e).__name__}: {e}); it will be failed")
+        return TrialState.FAIL
     if outcome.state == TrialState.FAIL:
         _log.warning(f"Trial {trial.number} failed with parameters: {trial.params}: {outcome.reason}")
+    return outcome.state
