@@ -23,7 +23,10 @@ leaves every method with about the same number of repeats.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -46,6 +49,7 @@ SEGMENTS_ATTR = "race_segments"  # on each repeat's study: [[start, end], ...] I
 _SEED_SALT = 4111  # race seeds are independent of the search's and the replicates' seeds
 # A seconds budget has no trial target; launch needs one, so it gets one it never reaches.
 UNBOUNDED_TRIALS = 1_000_000
+MIN_SECONDS = 1.0  # a seconds budget with less than this left is done: a launch takes about this to start
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,56 @@ def _done(study: optuna.Study, budget: Budget) -> tuple[bool, float | None]:
         assert budget.trials is not None
         return count_trials(study)[0] >= budget.trials, None
     left = budget.seconds - spent_seconds(segments(study))
-    return left <= 0, left
+    return left < MIN_SECONDS, left
+
+
+def warm_up(spec: StudySpec, device: str) -> None:
+    """One short, untimed training per cell before the first repeat, so that the first
+    repeat (always the first method's) does not pay this process's one-off costs: torch's
+    first kernels, loading the compiled fused recurrence."""
+    from harness.spec import Choice, Range
+    from harness.train import run
+
+    params: dict[str, Any] = {}
+    for name, p in spec.search.items():
+        if name != "cell":
+            params[name] = p.values[0] if isinstance(p, Choice) else (p.low if isinstance(p, Range) else p)
+    for cell in spec.cells():
+        config = spec.run_config({**params, "cell": cell})
+        run(replace(config, epochs=1), device)
+
+
+class _Deadline:
+    """Ends a seconds-budget repeat at its deadline: the trial then training is stopped like a
+    Ctrl-C (launch marks it FAIL, `interrupted`, and stops its workers), and `race` goes on.
+    Without this a trial started just before the deadline could run minutes past it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._lock = threading.Lock()
+        self._armed = False
+        self._timer: threading.Timer | None = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._armed:
+                self.fired = True
+                os.kill(os.getpid(), signal.SIGINT)  # handled by launch's interrupt gate
+
+    def __enter__(self) -> _Deadline:
+        if self.seconds is not None:
+            self._armed = True
+            self._timer = threading.Timer(self.seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._armed = False
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def race(
@@ -203,17 +256,25 @@ def race(
         for r in range(repeats):
             for m in methods:
                 plans.append((spec, m, r, b, race_spec(spec, m, r, trials)))
-    summaries = []
+    summaries, warmed = [], set()
     for spec, m, r, b, member in plans:
         info = {"name": spec.study.name, "method": m.name, "sampler": m.sampler, "pruner": m.pruner, "repeat": r,
                 "seed": member.study.sampler_seed, "budget": b.to_dict(), "spec": spec.to_dict()}  # fmt: skip
         study = _prepare(storage_url, member, info)
         done, left = _done(study, b)
         if not done:
+            if spec.study.name not in warmed:
+                warm_up(spec, device)
+                warmed.add(spec.study.name)
             study.set_user_attr(SEGMENTS_ATTR, [*segments(study), [_now(), None]])
+            deadline = _Deadline(left)
             try:
-                launch(member, storage_url, trials=member.study.trials, workers=workers, device=device, timeout=left,
-                       progress=progress and b.seconds is None, threads=threads)  # fmt: skip
+                with deadline:
+                    launch(member, storage_url, trials=member.study.trials, workers=workers, device=device,
+                           timeout=left, progress=progress and b.seconds is None, threads=threads)  # fmt: skip
+            except KeyboardInterrupt:
+                if not deadline.fired:
+                    raise  # the user's Ctrl-C
             finally:
                 segs = segments(study)
                 segs[-1][1] = _now()

@@ -7,7 +7,8 @@ do: each function returns typed records (`*Info`), and `*_frame` turns them into
   by then (pruned trials stopped early and are not a finished model), against the seconds
   the race spent on the repeat (`race.spent_seconds` at the trial's `datetime_complete`) or
   against the number of finished (complete or pruned) trials. After a repeat's last trial
-  its value stays as it ended.
+  its value stays as it ended. With a seconds budget only trials finished within it count
+  (launch starts no trial after the deadline, but the last one may end past it).
 - **IQM**: the interquartile mean over repeats, scipy's `trim_mean(x, 0.25)` (the mean of
   the middle half; with fewer than 4 repeats nothing is cut, so it is the mean). It is taken
   of log10 MSE and shown as 10**IQM, like every MSE summary in the harness: MSE over seeds
@@ -79,7 +80,12 @@ def history(study: optuna.Study) -> RepeatHistory:
     segs = close_segments(study.user_attrs.get(SEGMENTS_ATTR, []), ends)
     elapsed = np.array([spent_seconds(segs, t.datetime_complete) for t in done], dtype=float)
     values = np.array([t.values[0] if t.state == TrialState.COMPLETE and t.values else np.nan for t in done])
-    return RepeatHistory(info["name"], info["method"], int(info["repeat"]), elapsed, values, spent_seconds(segs))
+    total = spent_seconds(segs)
+    limit = info.get("budget", {}).get("seconds")
+    if limit is not None:  # a seconds budget: what finished within it (the last trial may run past it)
+        keep = elapsed <= limit
+        elapsed, values, total = elapsed[keep], values[keep], min(total, float(limit))
+    return RepeatHistory(info["name"], info["method"], int(info["repeat"]), elapsed, values, total)
 
 
 def load_histories(

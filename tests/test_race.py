@@ -129,6 +129,23 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     assert not any(line.startswith("smoke/race/tpe+median/0") for line in listed)
 
 
+def test_a_seconds_budget_stops_the_trial_running_at_its_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    argv = ["race", str(SMOKE), "--storage", url, "--no-progress", "--methods", "tpe+none", "--repeats", "1",
+            "--seconds", "2", "--set", "training.epochs=100000"]  # fmt: skip
+    assert main(argv) == 0  # the deadline is not a Ctrl-C
+    study = optuna.load_study(study_name="smoke/race/tpe+none/0", storage=open_storage(url))
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
+    assert race.spent_seconds(study.user_attrs[race.SEGMENTS_ATTR]) == pytest.approx(2.0, abs=1.0)
+    assert study.user_attrs[race.RACE_ATTR]["budget"] == {"seconds": 2.0}
+    capsys.readouterr()
+    assert main(argv) == 0  # its budget is spent: nothing runs again
+    assert "done already" in capsys.readouterr().err and len(study.trials) == 1
+
+
 # ---------------------------------------------------------------- known values and times
 PRUNED = None
 # method -> repeats; each repeat: its segments (seconds from T0) and trials (seconds from T0, value or PRUNED)
@@ -327,3 +344,17 @@ def test_spent_seconds_counts_overlaps_once_and_closes_killed_sessions() -> None
     assert closed[2] == [_at(30).isoformat(), _at(34).isoformat()]
     assert race.spent_seconds(closed) == 24.0
     assert race.close_segments([[_at(30).isoformat(), None]], [_at(12)]) == [[_at(30).isoformat()] * 2]
+
+
+def test_a_seconds_budget_counts_what_finished_within_it(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(study_name="s/race/tpe+none/0", storage=storage)
+    info = {"name": "s", "method": "tpe+none", "repeat": 0, "budget": {"seconds": 25.0}}
+    study.set_user_attr(race.RACE_ATTR, info)
+    study.set_user_attr(race.SEGMENTS_ATTR, [[_at(0).isoformat(), _at(31).isoformat()]])
+    for i, (t, value) in enumerate([(10, 0.5), (20, 0.3), (30, 0.1)]):  # the last one ended past the budget
+        study.add_trial(FrozenTrial(number=i, state=TrialState.COMPLETE, value=value, datetime_start=_at(t - 1),
+                                    datetime_complete=_at(t), params={}, distributions={}, user_attrs={},
+                                    system_attrs={}, intermediate_values={}, trial_id=0))  # fmt: skip
+    h = race_stats.history(study)
+    assert list(h.elapsed) == [10.0, 20.0] and h.final_best == 0.3 and h.seconds == 25.0
