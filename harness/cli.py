@@ -445,13 +445,24 @@ def _report(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.device import resolve_device
-    from harness.report import load_studies, slug, write_report
+    from harness.race import race_names
+    from harness.report import load_studies, search_names, slug, write_report
     from harness.storage import open_storage, redact, storage_url
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     resolve_device(args.device)
-    data = load_studies(storage, args.study)  # unknown names are an error before anything is written
+    races = race_names(storage)
+    if args.study:  # a name may be a search, a race (`harness race`) or both; unknown names are an error here
+        searches = search_names(storage)
+        unknown = [n for n in args.study if n not in searches and n not in races]
+        if unknown:
+            raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: "
+                                       f"{', '.join(dict.fromkeys([*searches, *races])) or '(none yet)'}")  # fmt: skip
+        wanted = [n for n in args.study if n in searches]
+        data = load_studies(storage, wanted) if wanted else []
+    else:
+        data = load_studies(storage)
     out = args.out or (f"{REPORT_DIR}/{slug('+'.join(args.study))}" if args.study else REPORT_DIR)
     for flag, folder in (("out", out), ("artifacts", args.artifacts)):
         try:
@@ -459,7 +470,8 @@ def _report(args: argparse.Namespace) -> int:
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain)
+    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain,
+                        races=args.study)  # fmt: skip
     print(f"report: {path}")
     return 0
 

@@ -299,6 +299,15 @@ def race_study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     return names
 
 
+def race_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The races in a storage by the name of their spec (`harness report --study NAME`)."""
+    names = [
+        optuna.load_study(study_name=n, storage=storage).user_attrs[RACE_ATTR]["name"]
+        for n in race_study_names(storage)
+    ]
+    return list(dict.fromkeys(names))
+
+
 def describe(storage: optuna.storages.BaseStorage, names: Sequence[str]) -> list[str]:
     """One line per (race, method) for `harness studies`: repeats, trials, best value range."""
     groups: dict[tuple[str, str], list[optuna.Study]] = {}

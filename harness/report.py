@@ -124,6 +124,11 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
     return searches
 
 
+def search_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The names `load_studies` knows (searches, not companions or races)."""
+    return list(_searches(storage))
+
+
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
     searches = _searches(storage)
     unknown = [n for n in names or [] if n not in searches]

@@ -308,6 +308,16 @@ def _ordinary_search(url: str) -> None:
 def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, _ = known
     assert report.load_studies(open_storage(url)) == []  # race studies are not searches
+    only = tmp_path / "only-race"
+    assert (
+        main(["report", "--storage", url, "--study", "smoke", "--out", str(only), "--artifacts", str(tmp_path / "a")])
+        == 0
+    )
+    assert (only / "race.csv").exists() and "## Search race" in (only / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["report", "--storage", url, "--study", "nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["harness report: --study: unknown study 'nope'; allowed: smoke"] and not (tmp_path / "x").exists()
     _ordinary_search(url)
     (d,) = report.load_studies(open_storage(url))
     assert d.name == "smoke" and [s.study_name for s in d.studies] == ["smoke"] and len(d.trials) == 1
