@@ -163,9 +163,10 @@ def spent_seconds(segs: Sequence[Sequence[str | None]], until: datetime | None =
 
 
 def _prepare(storage_url: str, spec: StudySpec, info: dict[str, Any]) -> optuna.Study:
-    """Create (or load) the repeat's study and mark it as a race study before any trial runs."""
+    """Create (or load) the repeat's study and mark it as a race study before any trial runs;
+    the budget recorded is this run's (the report reads the race as last asked for)."""
     study = optuna.create_study(study_name=spec.study.name, storage=open_storage(storage_url), load_if_exists=True)
-    if RACE_ATTR not in study.user_attrs:
+    if study.user_attrs.get(RACE_ATTR) != info:
         study.set_user_attr(RACE_ATTR, info)
     _close_open_segments(study)
     return study

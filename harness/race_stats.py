@@ -8,7 +8,9 @@ do: each function returns typed records (`*Info`), and `*_frame` turns them into
   the race spent on the repeat (`race.spent_seconds` at the trial's `datetime_complete`) or
   against the number of finished (complete or pruned) trials. After a repeat's last trial
   its value stays as it ended. With a seconds budget only trials finished within it count
-  (launch starts no trial after the deadline, but the last one may end past it).
+  (the race stops the trial running at the deadline, but one may end just past it); with a
+  trials budget, the first that many finished trials (a race re-run with a smaller budget
+  than an earlier one reads as the smaller race).
 - **IQM**: the interquartile mean over repeats, scipy's `trim_mean(x, 0.25)` (the mean of
   the middle half; with fewer than 4 repeats nothing is cut, so it is the mean). It is taken
   of log10 MSE and shown as 10**IQM, like every MSE summary in the harness: MSE over seeds
@@ -81,10 +83,13 @@ def history(study: optuna.Study) -> RepeatHistory:
     elapsed = np.array([spent_seconds(segs, t.datetime_complete) for t in done], dtype=float)
     values = np.array([t.values[0] if t.state == TrialState.COMPLETE and t.values else np.nan for t in done])
     total = spent_seconds(segs)
-    limit = info.get("budget", {}).get("seconds")
-    if limit is not None:  # a seconds budget: what finished within it (the last trial may run past it)
-        keep = elapsed <= limit
-        elapsed, values, total = elapsed[keep], values[keep], min(total, float(limit))
+    budget = info.get("budget", {})
+    if budget.get("seconds") is not None:  # what finished within it (a trial may end just past it)
+        keep = elapsed <= budget["seconds"]
+        elapsed, values, total = elapsed[keep], values[keep], min(total, float(budget["seconds"]))
+    elif budget.get("trials") is not None and len(values) > budget["trials"]:  # a race re-run with fewer trials
+        n = int(budget["trials"])
+        elapsed, values, total = elapsed[:n], values[:n], float(elapsed[n - 1])
     return RepeatHistory(info["name"], info["method"], int(info["repeat"]), elapsed, values, total)
 
 

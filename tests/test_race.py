@@ -121,6 +121,10 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     last = (first.trials[2].datetime_complete - datetime.fromisoformat(segs[1][0])).total_seconds()
     assert h.elapsed[2] == pytest.approx(one + last, abs=1e-6)
     assert optuna.load_study(study_name="smoke/race/tpe+median/1", storage=storage).trials[-1].number == 1
+    # Asked again for 2 trials: nothing runs, and the report reads the 2-trial race.
+    assert main(["race", str(SMOKE), "--repeats", "1", "--trials", "2", *common]) == 0
+    assert len(first.trials) == 3 and len(race_stats.history(first).values) == 2
+    assert race_stats.history(first).seconds == h.elapsed[1]
 
     assert main(["studies", "--storage", url]) == 0
     listed = capsys.readouterr().out.splitlines()
