@@ -238,7 +238,16 @@ def _race(args: argparse.Namespace) -> int:
     except WorkerError as e:
         print(f"harness race: {e}", file=sys.stderr)
         return 1
+    from harness import race_stats
+    from harness.storage import open_storage
+
+    histories = race_stats.load_histories(open_storage(url), [s.study.name for s in specs])
+    tables = {name: race_stats.table(h) for name, h in histories.items()}
     print(f"storage: {redact(url)}; `harness report` draws the race")
+    for name, infos in tables.items():
+        frame = race_stats.table_frame(infos).drop(columns=["name", "target"])
+        text = frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        print(f"\n{text}\n{race_stats.verdict(infos, name).replace('**', '')}")
     return 0
 
 

@@ -98,6 +98,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     assert all(len(s) == 1 for s in seeds.values()) and len(set.union(*seeds.values())) == 3
     out = capsys.readouterr()
     assert out.err.count(": ran;") == 6
+    assert "time_to_target" in out.out and "smoke (3 repeats per method; target " in out.out  # the table, the verdict
 
     before = {n: [(t.number, t.datetime_complete) for t in s.trials] for n, s in studies.items()}
     assert main(["race", str(SMOKE), "--repeats", "3", "--trials", "2", *common]) == 0
