@@ -473,7 +473,9 @@ def _draw_race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: st
         f = frame[frame["method"] == method].sort_values("x", kind="stable")
         c = RACE_COLORS[i % len(RACE_COLORS)]
         ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.2, lw=0, step="post")
-        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=1.8)
+        few = len(f) <= 60  # few points (trials): mark each, or the last one would not show
+        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=1.8, marker="o" if few else None,
+                          markersize=3)  # fmt: skip
         handles.append(line)
     labels = [f"{m}: IQM, 95% bootstrap band" for m in methods]
     if np.isfinite(target) and target > 0:
@@ -481,6 +483,8 @@ def _draw_race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: st
         labels.append("target: random+none's median final best")
     ax.set_yscale("log")
     ax.set_xlim(left=0)
+    if "axis" in frame and (frame["axis"] == "trials").all():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"best validation MSE so far ({MSE_UNITS}, log scale)")
     ax.set_title(title)
@@ -492,5 +496,6 @@ def race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: str, pat
     """The search race: per method, the interquartile mean over repeats of the best validation
     MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
 
-    Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet)."""
+    Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
+    optionally axis ("seconds" or "trials": integer ticks for trials)."""
     return _save(_draw_race_curves(frame, xlabel, target, title), path)

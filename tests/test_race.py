@@ -373,3 +373,18 @@ def test_a_seconds_budget_counts_what_finished_within_it(tmp_path: Path) -> None
                                     system_attrs={}, intermediate_values={}, trial_id=0))  # fmt: skip
     h = race_stats.history(study)
     assert list(h.elapsed) == [10.0, 20.0] and h.final_best == 0.3 and h.seconds == 25.0
+
+
+def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -> None:
+    from harness import figures
+
+    _, histories = known
+    frame = race_stats.curves_frame(race_stats.curves(histories["smoke"], "trials"))
+    fig = figures._draw_race_curves(frame, "finished trials", 0.175, "smoke")
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log" and ax.get_xlim()[0] == 0
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["random+none: IQM, 95% bootstrap band", "tpe+median: IQM, 95% bootstrap band",
+                      "target: random+none's median final best"]  # fmt: skip
+    assert len(ax.collections) == 2  # the bands
+    figures.plt.close(fig)
