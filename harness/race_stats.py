@@ -310,38 +310,44 @@ def verdict(infos: Sequence[MethodInfo], signal: str, baseline: str = BASELINE) 
     base = next((i for i in infos if i.method == baseline), None)
     if base is None or not math.isfinite(best.target):
         order = sorted(infos, key=lambda i: _nan_last(i.final_best_iqm))
+        if not any(math.isfinite(i.final_best_iqm) for i in infos):
+            return f"**{signal}**: no method has a complete trial in every repeat yet."
         return (
             f"**{signal}**: no {baseline} baseline (or too few of its repeats with a complete trial), so no target; "
             f"by IQM final best the methods rank {', '.join(i.method for i in order)}."
         )
-    head = (f"**{signal}** ({best.repeats} repeats per method; target {best.target:.3g}, {baseline}'s median "
-            f"final best): ")  # fmt: skip
+    if not any(math.isfinite(i.time_to_target) for i in infos):
+        return f"**{signal}**: no method reached the target in half of its repeats yet."
+    plural = "s" if best.repeats != 1 else ""
+    head = f"**{signal}** ({best.repeats} repeat{plural} per method; target {best.target:.3g}, {baseline}'s "
+    head += "median final best): "
+    runner = by_rank[1] if len(by_rank) > 1 else None
     if best.method == baseline:
-        runner = by_rank[1] if len(by_rank) > 1 else None
         text = f"no method reached the target sooner than random search ({base.time_to_target:.3g} s)"
         if runner is not None:
-            text += f"; the runner-up {runner.method} took {_time(runner.time_to_target)}"
+            text += f"; the runner-up {runner.method} {_took(runner.time_to_target)}"
         return head + text + ", so random search is as good a choice as any tried."
+    assert runner is not None  # the baseline is in the table too
     text = (f"use {best.method}: half of its repeats reached the target in {best.time_to_target:.3g} s "
             f"({best.reached:.0%} of them reached it at all), {best.speedup:.3g}x faster than random search "
             f"({base.time_to_target:.3g} s). ")  # fmt: skip
     p_base = slower_p(best.seconds_to_target, base.seconds_to_target)
-    runner = by_rank[1]
     p_runner = slower_p(best.seconds_to_target, runner.seconds_to_target)
     test = "one-sided Mann-Whitney U on the repeats' times to target"
-    if runner.method != baseline and p_runner < SURE_P:
-        text += f"It is ahead of the runner-up {runner.method} (p = {p_runner:.2g}) and of random search " \
-                f"(p = {p_base:.2g}; {test}): a clear choice."  # fmt: skip
-    elif p_base < SURE_P:
-        text += (
-            f"It beats random search (p = {p_base:.2g}; {test}), but the runner-up {runner.method} "
-            f"({_time(runner.time_to_target)}) cannot be told apart from it (p = {p_runner:.2g}): either will do."
-        )
-    else:
-        text += (f"But with {best.repeats} repeats it cannot be told apart from random search "
+    if p_base >= SURE_P:
+        text += (f"But with {best.repeats} repeat{plural} it cannot be told apart from random search "
                  f"(p = {p_base:.2g}; {test}): a lead, not a verdict.")  # fmt: skip
+    elif runner.method == baseline:
+        text += f"It beats random search, the runner-up (p = {p_base:.2g}; {test}): a clear choice."
+    elif p_runner < SURE_P:
+        text += (f"It is ahead of the runner-up {runner.method} (p = {p_runner:.2g}) and of random search "
+                 f"(p = {p_base:.2g}; {test}): a clear choice.")  # fmt: skip
+    else:
+        text += (f"It beats random search (p = {p_base:.2g}; {test}), but the runner-up {runner.method} "
+                 f"({_took(runner.time_to_target)}) cannot be told apart from it (p = {p_runner:.2g}): "
+                 "either will do.")  # fmt: skip
     return head + text
 
 
-def _time(seconds: float) -> str:
-    return f"{seconds:.3g} s" if math.isfinite(seconds) else "not reached by half its repeats"
+def _took(seconds: float) -> str:
+    return f"took {seconds:.3g} s" if math.isfinite(seconds) else "did not reach it in half of its repeats"

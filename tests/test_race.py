@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
+from scipy import stats
 
 from harness import race, race_stats, report
 from harness.cli import main
@@ -388,3 +389,34 @@ def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -
                       "target: random+none's median final best"]  # fmt: skip
     assert len(ax.collections) == 2  # the bands
     figures.plt.close(fig)
+
+
+def _histories(times: dict[str, list[float]]) -> list[race_stats.RepeatHistory]:
+    """Repeats that reach 0.1 at the given seconds (inf: never), after a first trial at 0.5 at 1 s;
+    random+none's repeats end at 0.1 (reached) or 0.2, so its median final best is the target."""
+    out = []
+    for method, ts in times.items():
+        for r, t in enumerate(ts):
+            end = t if math.isfinite(t) else 100.0
+            value = 0.1 if math.isfinite(t) else 0.2
+            out.append(race_stats.RepeatHistory("s", method, r, np.array([1.0, end]), np.array([0.5, value]), 100.0))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("tpe", "gp", "words"),
+    [
+        ([1.0 + i for i in range(6)], [20.0 + i for i in range(6)], "a clear choice"),
+        ([1.0 + i for i in range(6)], [1.5 + i for i in range(6)], "either will do"),
+        ([30.0, 45.0, 65.0, 2.0, math.inf, math.inf], [math.inf] * 6, "a lead, not a verdict"),
+    ],
+)
+def test_the_verdict_says_how_sure_it_is(tpe: list[float], gp: list[float], words: str) -> None:
+    random = [40.0, 50.0, 60.0, math.inf, math.inf, math.inf]
+    infos = race_stats.table(_histories({"random+none": random, "tpe+median": tpe, "gp+none": gp}))
+    assert {i.method: i.rank for i in infos}["tpe+median"] == 1
+    text = race_stats.verdict(infos, "s")
+    assert text.startswith("**s** (6 repeats per method; target 0.15") and "use tpe+median" in text and words in text
+    p = stats.mannwhitneyu(np.where(np.isfinite(tpe), tpe, 101.0), np.where(np.isfinite(random), random, 101.0),
+                           alternative="less").pvalue  # fmt: skip
+    assert f"p = {p:.2g}" in text
