@@ -268,7 +268,8 @@ def _studies(args: argparse.Namespace) -> int:
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from harness.race import describe, race_study_names
+    from harness.race import describe
+    from harness.race_stats import race_study_names
 
     summaries = [
         summarize(optuna.load_study(study_name=name, storage=storage))
@@ -454,7 +455,7 @@ def _report(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.device import resolve_device
-    from harness.race import race_names
+    from harness.race_stats import race_names
     from harness.report import load_studies, search_names, slug, write_report
     from harness.storage import open_storage, redact, storage_url
 

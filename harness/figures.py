@@ -464,7 +464,7 @@ def window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: in
 RACE_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 
 
-def _draw_race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
+def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
     fig = _figure(9, 4)
     ax = fig.subplots()
     methods = list(dict.fromkeys(frame["method"]))
@@ -492,10 +492,10 @@ def _draw_race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: st
     return fig
 
 
-def race_curves(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
+def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
     """The search race: per method, the interquartile mean over repeats of the best validation
     MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
 
     Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
     optionally axis ("seconds" or "trials": integer ticks for trials)."""
-    return _save(_draw_race_curves(frame, xlabel, target, title), path)
+    return _save(_draw_race(frame, xlabel, target, title), path)

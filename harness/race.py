@@ -36,16 +36,20 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
-from harness.spec import PRUNERS, SAMPLERS, SpecError, StudySpec, spec_from_dict
+from harness.race_stats import (
+    RACE_ATTR,
+    RACE_INFIX,
+    SEGMENTS_ATTR,
+    close_segments,
+    spent_seconds,
+)
+from harness.spec import PRUNERS, SAMPLERS, StudySpec, spec_from_dict
 from harness.storage import open_storage
-from harness.study import FINISHED, count_trials, derive_seed, summarize
+from harness.study import count_trials, derive_seed, summarize
 
 DEFAULT_METHODS = ("random+none", "tpe+none", "tpe+median", "tpe+hyperband", "gp+none")
-BASELINE = "random+none"
 DEFAULT_REPEATS = 10
-RACE_INFIX = "/race/"
-RACE_ATTR = "race"  # on each repeat's study: who it belongs to and how it searches
-SEGMENTS_ATTR = "race_segments"  # on each repeat's study: [[start, end], ...] ISO wall-clock times
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _SEED_SALT = 4111  # race seeds are independent of the search's and the replicates' seeds
 # A seconds budget has no trial target; launch needs one, so it gets one it never reaches.
 UNBOUNDED_TRIALS = 1_000_000
@@ -112,7 +116,7 @@ def race_spec(spec: StudySpec, method: Method, repeat: int, trials: int) -> Stud
                     objectives=("val_mse",))  # fmt: skip
     try:
         return spec_from_dict(replace(spec, study=study).to_dict(), source=f"{spec.study.name} with {method.name}")
-    except SpecError as e:
+    except ConfigError as e:  # a SpecError names the spec and key
         raise ConfigError("methods", f"{method.name}: {e}") from None
 
 
@@ -125,41 +129,11 @@ def segments(study: optuna.Study) -> list[list[str | None]]:
     return [list(s) for s in study.user_attrs.get(SEGMENTS_ATTR, [])]
 
 
-def close_segments(segs: Sequence[Sequence[str | None]], completions: Sequence[datetime]) -> list[list[str | None]]:
-    """Segments with every open one (a session killed by kill -9, or one running now) ended at
-    its last finished trial, the last moment known to have been spent on the repeat."""
-    out: list[list[str | None]] = []
-    for start, end in segs:
-        if end is None:
-            begin = datetime.fromisoformat(str(start))
-            after = [c for c in completions if c >= begin]
-            end = max(after).isoformat() if after else start
-        out.append([start, end])
-    return out
-
-
 def _close_open_segments(study: optuna.Study) -> None:
     segs = segments(study)
     if any(end is None for _, end in segs):
         done = [t.datetime_complete for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
         study.set_user_attr(SEGMENTS_ATTR, close_segments(segs, done))
-
-
-def spent_seconds(segs: Sequence[Sequence[str | None]], until: datetime | None = None) -> float:
-    """Seconds covered by the union of the segments, up to `until` (all of it when None); an
-    open segment runs to `until` (or now). Overlaps (two sessions at once) count once."""
-    stop = until or datetime.now()
-    spans = sorted(
-        (datetime.fromisoformat(str(s)), min(datetime.fromisoformat(str(e)) if e else stop, stop)) for s, e in segs
-    )
-    total, reach = 0.0, None
-    for start, end in spans:
-        if reach is not None:
-            start = max(start, reach)
-        if end > start:
-            total += (end - start).total_seconds()
-            reach = end
-    return total
 
 
 def _prepare(storage_url: str, spec: StudySpec, info: dict[str, Any]) -> optuna.Study:
@@ -289,24 +263,6 @@ def race(
             line += f", best val_mse {summary['best_value']:.4g}"
         print(line, file=log or sys.stderr)
     return summaries
-
-
-def race_study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """Names of the race studies in a storage (made by `race`, marked with `RACE_ATTR`)."""
-    names = []
-    for name in optuna.get_all_study_names(storage=storage):
-        if RACE_INFIX in name and RACE_ATTR in optuna.load_study(study_name=name, storage=storage).user_attrs:
-            names.append(name)
-    return names
-
-
-def race_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """The races in a storage by the name of their spec (`harness report --study NAME`)."""
-    names = [
-        optuna.load_study(study_name=n, storage=storage).user_attrs[RACE_ATTR]["name"]
-        for n in race_study_names(storage)
-    ]
-    return list(dict.fromkeys(names))
 
 
 def describe(storage: optuna.storages.BaseStorage, names: Sequence[str]) -> list[str]:

@@ -1,7 +1,10 @@
 """Statistics over `harness race` repeats: anytime curves, time to target, ranking, verdict.
 
-Data first, drawing elsewhere (`figures.race_curves`), as Optuna's visualization modules
-do: each function returns typed records (`*Info`), and `*_frame` turns them into tables.
+The read side of the race: what marks a race study (`RACE_ATTR`), each repeat's clock
+(`SEGMENTS_ATTR`, `spent_seconds`) and the statistics, with no import of the launcher, so
+`report` reads races without it (`harness.race` runs them). Data first, drawing elsewhere
+(`figures.plot_race`), as Optuna's visualization modules do: each function returns typed
+records (`*Info`), and `*_frame` turns them into tables.
 
 - **Best so far** of a repeat: the lowest validation MSE among its COMPLETE trials finished
   by then (pruned trials stopped early and are not a finished model), against the seconds
@@ -40,8 +43,10 @@ import pandas as pd
 from optuna.trial import TrialState
 from scipy import stats
 
-from harness.race import BASELINE, RACE_ATTR, SEGMENTS_ATTR, close_segments, race_study_names, spent_seconds
-
+BASELINE = "random+none"
+RACE_INFIX = "/race/"  # a repeat's study: <name>/race/<method>/<r>
+RACE_ATTR = "race"  # on each repeat's study: who it belongs to and how it searches
+SEGMENTS_ATTR = "race_segments"  # on each repeat's study: [[start, end], ...] ISO wall-clock times
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
@@ -49,6 +54,56 @@ CURVE_POINTS = 200  # points of the elapsed-seconds grid
 SURE_P = 0.05
 
 
+# ---------------------------------------------------------------- race studies and their clock
+def race_study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Names of the race studies in a storage (made by `race`, marked with `RACE_ATTR`)."""
+    names = []
+    for name in optuna.get_all_study_names(storage=storage):
+        if RACE_INFIX in name and RACE_ATTR in optuna.load_study(study_name=name, storage=storage).user_attrs:
+            names.append(name)
+    return names
+
+
+def race_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The races in a storage by the name of their spec (`harness report --study NAME`)."""
+    names = [
+        optuna.load_study(study_name=n, storage=storage).user_attrs[RACE_ATTR]["name"]
+        for n in race_study_names(storage)
+    ]
+    return list(dict.fromkeys(names))
+
+
+def close_segments(segs: Sequence[Sequence[str | None]], completions: Sequence[datetime]) -> list[list[str | None]]:
+    """Segments with every open one (a session killed by kill -9, or one running now) ended at
+    its last finished trial, the last moment known to have been spent on the repeat."""
+    out: list[list[str | None]] = []
+    for start, end in segs:
+        if end is None:
+            begin = datetime.fromisoformat(str(start))
+            after = [c for c in completions if c >= begin]
+            end = max(after).isoformat() if after else start
+        out.append([start, end])
+    return out
+
+
+def spent_seconds(segs: Sequence[Sequence[str | None]], until: datetime | None = None) -> float:
+    """Seconds covered by the union of the segments, up to `until` (all of it when None); an
+    open segment runs to `until` (or now). Overlaps (two sessions at once) count once."""
+    stop = until or datetime.now()
+    spans = sorted(
+        (datetime.fromisoformat(str(s)), min(datetime.fromisoformat(str(e)) if e else stop, stop)) for s, e in segs
+    )
+    total, reach = 0.0, None
+    for start, end in spans:
+        if reach is not None:
+            start = max(start, reach)
+        if end > start:
+            total += (end - start).total_seconds()
+            reach = end
+    return total
+
+
+# ---------------------------------------------------------------- histories
 @dataclass(frozen=True)
 class RepeatHistory:
     """One repeat's finished (complete or pruned) trials in the order they finished."""

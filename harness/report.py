@@ -28,7 +28,7 @@ from harness.data import make_windows, split_indices
 from harness.errors import ConfigError
 from harness.models import RecurrentRegressor
 from harness.optuna_internals import study_artifacts
-from harness.race import RACE_ATTR
+from harness.race_stats import RACE_ATTR
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
 from harness.study import COMPANION_ATTR, PER_CELL_ATTR
@@ -589,6 +589,6 @@ def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[st
             curves = race_stats.curves_frame(race_stats.curves(h, axis))
             path = out / f"{slug(name)}-race-{axis}.png"
             repeats = max(r.repeats for r in tables[name])
-            figures.race_curves(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
+            figures.plot_race(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
             lines.append(f"![{md_escape(path.stem)}]({path.name})")
     return lines

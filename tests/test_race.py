@@ -76,13 +76,13 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     common = ["--storage", url, "--no-progress", "--set", "training.epochs=1", "--methods", "random+none,tpe+median"]
     assert main(["race", str(SMOKE), "--repeats", "3", "--trials", "2", *common]) == 0
     storage = open_storage(url)
-    names = race.race_study_names(storage)
+    names = race_stats.race_study_names(storage)
     expected = [f"smoke/race/{m}/{r}" for r in range(3) for m in ("random+none", "tpe+median")]
     assert sorted(names) == sorted(expected)
     studies = {n: optuna.load_study(study_name=n, storage=storage) for n in names}
     seeds = {}
     for name, study in studies.items():
-        info = study.user_attrs[race.RACE_ATTR]
+        info = study.user_attrs[race_stats.RACE_ATTR]
         assert info["name"] == "smoke" and f"/{info['method']}/{info['repeat']}" in name
         assert info["budget"] == {"trials": 2}
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
@@ -90,7 +90,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
         assert (spec["sampler"], spec["pruner"]) == (info["sampler"], info["pruner"]) and not spec["equal_cells"]
         assert spec["sampler_seed"] == info["seed"]
         seeds.setdefault(info["repeat"], set()).add(info["seed"])
-        (segment,) = study.user_attrs[race.SEGMENTS_ATTR]
+        (segment,) = study.user_attrs[race_stats.SEGMENTS_ATTR]
         assert segment[1] is not None and all(
             datetime.fromisoformat(segment[0]) <= t.datetime_complete <= datetime.fromisoformat(segment[1])
             for t in study.trials
@@ -107,7 +107,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     for name in names:
         again = optuna.load_study(study_name=name, storage=storage)
         assert [(t.number, t.datetime_complete) for t in again.trials] == before[name]
-        assert len(again.user_attrs[race.SEGMENTS_ATTR]) == 1  # nothing ran, no time added
+        assert len(again.user_attrs[race_stats.SEGMENTS_ATTR]) == 1  # nothing ran, no time added
 
     # A bigger budget runs only the remainder, in a second segment; elapsed counts time on the repeat only.
     assert main(["race", str(SMOKE), "--repeats", "1", "--trials", "3", *common]) == 0
@@ -116,7 +116,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
         len(first.trials) == 3
         and [(t.number, t.datetime_complete) for t in first.trials[:2]] == before[first.study_name]
     )
-    segs = first.user_attrs[race.SEGMENTS_ATTR]
+    segs = first.user_attrs[race_stats.SEGMENTS_ATTR]
     assert len(segs) == 2
     h = race_stats.history(first)
     one = (datetime.fromisoformat(segs[0][1]) - datetime.fromisoformat(segs[0][0])).total_seconds()
@@ -145,8 +145,8 @@ def test_a_seconds_budget_stops_the_trial_running_at_its_deadline(
     study = optuna.load_study(study_name="smoke/race/tpe+none/0", storage=open_storage(url))
     (trial,) = study.trials
     assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
-    assert race.spent_seconds(study.user_attrs[race.SEGMENTS_ATTR]) == pytest.approx(2.0, abs=1.0)
-    assert study.user_attrs[race.RACE_ATTR]["budget"] == {"seconds": 2.0}
+    assert race_stats.spent_seconds(study.user_attrs[race_stats.SEGMENTS_ATTR]) == pytest.approx(2.0, abs=1.0)
+    assert study.user_attrs[race_stats.RACE_ATTR]["budget"] == {"seconds": 2.0}
     capsys.readouterr()
     assert main(argv) == 0  # its budget is spent: nothing runs again
     assert "done already" in capsys.readouterr().err and len(study.trials) == 1
@@ -184,8 +184,10 @@ def build_race(url: str) -> None:
         for r, (segments, trials) in enumerate(repeats):
             study = optuna.create_study(study_name=f"smoke/race/{method}/{r}", storage=storage)
             study.set_user_attr("spec", spec.to_dict())  # like a launched study: only the race attr sets it apart
-            study.set_user_attr(race.RACE_ATTR, {"name": "smoke", "method": method, "repeat": r})
-            study.set_user_attr(race.SEGMENTS_ATTR, [[_at(a).isoformat(), _at(b).isoformat()] for a, b in segments])
+            study.set_user_attr(race_stats.RACE_ATTR, {"name": "smoke", "method": method, "repeat": r})
+            study.set_user_attr(
+                race_stats.SEGMENTS_ATTR, [[_at(a).isoformat(), _at(b).isoformat()] for a, b in segments]
+            )
             for i, (t, value) in enumerate(trials):
                 state = TrialState.PRUNED if value is None else TrialState.COMPLETE
                 study.add_trial(FrozenTrial(
@@ -354,20 +356,20 @@ def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, caps
 def test_spent_seconds_counts_overlaps_once_and_closes_killed_sessions() -> None:
     segs = [[_at(0).isoformat(), _at(10).isoformat()], [_at(5).isoformat(), _at(20).isoformat()],
             [_at(30).isoformat(), None]]  # fmt: skip
-    assert race.spent_seconds(segs, _at(25)) == 20.0
-    assert race.spent_seconds(segs, _at(7)) == 7.0
-    closed = race.close_segments(segs, [_at(12), _at(33), _at(34)])
+    assert race_stats.spent_seconds(segs, _at(25)) == 20.0
+    assert race_stats.spent_seconds(segs, _at(7)) == 7.0
+    closed = race_stats.close_segments(segs, [_at(12), _at(33), _at(34)])
     assert closed[2] == [_at(30).isoformat(), _at(34).isoformat()]
-    assert race.spent_seconds(closed) == 24.0
-    assert race.close_segments([[_at(30).isoformat(), None]], [_at(12)]) == [[_at(30).isoformat()] * 2]
+    assert race_stats.spent_seconds(closed) == 24.0
+    assert race_stats.close_segments([[_at(30).isoformat(), None]], [_at(12)]) == [[_at(30).isoformat()] * 2]
 
 
 def test_a_seconds_budget_counts_what_finished_within_it(tmp_path: Path) -> None:
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
     study = optuna.create_study(study_name="s/race/tpe+none/0", storage=storage)
     info = {"name": "s", "method": "tpe+none", "repeat": 0, "budget": {"seconds": 25.0}}
-    study.set_user_attr(race.RACE_ATTR, info)
-    study.set_user_attr(race.SEGMENTS_ATTR, [[_at(0).isoformat(), _at(31).isoformat()]])
+    study.set_user_attr(race_stats.RACE_ATTR, info)
+    study.set_user_attr(race_stats.SEGMENTS_ATTR, [[_at(0).isoformat(), _at(31).isoformat()]])
     for i, (t, value) in enumerate([(10, 0.5), (20, 0.3), (30, 0.1)]):  # the last one ended past the budget
         study.add_trial(FrozenTrial(number=i, state=TrialState.COMPLETE, value=value, datetime_start=_at(t - 1),
                                     datetime_complete=_at(t), params={}, distributions={}, user_attrs={},
@@ -381,7 +383,7 @@ def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -
 
     _, histories = known
     frame = race_stats.curves_frame(race_stats.curves(histories["smoke"], "trials"))
-    fig = figures._draw_race_curves(frame, "finished trials", 0.175, "smoke")
+    fig = figures._draw_race(frame, "finished trials", 0.175, "smoke")
     (ax,) = fig.axes
     assert ax.get_yscale() == "log" and ax.get_xlim()[0] == 0
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
