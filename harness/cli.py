@@ -205,6 +205,62 @@ def _launch(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- race
+def _add_race(sub: argparse._SubParsersAction) -> None:
+    from harness.race import DEFAULT_METHODS, DEFAULT_REPEATS
+
+    p = sub.add_parser("race", help="race search methods (sampler+pruner) over repeats, on wall-clock")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), metavar="S+P,...",
+                   help=f"sampler+pruner pairs (default {','.join(DEFAULT_METHODS)})")  # fmt: skip
+    p.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, help="repeats per method (default 10)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=_positive_int, help="finished trials per repeat (default: the spec's trials)")
+    budget.add_argument("--seconds", type=_positive_float, help="wall-clock seconds per repeat (no new trial after)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes per repeat")
+    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
+    _add_storage(p)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_race, flags=_STORAGE_FLAGS | {"methods": "--methods"})
+
+
+def _race(args: argparse.Namespace) -> int:
+    from harness.device import resolve_device
+    from harness.launch import WorkerError, prepare_workers
+    from harness.race import Budget, parse_methods, race, race_spec
+    from harness.spec import load_spec
+    from harness.storage import check_storage, redact, storage_url
+
+    methods = parse_methods(args.methods)
+    specs = [load_spec(path, args.set) for path in args.specs]
+    for spec in specs:  # every method fits every spec (e.g. grid needs lists) before anything is written
+        for m in methods:
+            race_spec(spec, m, 0, 1)
+    resolve_device(args.device)
+    prepare_workers(args.workers)
+    url = storage_url(args.storage)
+    check_storage(url)
+    try:
+        race(specs, url, methods=methods, repeats=args.repeats, budget=Budget(args.trials, args.seconds),
+             workers=args.workers, device=args.device, threads=args.threads, progress=not args.no_progress)  # fmt: skip
+    except WorkerError as e:
+        print(f"harness race: {e}", file=sys.stderr)
+        return 1
+    from harness import race_stats
+    from harness.storage import open_storage
+
+    histories = race_stats.load_histories(open_storage(url), [s.study.name for s in specs])
+    tables = {name: race_stats.table(h) for name, h in histories.items()}
+    print(f"storage: {redact(url)}; `harness report` draws the race")
+    for name, infos in tables.items():
+        frame = race_stats.table_frame(infos).drop(columns=["name", "target"])
+        text = frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        print(f"\n{text}\n{race_stats.verdict(infos, name).replace('**', '')}")
+    return 0
+
+
 # ---------------------------------------------------------------- studies, dashboard
 def _add_studies(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("studies", help="list the studies in a storage")
@@ -222,6 +278,9 @@ def _studies(args: argparse.Namespace) -> int:
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from harness.race import describe
+    from harness.race_stats import race_study_names
+
     summaries = [
         summarize(optuna.load_study(study_name=name, storage=storage))
         for name in optuna.get_all_study_names(storage=storage)
@@ -231,8 +290,12 @@ def _studies(args: argparse.Namespace) -> int:
             print(json.dumps(summary))
         return 0
     print(f"storage: {redact(url)}")
+    races = race_study_names(storage)  # one line per race method, not one per repeat
     for summary in summaries:
-        print(_describe(summary))
+        if summary["study"] not in races:
+            print(_describe(summary))
+    for line in describe(storage, races):
+        print(line)
     if not summaries:
         print("no studies yet; run `harness launch SPEC`")
     return 0
@@ -408,13 +471,24 @@ def _report(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.device import resolve_device
-    from harness.report import load_studies, slug, write_report
+    from harness.race_stats import race_names
+    from harness.report import load_studies, search_names, slug, write_report
     from harness.storage import open_storage, redact, storage_url
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     resolve_device(args.device)
-    data = load_studies(storage, args.study)  # unknown names are an error before anything is written
+    races = race_names(storage)
+    if args.study:  # a name may be a search, a race (`harness race`) or both; unknown names are an error here
+        searches = search_names(storage)
+        unknown = [n for n in args.study if n not in searches and n not in races]
+        if unknown:
+            raise ConfigError("study", f"unknown study {unknown[0]!r}; allowed: "
+                                       f"{', '.join(dict.fromkeys([*searches, *races])) or '(none yet)'}")  # fmt: skip
+        wanted = [n for n in args.study if n in searches]
+        data = load_studies(storage, wanted) if wanted else []
+    else:
+        data = load_studies(storage)
     out = args.out or (f"{REPORT_DIR}/{slug('+'.join(args.study))}" if args.study else REPORT_DIR)
     for flag, folder in (("out", out), ("artifacts", args.artifacts)):
         try:
@@ -422,7 +496,8 @@ def _report(args: argparse.Namespace) -> int:
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain)
+    path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain,
+                        races=args.study)  # fmt: skip
     print(f"report: {path}")
     return 0
 
@@ -433,6 +508,7 @@ def build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_reproduce(sub)
     _add_launch(sub)
+    _add_race(sub)
     _add_studies(sub)
     _add_dashboard(sub)
     _add_report(sub)

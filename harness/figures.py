@@ -466,3 +466,44 @@ def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizo
     Columns: study, signal, cell, window, runs, test_mse_gmean, test_mse_ci_low,
     test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high."""
     return _save(_draw_window_sweep(frame, title, max_horizon), path)
+
+
+# ---------------------------------------------------------------- the search race
+RACE_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
+
+
+def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    methods = list(dict.fromkeys(frame["method"]))
+    handles: list[Artist] = []
+    for i, method in enumerate(methods):
+        f = frame[frame["method"] == method].sort_values("x", kind="stable")
+        c = RACE_COLORS[i % len(RACE_COLORS)]
+        ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.2, lw=0, step="post")
+        few = len(f) <= 60  # few points (trials): mark each, or the last one would not show
+        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=1.8, marker="o" if few else None,
+                          markersize=3)  # fmt: skip
+        handles.append(line)
+    labels = [f"{m}: IQM, 95% bootstrap band" for m in methods]
+    if np.isfinite(target) and target > 0:
+        handles.append(ax.axhline(target, color="black", ls="--", lw=1))
+        labels.append("target: random+none's median final best")
+    ax.set_yscale("log")
+    ax.set_xlim(left=0)
+    if "axis" in frame and (frame["axis"] == "trials").all():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"best validation MSE so far ({MSE_UNITS}, log scale)")
+    ax.set_title(title)
+    _legend(fig, handles, labels)
+    return fig
+
+
+def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
+    """The search race: per method, the interquartile mean over repeats of the best validation
+    MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
+
+    Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
+    optionally axis ("seconds" or "trials": integer ticks for trials)."""
+    return _save(_draw_race(frame, xlabel, target, title), path)

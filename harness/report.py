@@ -29,6 +29,7 @@ from harness.errors import ConfigError
 from harness.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
 from harness.models import RecurrentRegressor
 from harness.optuna_internals import study_artifacts
+from harness.race_stats import RACE_ATTR
 from harness.signals import make_signal
 from harness.spec import Range, StudySpec, spec_from_dict
 from harness.study import COMPANION_ATTR, PER_CELL_ATTR
@@ -113,7 +114,7 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
         # study by study: get_all_study_summaries parses every study's system attrs, and a
         # concurrent writer (a worker, the dashboard) can make that read fail
         attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
-        if "spec" not in attrs or COMPANION_ATTR in attrs:
+        if "spec" not in attrs or COMPANION_ATTR in attrs or RACE_ATTR in attrs:  # race studies: `race_section`
             continue
         if PER_CELL_ATTR in attrs:
             searches.setdefault(attrs[PER_CELL_ATTR]["name"], []).append(name)
@@ -122,6 +123,11 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
     for name in plain:  # a study over all cells of the same name as a per-cell search (launch refuses that today)
         searches[f"{name} (all cells)" if name in searches else name] = [name]
     return searches
+
+
+def search_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The names `load_studies` knows (searches, not companions or races)."""
+    return list(_searches(storage))
 
 
 def load_studies(storage: optuna.storages.BaseStorage, names: list[str] | None = None) -> list[StudyData]:
@@ -488,8 +494,10 @@ def write_report(
     artifact_dir: Path | None = None,
     device: str = "auto",
     retrain: bool = False,
+    races: list[str] | None = None,
 ) -> Path:
-    """Write report.md, the CSV tables and the figures of `searches` (from `load_studies`)."""
+    """Write report.md, the CSV tables and the figures of `searches` (from `load_studies`), and
+    the race section of the races named in `races` (all races in the storage when None)."""
     from harness import figures
 
     out.mkdir(parents=True, exist_ok=True)
@@ -549,8 +557,42 @@ def write_report(
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
-        lines += [f"![{md_escape(path.stem)}]({path.name})" for path in paths] or ["_(no complete trials)_"]
+    lines += race_section(storage, out, races)
     save_notes(searches, verdict)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
+
+
+# ---------------------------------------------------------------- the search race
+def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[str] | None = None) -> list[str]:
+    """`harness race`'s results per signal: the table (race.csv), the anytime figures and the
+    verdict in words; nothing when the storage holds no race."""
+    from harness import figures, race_stats
+
+    histories = race_stats.load_histories(storage, names)
+    if not histories:
+        return []
+    tables = {name: race_stats.table(h) for name, h in histories.items()}
+    frame = pd.concat([race_stats.table_frame(t) for t in tables.values()], ignore_index=True)
+    frame.to_csv(out / "race.csv", index=False)
+    lines = ["", "## Search race (`harness race`)", "",
+             "Which search method (sampler+pruner) reaches a good validation MSE soonest. Each method ran its "
+             "repeats with different sampler seeds (the same seeds for every method). Curves: best validation MSE "
+             "so far, the interquartile mean (IQM) over repeats of log10 MSE with a 95% bootstrap band, against "
+             "the seconds spent on the repeat and against finished trials. `target`: random+none's median final "
+             "best; `time_to_target`: the time by which half of the repeats reached it (lower median, a repeat "
+             "that never did counting as slowest; empty when fewer than half did); `reached`: the fraction that "
+             "did; `speedup`: random+none's time to target over the method's; `rank`: by time to target, then "
+             "IQM final best.", ""]  # fmt: skip
+    lines += [f"- {race_stats.verdict(t, name)}" for name, t in tables.items()]
+    lines += ["", markdown_table(frame), ""]
+    for name, h in histories.items():
+        target = tables[name][0].target
+        for axis, label in (("seconds", "seconds spent on the repeat"), ("trials", "finished trials")):
+            curves = race_stats.curves_frame(race_stats.curves(h, axis))
+            path = out / f"{slug(name)}-race-{axis}.png"
+            repeats = max(r.repeats for r in tables[name])
+            figures.plot_race(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
+            lines.append(f"![{md_escape(path.stem)}]({path.name})")
+    return lines

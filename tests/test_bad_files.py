@@ -74,7 +74,7 @@ def test_a_byte_order_mark_is_not_an_error(tmp_path: Path, capsys: pytest.Captur
 BAD_DATABASES = ("random bytes", "text", "a folder")
 
 
-@pytest.mark.parametrize("command", ["launch", "studies", "report", "confirm"])
+@pytest.mark.parametrize("command", ["launch", "race", "studies", "report", "confirm"])
 @pytest.mark.parametrize("kind", BAD_DATABASES)
 def test_storage_that_is_not_a_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, kind: str
@@ -89,6 +89,7 @@ def test_storage_that_is_not_a_database(
     before = _listing(tmp_path)
     argv = {
         "launch": ["launch", str(SMOKE), "--no-progress"],
+        "race": ["race", str(SMOKE), "--no-progress"],
         "studies": ["studies"],
         "report": ["report", "--out", str(tmp_path / "out"), "--artifacts", str(tmp_path / "art")],
         "confirm": ["confirm"],
