@@ -27,7 +27,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from harness import weights
-from harness.device import threads_per_worker
+from harness.device import resolve_device, threads_per_worker
 from harness.group import pack, train_members
 from harness.spec import StudySpec
 from harness.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
@@ -131,7 +131,8 @@ def confirm(
                 if (*key, seed, window) not in done:
                     run_config = dataclasses.replace(config, seed=seed, window=window)
                     jobs.append(Job(key, rank, run_config, config.window, device, threads))
-    batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse)]
+    kind = resolve_device(device).type
+    batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse, kind)]
     if workers > 1 and len(batches) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
             for records in pool.imap_unordered(_run_batch, batches):

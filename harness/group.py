@@ -56,9 +56,19 @@ OnMemberEpoch = Callable[[int, int, dict[str, float]], bool | None]  # (member, 
 PARAMS = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 
 
-def groupable(config: RunConfig) -> bool:
-    """The window protocol with one layer; other configs train alone."""
-    return config.protocol == "window" and config.num_layers == 1
+# On the CPU a group beats its members trained one by one only up to these hidden sizes
+# (16 members, window 16, one thread, training time; `tests/benchmarks/test_bench_fuse.py`):
+# rnn 4.3x at hidden 16, 2.4x at 64, 1.6x at 128, 1.2x at 256; gru 2.5x, 1.7x, 1.3x, 0.9x;
+# lstm 1.6x at 16 but 0.9x at 32 and 0.6x at 64: a solo LSTM runs in oneDNN's fused kernel,
+# while the group's gate arithmetic is a dozen memory-bound operations per step.
+CPU_MAX_HIDDEN = {"rnn": 256, "gru": 128, "lstm": 24}
+
+
+def groupable(config: RunConfig, device_type: str = "cpu") -> bool:
+    """The window protocol with one layer, and on the CPU a hidden size where grouping pays
+    (`CPU_MAX_HIDDEN`); other configs train alone."""
+    fits = device_type != "cpu" or config.hidden_size <= CPU_MAX_HIDDEN[config.cell]
+    return config.protocol == "window" and config.num_layers == 1 and fits
 
 
 def _shape_free(config: RunConfig) -> RunConfig:
@@ -73,13 +83,15 @@ def _cost(hidden: int, window: int, padded_hidden: int | None = None) -> float:
     return window * h * h
 
 
-def pack(configs: Sequence[RunConfig], size: int, max_waste: float = MAX_WASTE) -> list[list[int]]:
-    """Indices of `configs` in groups of at most `size` members that may train together, each
-    within `max_waste` padded work; members alone in a group train solo."""
+def pack(
+    configs: Sequence[RunConfig], size: int, device_type: str = "cpu", max_waste: float = MAX_WASTE
+) -> list[list[int]]:
+    """Indices of `configs` in groups of at most `size` members that may train together on a
+    device of `device_type`, each within `max_waste` padded work; members alone train solo."""
     buckets: dict[RunConfig, list[int]] = {}
     groups: list[list[int]] = []
     for i, config in enumerate(configs):
-        if groupable(config) and size > 1:
+        if groupable(config, device_type) and size > 1:
             buckets.setdefault(_shape_free(config), []).append(i)
         else:
             groups.append([i])
@@ -278,7 +290,7 @@ def train_group(
     as one group; returns each member's result as `train.run` would."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     base = configs[0]
-    if not all(groupable(c) and _shape_free(c) == _shape_free(base) for c in configs):
+    if not all(groupable(c, "any") and _shape_free(c) == _shape_free(base) for c in configs):
         raise ValueError("a group's members must share all settings but hidden_size, window, lr and seed")
     apply_numerics(base.precision, base.deterministic)
     # Deterministic mode fills every new uninitialised tensor with NaN (to catch reads of

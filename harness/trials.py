@@ -70,7 +70,7 @@ class Runner:
             except Exception as e:
                 yield {trial.number: failure(trial, e)}
             sampling[trial.number] = time.perf_counter() - start
-        for members in group.pack(configs, self.fuse):
+        for members in group.pack(configs, self.fuse, self.device.type):
             chosen = [sampled[i] for i in members]
             try:
                 yield self._train(chosen, [configs[i] for i in members], sampling)
