@@ -61,29 +61,33 @@ MIN_SECONDS = 1.0  # a seconds budget with less than this left is done: a launch
 class Method:
     sampler: str
     pruner: str
+    fuse: int = 1  # trials trained as one group (`harness launch --fuse`)
 
     @property
     def name(self) -> str:
-        return f"{self.sampler}+{self.pruner}"
+        return f"{self.sampler}+{self.pruner}" + (f"+fuse{self.fuse}" if self.fuse > 1 else "")
 
 
 def parse_methods(text: str) -> tuple[Method, ...]:
-    """`tpe+median,random+none` -> methods, in order, without duplicates; a `ConfigError`
-    on key `methods` that names the allowed samplers and pruners otherwise."""
-    allowed = f"SAMPLER+PRUNER with sampler in {', '.join(SAMPLERS)} and pruner in {', '.join(PRUNERS)}"
+    """`tpe+median,random+none,tpe+median+fuse16` -> methods, in order, without duplicates; a
+    `ConfigError` on key `methods` that names the allowed samplers and pruners otherwise."""
+    allowed = (f"SAMPLER+PRUNER[+fuseB] with sampler in {', '.join(SAMPLERS)}, pruner in {', '.join(PRUNERS)} "
+               "and B an integer >= 2")  # fmt: skip
     methods: list[Method] = []
     items = [item.strip() for item in text.split(",")]
     if not any(items):
         raise ConfigError("methods", f"no method given; each is {allowed}")
     for item in items:
-        sampler, sep, pruner = item.partition("+")
-        if not sep or "+" in pruner:
+        sampler, sep, rest = item.partition("+")
+        pruner, _, fused = rest.partition("+")
+        size = fused.removeprefix("fuse")
+        if not sep or "+" in fused or (fused and not (fused.startswith("fuse") and size.isdigit() and int(size) > 1)):
             raise ConfigError("methods", f"{item!r} is not a method; each is {allowed}")
         if sampler not in SAMPLERS:
             raise ConfigError("methods", f"unknown sampler {sampler!r} in {item!r}; allowed: {', '.join(SAMPLERS)}")
         if pruner not in PRUNERS:
             raise ConfigError("methods", f"unknown pruner {pruner!r} in {item!r}; allowed: {', '.join(PRUNERS)}")
-        method = Method(sampler, pruner)
+        method = Method(sampler, pruner, int(size) if fused else 1)
         if method not in methods:
             methods.append(method)
     return tuple(methods)
@@ -115,8 +119,10 @@ def race_spec(spec: StudySpec, method: Method, repeat: int, trials: int) -> Stud
     study = replace(spec.study, name=study_name(spec.study.name, method, repeat), sampler=method.sampler,
                     pruner=method.pruner, sampler_seed=repeat_seed(spec, repeat), trials=trials, equal_cells=False,
                     objectives=("val_mse",))  # fmt: skip
+    execution = replace(spec.execution, fuse=method.fuse)
     try:
-        return spec_from_dict(replace(spec, study=study).to_dict(), source=f"{spec.study.name} with {method.name}")
+        return spec_from_dict(replace(spec, study=study, execution=execution).to_dict(),
+                              source=f"{spec.study.name} with {method.name}")  # fmt: skip
     except ConfigError as e:  # a SpecError names the spec and key
         raise ConfigError("methods", f"{method.name}: {e}") from None
 

@@ -36,7 +36,8 @@ def _listing(folder: Path) -> dict[str, int]:
         ("tpe+bogus", "unknown pruner 'bogus'"),
         ("annealing+none", "unknown sampler 'annealing'"),
         ("tpe", "'tpe' is not a method"),
-        ("tpe+median+fuse4", "is not a method"),
+        ("tpe+median+fuse1", "is not a method"),
+        ("tpe+median+fused", "is not a method"),
         ("grid+none", "grid sampler needs a list"),  # a valid name the spec's ranges cannot take
     ],
 )
@@ -66,6 +67,13 @@ def test_trials_and_seconds_are_exclusive(tmp_path: Path, capsys: pytest.Capture
 def test_parse_methods_keeps_order_and_drops_duplicates() -> None:
     names = [m.name for m in race.parse_methods("tpe+median, random+none,tpe+median,gp+successive-halving")]
     assert names == ["tpe+median", "random+none", "gp+successive-halving"]
+
+
+def test_a_fused_method_races_fused_trials() -> None:
+    (method,) = race.parse_methods("tpe+median+fuse8")
+    assert (method.sampler, method.pruner, method.fuse, method.name) == ("tpe", "median", 8, "tpe+median+fuse8")
+    spec = race.race_spec(load_spec(SMOKE), method, 0, 4)
+    assert spec.execution.fuse == 8 and spec.study.name == "smoke/race/tpe+median+fuse8/0"
 
 
 # ---------------------------------------------------------------- a real race on a tiny spec
