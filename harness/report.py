@@ -514,16 +514,12 @@ def write_report(
         _integers(frame).to_csv(out / f"{name}.csv", index=False)
     (out / "findings.md").write_text(verdict, encoding="utf-8")
 
-    lines = ["# Harness report", "", "## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
-    lines += ["## Studies", "", markdown_table(pd.DataFrame([study_header(search) for search in searches]))]
-    lines += ["## Cells and references", "",
-              "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "
-              "ranking cells) and the references on the same splits. `budget` is the number of search trials "
-              "the cell got. `x_floor` is the test MSE divided by the linear autoregression's, which predicts a "
-              "noiseless sine exactly.", "",
-              markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
-    lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
-              markdown_table(imp)]  # fmt: skip
+    lines = ["# Harness report", ""]
+    if not searches:  # a storage holding only races (`harness race`): their section alone
+        lines += [f"Storage: {md_escape(storage_label)}", ""]
+    else:
+        lines += ["## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
+        lines += _search_sections(searches, comparison, side, imp)
     if not cis.empty:
         lines += ["", "## Replicates (`harness confirm`)", "",
                   "Each cell's best configuration re-trained on the same seeds: the geometric mean of test and "
@@ -562,6 +558,22 @@ def write_report(
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
+
+
+def _search_sections(
+    searches: list[StudyData], comparison: pd.DataFrame, side: pd.DataFrame, imp: pd.DataFrame
+) -> list[str]:
+    """The studies, the cells against the references, side by side, and parameter importances."""
+    lines = ["## Studies", "", markdown_table(pd.DataFrame([study_header(search) for search in searches]))]
+    lines += ["## Cells and references", "",
+              "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "
+              "ranking cells) and the references on the same splits. `budget` is the number of search trials "
+              "the cell got. `x_floor` is the test MSE divided by the linear autoregression's, which predicts a "
+              "noiseless sine exactly.", "",
+              markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
+    lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
+              markdown_table(imp)]  # fmt: skip
+    return lines
 
 
 # ---------------------------------------------------------------- the search race

@@ -329,7 +329,9 @@ def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, caps
         main(["report", "--storage", url, "--study", "smoke", "--out", str(only), "--artifacts", str(tmp_path / "a")])
         == 0
     )
-    assert (only / "race.csv").exists() and "## Search race" in (only / "report.md").read_text()
+    text = (only / "report.md").read_text()
+    assert (only / "race.csv").exists() and "## Search race" in text
+    assert "## Studies" not in text and "(no data)" not in text  # no empty search sections
     capsys.readouterr()
     assert main(["report", "--storage", url, "--study", "nope", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
