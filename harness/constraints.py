@@ -25,6 +25,8 @@ RULE = "harness.rule"  # the key of a field's rule in its dataclass metadata
 
 
 class Rule(Protocol):
+    """What every rule answers; the rules below inherit the plain `coerce` and `parse`."""
+
     def describe(self) -> str:
         """What the rule allows, to follow "must be"."""
         ...
@@ -32,13 +34,13 @@ class Rule(Protocol):
     def coerce(self, value: Any) -> Any:
         """The value in the field's type where that is lossless (TOML 1 -> 1.0, a list -> tuple);
         anything else unchanged, for `accepts` to refuse."""
-        ...
+        return value
 
     def accepts(self, value: Any) -> bool: ...
 
     def parse(self, text: str) -> Any:
         """A command-line word as a value; text that does not parse comes back as it is."""
-        ...
+        return text
 
 
 def _is_int(value: Any) -> bool:
@@ -46,7 +48,7 @@ def _is_int(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Integer:
+class Integer(Rule):
     low: int | None = None
     high: int | None = None
 
@@ -56,9 +58,6 @@ class Integer:
         if self.low is not None:
             return f"an integer >= {self.low}"
         return f"an integer <= {self.high}" if self.high is not None else "an integer"
-
-    def coerce(self, value: Any) -> Any:
-        return value
 
     def accepts(self, value: Any) -> bool:
         return _is_int(value) and (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
@@ -71,7 +70,7 @@ class Integer:
 
 
 @dataclass(frozen=True)
-class Real:
+class Real(Rule):
     """A finite number; `low_open`: strictly above `low` (a learning rate of 0 learns nothing)."""
 
     low: float | None = None
@@ -103,7 +102,7 @@ class Real:
 
 
 @dataclass(frozen=True)
-class OneOf:
+class OneOf(Rule):
     """A name from a registry (or a fixed tuple). The registry itself is kept, not a copy of
     its names, so the allowed list is always the registry's."""
 
@@ -122,21 +121,15 @@ class OneOf:
         except TypeError:  # unhashable, e.g. a TOML table
             return False
 
-    def parse(self, text: str) -> Any:
-        return text
-
 
 def _label(option: Any) -> str:
     return json.dumps(list(option)) if isinstance(option, tuple) else str(option)  # as a spec writes it
 
 
 @dataclass(frozen=True)
-class Boolean:
+class Boolean(Rule):
     def describe(self) -> str:
         return "true or false"
-
-    def coerce(self, value: Any) -> Any:
-        return value
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)
@@ -146,20 +139,14 @@ class Boolean:
 
 
 @dataclass(frozen=True)
-class Text:
+class Text(Rule):
     """A non-empty string (a name a user will read and type again)."""
 
     def describe(self) -> str:
         return "a non-empty string"
 
-    def coerce(self, value: Any) -> Any:
-        return value
-
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str) and bool(value.strip())
-
-    def parse(self, text: str) -> Any:
-        return text
 
 
 def check(key: str, value: Any, rule: Rule) -> Any:

@@ -64,11 +64,16 @@ PARAMS = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 CPU_MAX_HIDDEN = {"rnn": 256, "gru": 128, "lstm": 24}
 
 
+def _trainable_together(config: RunConfig) -> bool:
+    """What the group trainer handles: the window protocol with one layer."""
+    return config.protocol == "window" and config.num_layers == 1
+
+
 def groupable(config: RunConfig, device_type: str = "cpu") -> bool:
     """The window protocol with one layer, and on the CPU a hidden size where grouping pays
     (`CPU_MAX_HIDDEN`); other configs train alone."""
     fits = device_type != "cpu" or config.hidden_size <= CPU_MAX_HIDDEN[config.cell]
-    return config.protocol == "window" and config.num_layers == 1 and fits
+    return _trainable_together(config) and fits
 
 
 def _shape_free(config: RunConfig) -> RunConfig:
@@ -290,7 +295,7 @@ def train_group(
     as one group; returns each member's result as `train.run` would."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     base = configs[0]
-    if not all(groupable(c, "any") and _shape_free(c) == _shape_free(base) for c in configs):
+    if not all(_trainable_together(c) and _shape_free(c) == _shape_free(base) for c in configs):
         raise ValueError("a group's members must share all settings but hidden_size, window, lr and seed")
     apply_numerics(base.precision, base.deterministic)
     # Deterministic mode fills every new uninitialised tensor with NaN (to catch reads of
