@@ -81,6 +81,9 @@ def reset_peak_memory(device: torch.device) -> None:
     resident set size (VmHWM) to its current size when "5" is written to clear_refs, so the
     peak read after a run is that run's, not the worker's lifetime peak."""
     if device.type == "cuda":
+        # A fresh worker process may reach here before its first CUDA tensor; the allocator's
+        # statistics exist only after CUDA's lazy initialisation ("Invalid device argument").
+        torch.cuda.init()
         torch.cuda.reset_peak_memory_stats(device)
     elif device.type == "cpu":
         try:

@@ -55,8 +55,9 @@ def cuda_tests(root: Path) -> dict[str, Any]:
     """The suite's CUDA tests (data on the device, cuDNN, numerics, CLI on cuda). Only their
     file: the rest of the suite imports optuna-dashboard, which the GPU machine lacks."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"]
-    try:
-        proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    try:  # stderr too: a conftest that fails to import says why only there
+        proc = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=300)  # fmt: skip
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else e.stdout or ""
         return {"returncode": None, "summary": "timed out after 300 s", "output_tail": out.splitlines()[-30:]}

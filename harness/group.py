@@ -70,10 +70,12 @@ def _trainable_together(config: RunConfig) -> bool:
 
 
 def groupable(config: RunConfig, device_type: str = "cpu") -> bool:
-    """The window protocol with one layer, and on the CPU a hidden size where grouping pays
-    (`CPU_MAX_HIDDEN`); other configs train alone."""
-    fits = device_type != "cpu" or config.hidden_size <= CPU_MAX_HIDDEN[config.cell]
-    return _trainable_together(config) and fits
+    """The window protocol with one layer, on the CPU, at a hidden size where grouping pays
+    (`CPU_MAX_HIDDEN`); other configs train alone. Not on a GPU: on an H200 (`make gpu-check`,
+    docs/performance.md) 64 trials trained 3x slower fused (16 or 64 to a group) than one by
+    one, since cuDNN runs a solo cell's whole sequence in one kernel while the group kernels
+    launch several per step."""
+    return _trainable_together(config) and device_type == "cpu" and config.hidden_size <= CPU_MAX_HIDDEN[config.cell]
 
 
 def _shape_free(config: RunConfig) -> RunConfig:

@@ -10,7 +10,6 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
-import optuna_dashboard
 import pytest
 import torch
 from optuna.artifacts import FileSystemArtifactStore
@@ -54,6 +53,8 @@ class _Quiet(WSGIRequestHandler):
 def dashboard_server(url: str, artifacts: Path) -> Iterator[str]:
     """The real optuna-dashboard app on a free loopback port, as `harness dashboard` serves it;
     yields its base URL."""
+    import optuna_dashboard  # here, not at the top: the GPU machine runs tests/test_cuda.py without it
+
     app = optuna_dashboard.wsgi(url, artifact_store=FileSystemArtifactStore(str(artifacts)))
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
