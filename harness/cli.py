@@ -14,11 +14,12 @@ from typing import Any, NoReturn
 
 from harness.constraints import Integer, Real, Rule, check, default_of, rule_of
 from harness.errors import ConfigError
-from harness.spec import ExecutionSettings, SpecError, StudySettings
+from harness.search.spec import ExecutionSettings, SpecError, StudySettings
 
 EXIT_USAGE = 2
 REPORT_DIR = "results/report"
 EXIT_INTERRUPTED = 130
+RESUMABLE = ("launch", "race")  # commands that pick up where a Ctrl-C left them
 
 
 class UsageError(Exception):
@@ -73,10 +74,10 @@ _REPRODUCE_FLAGS = {
 
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
-    from harness.models import CELLS
-    from harness.reproduce import NotebookSettings
-    from harness.signals import SIGNALS, SignalConfig
-    from harness.train import RunConfig
+    from harness.series.signals import SIGNALS, SignalConfig
+    from harness.training.models import CELLS
+    from harness.training.reproduce import NotebookSettings
+    from harness.training.train import RunConfig
 
     p = sub.add_parser("reproduce", help="re-run the notebook's configurations on the seed protocol")
     # No default: without --cell, --signal or --window, the notebook's own runs.
@@ -93,8 +94,14 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 def _reproduce(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from harness.device import resolve_device
-    from harness.reproduce import REPORTED_EPOCHS, NotebookSettings, notebook_config, reproduce_one, select_runs
+    from harness.training.device import resolve_device
+    from harness.training.reproduce import (
+        REPORTED_EPOCHS,
+        NotebookSettings,
+        notebook_config,
+        reproduce_one,
+        select_runs,
+    )
 
     settings = NotebookSettings(hidden_size=args.hidden_size, lr=args.lr, epochs=args.epochs, seed=args.seed)
     # Validate every run and the device before training anything.
@@ -172,16 +179,17 @@ def _describe(summary: dict[str, Any]) -> str:
     )
     if summary["best_value"] is None:
         return line + "; no complete trial yet"
-    params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary["best_params"].items())
-    return line + f"; best val_mse {summary['best_value']:.4g} (trial {summary['best_trial']}): {params}"
+    params = ({"cell": summary["best_cell"]} if summary.get("best_cell") else {}) | summary["best_params"]
+    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return line + f"; best val_mse {summary['best_value']:.4g} (trial {summary['best_trial']}): {shown}"
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from harness.device import resolve_device
-    from harness.launch import WorkerError, launch_all, prepare_workers
-    from harness.spec import load_spec
-    from harness.storage import check_storage, redact, storage_url
-    from harness.weights import check_artifacts
+    from harness.search.launch import WorkerError, launch_all, prepare_workers
+    from harness.search.spec import load_spec
+    from harness.search.storage import check_storage, redact, storage_url
+    from harness.search.weights import check_artifacts
+    from harness.training.device import resolve_device
 
     fuse = [f"execution.fuse={args.fuse}"] if args.fuse else []  # recorded with the spec, like --set
     specs = [load_spec(path, [*args.set, *fuse]) for path in args.specs]  # all validated before anything runs
@@ -207,7 +215,7 @@ def _launch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- race
 def _add_race(sub: argparse._SubParsersAction) -> None:
-    from harness.race import DEFAULT_METHODS, DEFAULT_REPEATS
+    from harness.search.race import DEFAULT_METHODS, DEFAULT_REPEATS
 
     p = sub.add_parser("race", help="race search methods (sampler+pruner) over repeats, on wall-clock")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
@@ -227,11 +235,11 @@ def _add_race(sub: argparse._SubParsersAction) -> None:
 
 
 def _race(args: argparse.Namespace) -> int:
-    from harness.device import resolve_device
-    from harness.launch import WorkerError, prepare_workers
-    from harness.race import Budget, parse_methods, race, race_spec
-    from harness.spec import load_spec
-    from harness.storage import check_storage, redact, storage_url
+    from harness.search.launch import WorkerError, prepare_workers
+    from harness.search.race import Budget, parse_methods, race, race_spec
+    from harness.search.spec import load_spec
+    from harness.search.storage import check_storage, redact, storage_url
+    from harness.training.device import resolve_device
 
     methods = parse_methods(args.methods)
     specs = [load_spec(path, args.set) for path in args.specs]
@@ -248,16 +256,19 @@ def _race(args: argparse.Namespace) -> int:
     except WorkerError as e:
         print(f"harness race: {e}", file=sys.stderr)
         return 1
-    from harness import race_stats
-    from harness.storage import open_storage
+    from harness.search.race import startup_warnings
+    from harness.search.storage import open_storage
+    from harness.stats import race_stats
 
     histories = race_stats.load_histories(open_storage(url), [s.study.name for s in specs])
     tables = {name: race_stats.table(h) for name, h in histories.items()}
     print(f"storage: {redact(url)}; `harness report` draws the race")
     for name, infos in tables.items():
         frame = race_stats.table_frame(infos).drop(columns=["name", "target"])
-        text = frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        text = frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")  # never reached: blank
         print(f"\n{text}\n{race_stats.verdict(infos, name).replace('**', '')}")
+        for warning in startup_warnings(infos):
+            print(f"harness race: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -272,14 +283,14 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
 def _studies(args: argparse.Namespace) -> int:
     import optuna
 
-    from harness.storage import open_storage, redact, storage_url
-    from harness.study import summarize
+    from harness.search.storage import open_storage, redact, storage_url
+    from harness.search.study import summarize
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from harness.race import describe
-    from harness.race_stats import race_study_names
+    from harness.search.race import describe
+    from harness.stats.race_stats import race_study_names
 
     summaries = [
         summarize(optuna.load_study(study_name=name, storage=storage))
@@ -313,7 +324,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
-    from harness.storage import open_storage, redact, storage_url
+    from harness.search.storage import open_storage, redact, storage_url
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
@@ -366,7 +377,7 @@ def _window_list(text: str) -> tuple[int, ...]:
 
 
 def _window(text: str) -> int:
-    from harness.train import RunConfig
+    from harness.training.train import RunConfig
 
     window: int = _flag_type(rule_of(RunConfig, "window"))(text)
     return window
@@ -375,13 +386,13 @@ def _window(text: str) -> int:
 def _confirm(args: argparse.Namespace) -> int:
     import optuna
 
-    from harness.confirm import confirm
-    from harness.data import split_indices
-    from harness.device import resolve_device
-    from harness.replicates import ci_table, paired_tests, replicate_frame, sweep_table
-    from harness.report import load_studies
-    from harness.storage import open_storage, storage_url
-    from harness.weights import artifact_store
+    from harness.report.tables import load_studies
+    from harness.search.confirm import confirm, replicate_frame, replicate_seeds
+    from harness.search.storage import open_storage, storage_url
+    from harness.search.weights import artifact_store
+    from harness.series.data import split_indices
+    from harness.stats.replicates import ci_table, paired_tests, sweep_table
+    from harness.training.device import resolve_device
 
     storage = open_storage(storage_url(args.storage), must_exist=True)
     resolve_device(args.device)
@@ -395,7 +406,11 @@ def _confirm(args: argparse.Namespace) -> int:
         ran = confirm(storage, d.name, d.studies, d.spec, seeds=args.seeds, top=args.top, windows=args.windows,
                       workers=args.workers, device=args.device, artifacts=store, fuse=args.fuse)  # fmt: skip
         print(f"{d.name}: {ran} new runs", file=sys.stderr)
-    frame = replicate_frame(storage, [d.name for d in studies])
+    recorded = replicate_frame(storage, [d.name for d in studies])
+    seeds = {s for d in studies for s in replicate_seeds(d.spec, args.seeds)}
+    frame = recorded[recorded["seed"].isin(seeds)]  # the tables of what was asked: --seeds N, not every seed kept
+    print(f"tables over the {args.seeds} seeds asked for ({len(frame)} of {len(recorded)} recorded runs; "
+          "`harness report` uses every recorded seed)", file=sys.stderr)  # fmt: skip
     columns = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",
                "horizon_mean", "horizon_ci_low", "horizon_ci_high"]  # fmt: skip
     tables = [ci_table(frame)[columns], paired_tests(frame)]
@@ -422,8 +437,8 @@ def _weights(args: argparse.Namespace) -> int:
     import optuna
     import torch
 
-    from harness.storage import open_storage, storage_url
-    from harness.weights import find_trial, load_checkpoint
+    from harness.search.storage import open_storage, storage_url
+    from harness.search.weights import find_trial, load_checkpoint
 
     storage = open_storage(storage_url(args.storage), must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -470,10 +485,11 @@ def _report(args: argparse.Namespace) -> int:
 
     import optuna
 
-    from harness.device import resolve_device
-    from harness.race_stats import race_names
-    from harness.report import load_studies, search_names, slug, write_report
-    from harness.storage import open_storage, redact, storage_url
+    from harness.report.tables import load_studies, search_names
+    from harness.report.write import slug, write_report
+    from harness.search.storage import open_storage, redact, storage_url
+    from harness.stats.race_stats import race_names
+    from harness.training.device import resolve_device
 
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
@@ -522,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if "artifacts" in vars(args) and args.artifacts is None:
-            from harness.storage import default_artifacts, storage_url
+            from harness.search.storage import default_artifacts, storage_url
 
             args.artifacts = default_artifacts(storage_url(args.storage))
         return int(args.func(args))
@@ -537,7 +553,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness {args.command}: {_config_error(flags)(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
+        if args.command in RESUMABLE:
+            print(f"harness {args.command}: interrupted; what finished is kept, the trials that were running are "
+                  "marked FAIL and queued again: run the same command to resume", file=sys.stderr)  # fmt: skip
+        else:
+            print("harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

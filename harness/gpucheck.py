@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from harness import __version__
-from harness.device import device_name, resolve_device
-from harness.reproduce import NOTEBOOK_RUNS, NotebookSettings, notebook_config
-from harness.signals import SignalConfig
-from harness.train import RunConfig, run
+from harness.series.signals import SignalConfig
+from harness.training.device import device_name, resolve_device
+from harness.training.reproduce import NOTEBOOK_RUNS, NotebookSettings, notebook_config
+from harness.training.train import RunConfig, run
 
 SOLO = (("rnn", 16, 16), ("lstm", 64, 32), ("gru", 256, 64))  # (cell, hidden, window): small to large
 
@@ -54,7 +54,7 @@ def environment(device: torch.device) -> dict[str, Any]:
 def cuda_tests(root: Path) -> dict[str, Any]:
     """The suite's CUDA tests (data on the device, cuDNN, numerics, CLI on cuda). Only their
     file: the rest of the suite imports optuna-dashboard, which the GPU machine lacks."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/training/test_cuda.py"]
     try:  # stderr too: a conftest that fails to import says why only there
         proc = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=300)  # fmt: skip
@@ -103,9 +103,9 @@ def workers(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     context), timed from the database: first trial start to last trial end."""
     import optuna
 
-    from harness.launch import launch
-    from harness.spec import load_spec
-    from harness.study import wall_seconds
+    from harness.search.launch import launch
+    from harness.search.spec import load_spec
+    from harness.search.study import wall_seconds
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     root = Path(__file__).resolve().parent.parent
@@ -147,10 +147,10 @@ def fused(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     (`--fuse B`), one worker, no pruner, timed from the database."""
     import optuna
 
-    from harness.launch import launch
-    from harness.spec import ExecutionSettings, load_spec
-    from harness.storage import open_storage
-    from harness.study import create_study, wall_seconds
+    from harness.search.launch import launch
+    from harness.search.spec import ExecutionSettings, load_spec
+    from harness.search.storage import open_storage
+    from harness.search.study import create_study, wall_seconds
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     root = Path(__file__).resolve().parent.parent

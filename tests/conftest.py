@@ -14,7 +14,7 @@ import pytest
 import torch
 from optuna.artifacts import FileSystemArtifactStore
 
-from harness.storage import open_storage
+from harness.search.storage import open_storage
 
 # Tests are small; one thread keeps them deterministic in speed and leaves the other core
 # to parallel tests and worker subprocesses.
@@ -53,7 +53,7 @@ class _Quiet(WSGIRequestHandler):
 def dashboard_server(url: str, artifacts: Path) -> Iterator[str]:
     """The real optuna-dashboard app on a free loopback port, as `harness dashboard` serves it;
     yields its base URL."""
-    import optuna_dashboard  # here, not at the top: the GPU machine runs tests/test_cuda.py without it
+    import optuna_dashboard  # here, not at the top: the GPU machine runs tests/training/test_cuda.py without it
 
     app = optuna_dashboard.wsgi(url, artifact_store=FileSystemArtifactStore(str(artifacts)))
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
@@ -62,3 +62,14 @@ def dashboard_server(url: str, artifacts: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def assert_figures_shown(out: Path) -> None:
+    """Every PNG a report wrote into `out` is linked from its report.md, and every image link
+    there names a file that exists."""
+    import re
+
+    md = (out / "report.md").read_text(encoding="utf-8")
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(set(linked)), "figures written but not shown"
+    assert all((out / link).is_file() for link in linked), "a link to a missing figure"

@@ -6,7 +6,7 @@ notebook's settings (hidden 30, lr 0.01, 33 epochs, seed 42), summed loss of eve
 
 About 6-12 s per run on this project's 2-core CPU (a minute in all), which is why the suite
 compares the harness with this file instead of running the loop six times
-(`tests/test_train.py`). One run of the loop is still compared live there, so the file
+(`tests/training/test_train.py`). One run of the loop is still compared live there, so the file
 cannot drift from `notebook_port.py` unnoticed. Re-run this after changing
 `notebook_port.py`, `NOTEBOOK_RUNS` or the signals, and commit the result.
 """
@@ -26,8 +26,8 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))  # for notebook_port, as conftest.py does for the tests
 
-from harness.reproduce import NOTEBOOK_RUNS  # noqa: E402
-from harness.signals import SignalConfig, make_signal  # noqa: E402
+from harness.series.signals import SignalConfig, make_signal  # noqa: E402
+from harness.training.reproduce import NOTEBOOK_RUNS  # noqa: E402
 
 from notebook_port import REFERENCE_PATH, notebook_losses  # noqa: E402
 

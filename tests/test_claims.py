@@ -24,12 +24,12 @@ import torch
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-import harness.fused
-from harness import train
+import harness.training.fused
 from harness.cli import main
-from harness.launch import launch
-from harness.spec import load_spec
-from harness.storage import DEFAULT_STORAGE, redact
+from harness.search.launch import launch
+from harness.search.spec import load_spec
+from harness.search.storage import DEFAULT_STORAGE, redact
+from harness.training import train
 
 ROOT = Path(__file__).parent.parent
 SMOKE = str(ROOT / "studies" / "smoke.toml")
@@ -103,7 +103,7 @@ def test_timeout_starts_no_trial_after_its_seconds(
             raise RuntimeError("the launch is still starting trials long after its --timeout")
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr("harness.study.train.run", watchdog)
+    monkeypatch.setattr("harness.search.study.train.run", watchdog)
     url = f"sqlite:///{tmp_path / 't.db'}"
     argv = ["launch", SMOKE, "--storage", url, "--no-progress", "--device", "cpu", "--set", 'search.cell=["lstm"]',
             "--set", "search.hidden_size=4", "--set", "search.window=4", "--set", "training.epochs=1"]  # fmt: skip
@@ -139,7 +139,7 @@ def test_harness_fused_0_switches_the_fused_path_off(cell: str, monkeypatch: pyt
     # harness.fused reads HARNESS_FUSED when a model is built (`available()`), not at import,
     # so setting it in this process is what setting it before `harness launch` does.
     calls = []
-    real = harness.fused.recurrent
+    real = harness.training.fused.recurrent
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -148,7 +148,7 @@ def test_harness_fused_0_switches_the_fused_path_off(cell: str, monkeypatch: pyt
     monkeypatch.setattr(harness.fused, "recurrent", counting)
     # A configuration the fused path takes: single layer, CPU, batch x hidden <= 2048.
     config = train.RunConfig(cell=cell, hidden_size=8, window=5, epochs=1, batch_size=16)
-    assert harness.fused.worthwhile(config.batch_size, config.hidden_size)
+    assert harness.training.fused.worthwhile(config.batch_size, config.hidden_size)
 
     monkeypatch.delenv("HARNESS_FUSED", raising=False)
     on = train.run(config, "cpu")
@@ -301,7 +301,7 @@ def test_a_cuda_out_of_memory_trial_is_failed_and_the_study_goes_on(
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr("harness.study.train.run", out_of_memory_once)
+    monkeypatch.setattr("harness.search.study.train.run", out_of_memory_once)
     spec = load_spec(SMOKE, TINY)
     url = f"sqlite:///{tmp_path / 'oom.db'}"
     summary = launch(spec, url, trials=3, workers=1, device="cpu", progress=False)

@@ -12,8 +12,8 @@ import pytest
 from harness import cli
 from harness.constraints import default_of
 from harness.errors import ConfigError
-from harness.reproduce import NotebookSettings
-from harness.spec import SpecError
+from harness.search.spec import SpecError
+from harness.training.reproduce import NotebookSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -13,10 +13,17 @@ import pytest
 from harness.cli import main
 from harness.constraints import Integer, OneOf, Real, check, default_of, rules
 from harness.errors import ConfigError
-from harness.reproduce import NotebookSettings
-from harness.signals import SignalConfig
-from harness.spec import SEARCHABLE, ExecutionSettings, StudySettings, TrainingSettings, load_spec, spec_from_dict
-from harness.train import RunConfig
+from harness.search.spec import (
+    SEARCHABLE,
+    ExecutionSettings,
+    StudySettings,
+    TrainingSettings,
+    load_spec,
+    spec_from_dict,
+)
+from harness.series.signals import SignalConfig
+from harness.training.reproduce import NotebookSettings
+from harness.training.train import RunConfig
 
 SMOKE = Path(__file__).parent.parent / "studies" / "smoke.toml"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from harness.device import threads_per_worker
+from harness.training.device import threads_per_worker
 
 
 @pytest.fixture(autouse=True)

@@ -11,12 +11,12 @@ from typing import Any
 import optuna
 import pytest
 
-from harness.device import resolve_device
-from harness.launch import launch, prepare_workers, worker_context
-from harness.spec import load_spec
-from harness.storage import open_storage
-from harness.study import create_study, wall_seconds
-from harness.trials import Runner
+from harness.search.launch import launch, prepare_workers, worker_context
+from harness.search.spec import load_spec
+from harness.search.storage import open_storage
+from harness.search.study import create_study, wall_seconds
+from harness.search.trials import Runner
+from harness.training.device import resolve_device
 
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine (2 torch threads, as one worker runs): the size
@@ -89,7 +89,7 @@ def test_worker_scaling(benchmark: Any, workers: int, tmp_path: Path) -> None:
 
 
 def _ready(queue: Any) -> None:
-    import harness.launch  # noqa: F401  what a worker imports before its first trial
+    import harness.search.launch  # noqa: F401  what a worker imports before its first trial
 
     queue.put(time.perf_counter())
 

@@ -20,12 +20,12 @@ import optuna
 import pytest
 
 from harness.gpucheck import draws
-from harness.group import train_group
-from harness.launch import launch
-from harness.spec import ExecutionSettings, load_spec
-from harness.storage import open_storage
-from harness.study import create_study, wall_seconds
-from harness.train import RunConfig, run
+from harness.search.launch import launch
+from harness.search.spec import ExecutionSettings, load_spec
+from harness.search.storage import open_storage
+from harness.search.study import create_study, wall_seconds
+from harness.training.group import train_group
+from harness.training.train import RunConfig, run
 
 from conftest import CELLS
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.reproduce import NotebookSettings, notebook_config
-from harness.signals import SignalConfig, make_signal
-from harness.train import run
+from harness.series.signals import SignalConfig, make_signal
+from harness.training.reproduce import NotebookSettings, notebook_config
+from harness.training.train import run
 
 from conftest import CELLS
 from notebook_port import notebook_losses, reference_losses
@@ -40,7 +40,7 @@ def test_harness_seed_protocol(benchmark: Any, cell: str, signal: str, window: i
     config = notebook_config(cell, signal, window, NotebookSettings(epochs=_epochs(benchmark)))
     result = benchmark.pedantic(run, args=(config, "cpu"), rounds=5)
     # Every epoch it ran, against the loop's recorded losses (tests/data/notebook_losses.json,
-    # checked against the live loop in tests/test_train.py).
+    # checked against the live loop in tests/training/test_train.py).
     reference = reference_losses(cell, signal, window)[: config.epochs]
     assert len(result.losses) == len(reference) == config.epochs
     assert result.losses == pytest.approx(reference, rel=1e-3)

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import torch
 
-from harness import evaluate, fused
-from harness.data import make_windows
-from harness.device import resolve_device, synchronize
-from harness.signals import make_signal
-from harness.train import RunConfig, build_model, train_epoch
+from harness.series.data import make_windows
+from harness.series.signals import make_signal
+from harness.training import evaluate, fused
+from harness.training.device import resolve_device, synchronize
+from harness.training.train import RunConfig, build_model, train_epoch
 
 from conftest import CELLS
 

@@ -1,0 +1,8 @@
+"""Report: tables, figure data and figures from a storage (layer 4; may import every layer
+but `cli`). It reads studies and stored weights and never trains, except a pre-weights study
+re-run when asked.
+
+`tables` (the study frames, comparison tables and the records each figure is drawn from),
+`figure_data` (those records' types), `figures` (drawing only) and `write` (report.md, its
+CSVs and PNGs, the dashboard notes and artifacts).
+"""

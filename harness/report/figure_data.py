@@ -1,0 +1,53 @@
+"""What each figure draws: the typed records `report` computes (`report.*_info`) and
+`figures` draws (`figures.plot_*`), after Optuna's visualization modules (an `_info`
+function returning a record, a `_plot` function drawing it). Tests check these records,
+not the pixels. Their own module so the drawing side (below `report`) can name them without
+importing `report`, and `report` can build them without importing matplotlib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.search.spec import Range
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionsInfo:
+    """Figures 1 (predictions) and 6 (free-running error): each cell's best trial on the test region."""
+
+    frame: pd.DataFrame  # cell, t, step, truth, one_step, free_running, free_error
+    missing: tuple[str, ...] = ()  # cells whose best trial kept no weights and was not re-trained
+
+
+@dataclass(frozen=True, eq=False)
+class ParamScatterInfo:
+    """Figure 2: each finished trial's validation MSE against each searched numeric parameter."""
+
+    frame: pd.DataFrame  # number, cell, state (COMPLETE or PRUNED), value, one column per parameter in `ranges`
+    ranges: dict[str, Range]  # each parameter's search range, drawn as the axis limits
+
+
+@dataclass(frozen=True, eq=False)
+class BestSoFarInfo:
+    """Figure 3: per cell, every finished trial's value and the best complete value so far."""
+
+    # cell, number, state, value, best_so_far (NaN before a cell's first complete trial; a last
+    # row per cell, state END, at the study's last trial number carries the line to the end)
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False)
+class LearningCurvesInfo:
+    """Figure 4: validation MSE per epoch of the top complete trials of each cell."""
+
+    frame: pd.DataFrame  # cell, number, epoch, val_mse
+
+
+@dataclass(frozen=True, eq=False)
+class ParetoInfo:
+    """Figure 5: validation MSE against train seconds, the non-dominated trials marked."""
+
+    frame: pd.DataFrame  # number, cell, value, train_seconds, on_front (bool)

@@ -1,0 +1,516 @@
+"""Drawing the report's figures from the records `report.py` computes (`harness.report.figure_data`).
+
+Named as Optuna's visualization modules name theirs: `report.pareto_info(...)` computes a
+typed record, `figures.plot_pareto(record, ...)` draws it. Each `plot_*` function writes one
+PNG: titled, axes labelled with units, the legend outside the data area, readable at 100 dpi.
+Each one draws through a private `_draw_*` function that returns the `Figure` (tests inspect
+it), then `_save` writes and closes it. A legend is drawn only when there is something labelled to put in it, so drawing
+never warns.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.legend import Legend  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
+
+from harness.report.figure_data import (  # noqa: E402
+    BestSoFarInfo,
+    LearningCurvesInfo,
+    ParamScatterInfo,
+    ParetoInfo,
+    PredictionsInfo,
+)
+from harness.search.spec import Range  # noqa: E402
+from harness.training.evaluate import HORIZON_TOLERANCE  # noqa: E402
+
+DPI = 100
+COLORS = {"rnn": "tab:blue", "lstm": "tab:orange", "gru": "tab:green"}
+_SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+# Trials of one cell in the learning curves: the cell's colour, a line style and a marker
+# each; 4 styles x 5 markers give 20 distinct pairs before one repeats.
+_LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v")
+LEGEND_FONTSIZE = 8
+MSE_UNITS = "signal units²"
+PRUNED_MARKER = "x"  # a pruned trial's best reported value; complete trials are filled circles
+
+
+# ---------------------------------------------------------------- helpers
+def color(cell: object) -> str:
+    """A cell's colour, the same in every figure; a cell outside the three gets a fixed spare."""
+    name = str(cell)
+    return COLORS.get(name) or _SPARE_COLORS[zlib.crc32(name.encode()) % len(_SPARE_COLORS)]
+
+
+def _cells(values: Iterable[object]) -> list[str]:
+    """The cells present, rnn/lstm/gru first in that order, any others after in order seen."""
+    seen = [str(v) for v in dict.fromkeys(values) if isinstance(v, str) or pd.notna(v)]
+    return [c for c in COLORS if c in seen] + [c for c in seen if c not in COLORS]
+
+
+def _positive(values: pd.Series | np.ndarray | Sequence[float]) -> np.ndarray:
+    """Values for a log axis: non-positive ones become NaN (not drawn) instead of being clipped
+    to a tiny number that would stretch the axis."""
+    a = np.asarray(values, dtype=float)
+    return np.where(a > 0, a, np.nan)
+
+
+def _floor(*arrays: pd.Series | np.ndarray | Sequence[float]) -> float:
+    """The smallest positive finite value among those shown; NaN when there is none."""
+    parts = [np.asarray(a, dtype=float).ravel() for a in arrays]
+    values = np.concatenate(parts) if parts else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.min()) if len(values) else math.nan
+
+
+def _log_yerr(center: np.ndarray, low: np.ndarray, high: np.ndarray, floor: float) -> np.ndarray:
+    """Error bar lengths for a log axis: a lower end at or below zero (or missing) is drawn at
+    `floor`, the smallest positive value shown, never below it; no negative lengths."""
+    low = np.where(np.isfinite(low) & (low > 0), low, floor if np.isfinite(floor) else center)
+    low = np.minimum(low, center)
+    high = np.where(np.isfinite(high), np.maximum(high, center), center)
+    return np.vstack([center - low, high - center])
+
+
+def _legend_rows(fig: Figure) -> int:
+    """How many legend entries fit in one column beside the axes at LEGEND_FONTSIZE."""
+    return max(3, int(fig.get_figheight() * 72 / (LEGEND_FONTSIZE * 1.9)) - 1)
+
+
+def _legend(fig: Figure, handles: Sequence[Artist], labels: Sequence[str], title: str | None = None) -> Legend | None:
+    """One legend for the whole figure, to the right of every axes (constrained layout makes
+    room for it); nothing when nothing is labelled."""
+    if not handles:
+        return None
+    ncol = max(1, math.ceil(len(handles) / _legend_rows(fig)))
+    return fig.legend(handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncol=ncol, title=title,
+                      title_fontsize=LEGEND_FONTSIZE)  # fmt: skip
+
+
+def _axes_legend(ax: Axes) -> Legend | None:
+    """A legend for one axes, outside it on the right; nothing when nothing is labelled."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                     fontsize=LEGEND_FONTSIZE)  # fmt: skip
+
+
+def _marker_key(pruned: bool = True) -> tuple[list[Artist], list[str]]:
+    """Legend entries that explain the trial markers, drawn in grey (the colour says the cell)."""
+    handles: list[Artist] = [Line2D([], [], ls="none", marker="o", color="grey", markersize=6)]
+    labels = ["complete trial"]
+    if pruned:
+        handles.append(Line2D([], [], ls="none", marker=PRUNED_MARKER, color="grey", markersize=6, mew=1.5))
+        labels.append("pruned trial (best reported value)")
+    return handles, labels
+
+
+def _figure(width: float, height: float) -> Figure:
+    return plt.figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    try:
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame[np.isfinite(pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float))]
+
+
+# ---------------------------------------------------------------- figure 1: predictions
+def _draw_predictions(frame: pd.DataFrame, title: str) -> Figure:
+    cells = _cells(frame["cell"]) or ["(none)"]
+    fig = _figure(11, 1.2 + 2.4 * len(cells))
+    axes = fig.subplots(len(cells), 1, sharex=True, squeeze=False)
+    for ax, cell in zip(axes[:, 0], cells, strict=True):
+        f = frame[frame["cell"] == cell]
+        ax.plot(f["t"], f["truth"], color="black", lw=2, label="truth")
+        ax.plot(f["t"], f["one_step"], color=color(cell), ls="--", label="one step ahead")
+        ax.plot(f["t"], f["free_running"], color="tab:red", ls=":", lw=2, label="free-running")
+        ax.set_ylabel("y (signal units)")
+        ax.set_title(f"{cell}: best trial on the test region")
+        _axes_legend(ax)
+    axes[-1, 0].set_xlabel("t (samples)")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_predictions(info: PredictionsInfo, title: str, path: Path) -> Path:
+    """Figure 1: truth against one-step and free-running predictions, a panel per cell.
+
+    Columns used: cell, t, truth, one_step, free_running."""
+    return _save(_draw_predictions(info.frame, title), path)
+
+
+# ---------------------------------------------------------------- figure 6: rollout error
+def _draw_rollout_error(frame: pd.DataFrame, title: str, tolerance: float = HORIZON_TOLERANCE) -> Figure:
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    for cell in _cells(frame["cell"]):
+        f = frame[frame["cell"] == cell]
+        ax.plot(f["step"], _positive(f["free_error"]), color=color(cell), label=cell)
+    ax.axhline(tolerance, color="grey", ls="--", lw=1, label=f"horizon tolerance {tolerance:g}")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("steps ahead (samples)")
+    ax.set_ylabel("|free-running error| (signal units, log scale)")
+    ax.set_title(title)
+    _legend(fig, *ax.get_legend_handles_labels())
+    return fig
+
+
+def plot_rollout_error(info: PredictionsInfo, title: str, path: Path, tolerance: float = HORIZON_TOLERANCE) -> Path:
+    """Figure 6: absolute free-running error against steps ahead, a line per cell, and the
+    tolerance the horizon is counted against.
+
+    Columns used: cell, step, free_error."""
+    return _save(_draw_rollout_error(info.frame, title, tolerance), path)
+
+
+# ---------------------------------------------------------------- figure 2: parameters
+def _draw_param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: str) -> Figure:
+    params = list(ranges)
+    n = max(len(params), 1)
+    fig = _figure(max(7.0, 2.0 + 3.6 * n), 3.8)
+    axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
+    state = frame["state"] if "state" in frame else pd.Series("COMPLETE", index=frame.index)
+    cells = _cells(frame["cell"])
+    for ax, param in zip(axes, params, strict=False):
+        for cell in cells:
+            f = frame[frame["cell"] == cell]
+            done, pruned = f[state[f.index] == "COMPLETE"], f[state[f.index] == "PRUNED"]
+            ax.scatter(done[param], _positive(done["value"]), s=20, color=color(cell), alpha=0.8, clip_on=False)
+            ax.scatter(pruned[param], _positive(pruned["value"]), s=24, marker=PRUNED_MARKER, color=color(cell),
+                       alpha=0.8, linewidths=1.2, clip_on=False)  # fmt: skip
+        r = ranges[param]
+        if r.log:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(r.low, r.high)
+        ax.set_xlabel(f"{param} (search range{', log axis' if r.log else ''})")
+    for ax in axes:
+        ax.set_yscale("log")
+    axes[0].set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    if not params:
+        axes[0].set_xlabel("(no numeric parameter searched)")
+    fig.suptitle(title)
+    handles: list[Artist] = [Line2D([], [], ls="none", marker="o", color=color(c), markersize=6) for c in cells]
+    key_handles, key_labels = _marker_key(pruned=bool((state == "PRUNED").any()))
+    _legend(fig, [*handles, *key_handles], [*cells, *key_labels])
+    return fig
+
+
+def plot_param_scatter(info: ParamScatterInfo, title: str, path: Path) -> Path:
+    """Figure 2: validation MSE against each searched parameter, coloured by cell; complete
+    trials filled, pruned ones (at their best reported value) as crosses. The x axis spans the
+    search range, so a best value sitting on an edge is plain to see.
+
+    Columns used: number, cell, state (COMPLETE or PRUNED), value, one per parameter in `ranges`."""
+    return _save(_draw_param_scatter(info.frame, info.ranges, title), path)
+
+
+# ---------------------------------------------------------------- figure 3: best so far
+def _draw_best_so_far(frame: pd.DataFrame, title: str) -> Figure:
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    cells = _cells(frame["cell"])
+    any_pruned = False
+    for cell in cells:
+        f = frame[frame["cell"] == cell].sort_values("number", kind="stable")
+        c = color(cell)
+        ax.step(f["number"], _positive(f["best_so_far"]), where="post", color=c, lw=1.8)
+        if "value" not in f:
+            continue  # the line only (a frame without each trial's value)
+        state = f["state"] if "state" in f else pd.Series("COMPLETE", index=f.index)
+        done, pruned = f[state == "COMPLETE"], f[state == "PRUNED"]
+        any_pruned = any_pruned or len(pruned) > 0
+        ax.scatter(done["number"], _positive(done["value"]), s=16, color=c, alpha=0.7, zorder=3)
+        ax.scatter(pruned["number"], _positive(pruned["value"]), s=20, marker=PRUNED_MARKER, color=c, alpha=0.7,
+                   linewidths=1.2, zorder=3)  # fmt: skip
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_title(title)
+    handles: list[Artist] = [Line2D([], [], color=color(c), lw=1.8) for c in cells]
+    labels = [f"{c}: best complete so far" for c in cells]
+    key_handles, key_labels = _marker_key(pruned=any_pruned)
+    if cells:
+        _legend(fig, [*handles, *key_handles], [*labels, *key_labels])
+    return fig
+
+
+def plot_best_so_far(info: BestSoFarInfo, title: str, path: Path) -> Path:
+    """Figure 3: per cell, the best complete validation MSE so far as a step line against trial
+    number, and every trial's value as a point (pruned trials: their best reported value).
+
+    Columns used: cell, number, state, value, best_so_far (NaN before a cell's first complete
+    trial; a last row per cell at the study's last trial number carries the line to the end)."""
+    return _save(_draw_best_so_far(info.frame, title), path)
+
+
+# ---------------------------------------------------------------- figure 4: learning curves
+def _draw_learning_curves(frame: pd.DataFrame, title: str) -> Figure:
+    fig = _figure(9, 4.4)
+    ax = fig.subplots()
+    for cell in _cells(frame["cell"]):
+        f = frame[frame["cell"] == cell]
+        for i, number in enumerate(dict.fromkeys(f["number"])):
+            t = f[f["number"] == number].sort_values("epoch", kind="stable")
+            label = f"{cell} #{int(number) if float(number).is_integer() else number}"
+            ax.plot(t["epoch"], _positive(t["val_mse"]), color=color(cell), ls=_LINESTYLES[i % len(_LINESTYLES)],
+                    marker=_MARKERS[i % len(_MARKERS)], markersize=4, markevery=max(1, len(t) // 10), alpha=0.85,
+                    label=label)  # fmt: skip
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_title(title)
+    _legend(fig, *ax.get_legend_handles_labels(), title="cell #trial")
+    return fig
+
+
+def plot_learning_curves(info: LearningCurvesInfo, title: str, path: Path) -> Path:
+    """Figure 4: validation MSE per epoch of the top trials of each cell; a cell's trials share
+    its colour and differ in line style and marker.
+
+    Columns used: cell, number, epoch, val_mse."""
+    return _save(_draw_learning_curves(info.frame, title), path)
+
+
+# ---------------------------------------------------------------- figure 5: Pareto
+def _draw_pareto(frame: pd.DataFrame, title: str) -> Figure:
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    for cell in _cells(frame["cell"]):
+        f = frame[frame["cell"] == cell]
+        ax.scatter(_positive(f["train_seconds"]), _positive(f["value"]), s=18, color=color(cell), label=cell)
+    on_front = frame["on_front"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    front = frame[on_front]
+    front = front[(_positive(front["train_seconds"]) > 0) & (_positive(front["value"]) > 0)]
+    front = front.sort_values("train_seconds", kind="stable")
+    if len(front) >= 2:
+        ax.step(front["train_seconds"], front["value"], where="post", color="black", lw=1, label="Pareto front")
+    elif len(front) == 1:
+        ax.scatter(front["train_seconds"], front["value"], s=110, marker="o", facecolors="none", edgecolors="black",
+                   linewidths=1.5, zorder=3, label="only non-dominated trial")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("train time (s, log scale)")
+    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_title(title)
+    _legend(fig, *ax.get_legend_handles_labels())
+    return fig
+
+
+def plot_pareto(info: ParetoInfo, title: str, path: Path) -> Path:
+    """Figure 5: validation MSE against training cost, the Pareto front joined (a single
+    non-dominated trial is ringed instead).
+
+    Columns used: number, cell, value, train_seconds, on_front (bool)."""
+    return _save(_draw_pareto(info.frame, title), path)
+
+
+# ---------------------------------------------------------------- replicates
+def _draw_replicates(
+    frame: pd.DataFrame, cis: pd.DataFrame, title: str, interval_label: str = "geometric mean, 95% CI"
+) -> Figure:
+    studies = list(dict.fromkeys(frame["study"])) or ["(none)"]
+    fig = _figure(2.2 + 4.0 * len(studies), 4.2)
+    axes = fig.subplots(1, len(studies), squeeze=False)[0]
+    all_cells: list[str] = []
+    for ax, study in zip(axes, studies, strict=True):
+        f = frame[frame["study"] == study]
+        c = cis[cis["study"] == study].drop_duplicates("cell").set_index("cell")
+        cells = _cells(f["cell"])
+        all_cells += [cell for cell in cells if cell not in all_cells]
+        points = {cell: _positive(f[f["cell"] == cell]["test_mse"]) for cell in cells}
+        stats = {cell: c.loc[cell, ["test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high"]].to_numpy(float)
+                 for cell in cells if cell in c.index}  # fmt: skip
+        floor = _floor(*points.values(), *stats.values())
+        for x, cell in enumerate(cells):
+            pts = points[cell]
+            jitter = np.linspace(-0.07, 0.07, len(pts)) if len(pts) > 1 else np.zeros(len(pts))
+            ax.scatter(x + 0.15 + jitter, pts, s=16, color=color(cell), alpha=0.7)
+            if cell not in stats or not (np.isfinite(stats[cell][0]) and stats[cell][0] > 0):
+                continue
+            mean, low, high = stats[cell]
+            yerr = _log_yerr(np.array([mean]), np.array([low]), np.array([high]), floor)
+            ax.errorbar([x - 0.15], [mean], yerr=yerr, fmt="o", color="black", capsize=4)
+        ax.set_xticks(range(len(cells)), cells)
+        ax.set_xlim(-0.6, max(len(cells), 1) - 0.4)
+        ax.set_yscale("log")
+        ax.set_xlabel("cell")
+        ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")
+        ax.set_title(str(study))
+    fig.suptitle(title)
+    handles: list[Artist] = [Line2D([], [], ls="none", marker="o", color=color(c), alpha=0.7) for c in all_cells]
+    labels = [f"{c}: one seed" for c in all_cells]
+    if all_cells:
+        handles.append(Line2D([], [], ls="-", marker="o", color="black"))
+        labels.append(interval_label)
+    _legend(fig, handles, labels)
+    return fig
+
+
+def plot_replicates(
+    frame: pd.DataFrame, cis: pd.DataFrame, title: str, path: Path, interval_label: str = "geometric mean, 95% CI"
+) -> Path:
+    """Per-seed test MSE of each cell's best configuration, a panel per study: the points, their
+    centre and its 95% confidence interval (a lower end at or below zero is drawn at the smallest
+    positive value shown, never below the log axis).
+
+    Columns: `frame` study, cell, seed, test_mse; `cis` study, cell, test_mse_gmean,
+    test_mse_ci_low, test_mse_ci_high."""
+    return _save(_draw_replicates(frame, cis, title, interval_label), path)
+
+
+# ---------------------------------------------------------------- window sweep
+def _log2_windows(windows: list[int]) -> bool:
+    """Windows spanning 4x or more read best on a log2 axis (8, 16, 32, ... evenly spaced)."""
+    return bool(windows) and min(windows) > 0 and max(windows) / min(windows) >= 4
+
+
+def _window_axis(ax: Axes, windows: list[int], labelled: list[int] | None = None) -> None:
+    """Ticks at exactly the windows present, as integers; a log2 axis when they span 4x or more.
+    The `labelled` ones (the sweep's grid) carry the main labels; a window one cell alone was
+    run at (its search's own) is labelled too, smaller and on a second row, so it never
+    prints over its neighbours and is never left unnamed."""
+    if _log2_windows(windows):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(min(windows) / 2**0.25, max(windows) * 2**0.25)
+    elif windows:
+        pad = max(0.5, 0.05 * (max(windows) - min(windows)))
+        ax.set_xlim(min(windows) - pad, max(windows) + pad)
+    shown = labelled or windows
+    ax.xaxis.set_major_locator(FixedLocator(shown))
+    ax.set_xticks(shown, [str(w) for w in shown])
+    extra = [w for w in windows if w not in shown]
+    ax.set_xticks(extra, [str(w) for w in extra], minor=True)
+    ax.tick_params(axis="x", which="minor", labelsize=7, pad=14, colors="dimgray")
+
+
+def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) -> Figure:
+    studies = list(dict.fromkeys(frame["study"])) or ["(none)"]
+    fig = _figure(12, 0.8 + 3.4 * len(studies))
+    axes = fig.subplots(len(studies), 2, squeeze=False)
+    all_cells: list[str] = []
+    for (mse_ax, hor_ax), study in zip(axes, studies, strict=True):
+        f = frame[frame["study"] == study]
+        windows = sorted({int(w) for w in pd.to_numeric(f["window"], errors="coerce").dropna()})
+        cells = _cells(f["cell"])
+        all_cells += [c for c in cells if c not in all_cells]
+        log2 = _log2_windows(windows)
+        gap = min(np.diff(windows), default=1)
+        floor = _floor(f["test_mse_gmean"], f["test_mse_ci_low"], f["test_mse_ci_high"])
+        for i, cell in enumerate(cells):
+            g = f[f["cell"] == cell].sort_values("window", kind="stable")
+            x = g["window"].to_numpy(float)
+            # A small sideways shift per cell keeps the cells' bars apart; the ticks stay exact.
+            shift = (i - (len(cells) - 1) / 2) * 0.04
+            xs = x * 2**shift if log2 else x + shift * gap
+            mse = _positive(g["test_mse_gmean"])
+            yerr = _log_yerr(mse, g["test_mse_ci_low"].to_numpy(float), g["test_mse_ci_high"].to_numpy(float), floor)
+            mse_ax.errorbar(xs, mse, yerr=yerr, color=color(cell), marker="o", markersize=4, capsize=3, lw=1.5)
+            hor = g["horizon_mean"].to_numpy(float)
+            low = np.where(np.isfinite(g["horizon_ci_low"].to_numpy(float)), g["horizon_ci_low"], hor)
+            high = np.where(np.isfinite(g["horizon_ci_high"].to_numpy(float)), g["horizon_ci_high"], hor)
+            herr = np.vstack([np.clip(hor - low, 0, None), np.clip(high - hor, 0, None)])
+            hor_ax.errorbar(xs, hor, yerr=herr, color=color(cell), marker="o", markersize=4, capsize=3, lw=1.5,
+                            clip_on=False)  # fmt: skip
+        label = str(study)
+        signals = [str(s) for s in dict.fromkeys(f["signal"]) if pd.notna(s)] if "signal" in f else []
+        if signals and signals != [label]:
+            label += f" ({', '.join(signals)})"
+        grid = sorted(set.intersection(*(set(g["window"]) for _, g in f.groupby("cell")))) if len(f) else []
+        for ax in (mse_ax, hor_ax):
+            _window_axis(ax, windows, grid)
+            ax.set_xlabel("window (samples" + (", log2 axis)" if ax.get_xscale() == "log" else ")"))
+        mse_ax.set_yscale("log")
+        mse_ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")
+        mse_ax.set_title(f"{label}: test MSE, geometric mean, 95% CI", fontsize=10)
+        # Headroom above the ceiling, so markers and bars of runs that never left the tolerance
+        # (horizon = max_horizon) stay visible instead of sitting on the frame.
+        hor_ax.set_ylim(0, max_horizon * 1.08)
+        hor_ax.axhline(max_horizon, color="gray", ls=":", lw=1)
+        hor_ax.text(0.01, max_horizon, f" ceiling: {max_horizon} (the whole test region)", va="bottom", fontsize=7,
+                    color="gray", transform=hor_ax.get_yaxis_transform())  # fmt: skip
+        hor_ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        hor_ax.set_ylabel(f"horizon (free-running steps within {HORIZON_TOLERANCE:g})")
+        hor_ax.set_title(f"{label}: horizon, mean, 95% CI", fontsize=10)
+    fig.suptitle(title)
+    handles: list[Artist] = [Line2D([], [], color=color(c), marker="o", markersize=4, lw=1.5) for c in all_cells]
+    _legend(fig, handles, all_cells, title="cell (bars: 95% CI)" if all_cells else None)
+    return fig
+
+
+def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: int = 150) -> Path:
+    """Replicates along the window: a row per study, test MSE (left, log) and the free-running
+    horizon (right, 0 to `max_horizon`) against the window, a line per cell with 95% CI bars.
+
+    Columns: study, signal, cell, window, runs, test_mse_gmean, test_mse_ci_low,
+    test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high."""
+    return _save(_draw_window_sweep(frame, title, max_horizon), path)
+
+
+# ---------------------------------------------------------------- the search race
+RACE_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
+
+
+def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    methods = list(dict.fromkeys(frame["method"]))
+    handles: list[Artist] = []
+    for i, method in enumerate(methods):
+        f = frame[frame["method"] == method].sort_values("x", kind="stable")
+        c = RACE_COLORS[i % len(RACE_COLORS)]
+        ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.2, lw=0, step="post")
+        few = len(f) <= 60  # few points (trials): mark each, or the last one would not show
+        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=1.8, marker="o" if few else None,
+                          markersize=3)  # fmt: skip
+        handles.append(line)
+    labels = [f"{m}: IQM, 95% bootstrap band" for m in methods]
+    if np.isfinite(target) and target > 0:
+        handles.append(ax.axhline(target, color="black", ls="--", lw=1))
+        labels.append("target: random+none's median final best")
+    ax.set_yscale("log")
+    ax.set_xlim(left=0)
+    if "axis" in frame and (frame["axis"] == "trials").all():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"best validation MSE so far ({MSE_UNITS}, log scale)")
+    ax.set_title(title)
+    _legend(fig, handles, labels)
+    return fig
+
+
+def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
+    """The search race: per method, the interquartile mean over repeats of the best validation
+    MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
+
+    Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
+    optionally axis ("seconds" or "trials": integer ticks for trials)."""
+    return _save(_draw_race(frame, xlabel, target, title), path)

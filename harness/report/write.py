@@ -1,0 +1,318 @@
+"""The report on disk and in the dashboard: report.md, its CSV tables and PNG figures, the
+findings as each study's note and the figures as study artifacts."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from harness.report.figure_data import PredictionsInfo
+from harness.report.tables import (
+    StudyData,
+    best_so_far_info,
+    cell_summary,
+    comparison_table,
+    importances,
+    learning_curves_info,
+    param_scatter_info,
+    pareto_info,
+    predictions_info,
+    side_by_side,
+)
+from harness.search.confirm import replicate_frame
+from harness.search.optuna_internals import study_artifacts
+from harness.search.race import startup_warnings
+from harness.search.study import COMPANION_SUFFIX
+from harness.stats import findings, replicates
+
+# ---------------------------------------------------------------- markdown
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_escape(value: Any) -> str:
+    """Text from a storage (study names, attrs) shown as text, never as markup or HTML."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(value), quote=False)).replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(no data)_\n"
+
+    def fmt(value: Any) -> str:
+        if value is None or value is pd.NA:  # a missing count in a nullable integer column
+            return ""
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return md_escape(value)
+
+    header = "| " + " | ".join(md_escape(column) for column in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(fmt(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "study"
+
+
+def study_header(search: StudyData) -> dict[str, Any]:
+    """What produced a study's numbers: budget, training settings, machine."""
+    env = search.studies[0].user_attrs.get("environment", {})
+    training, study = search.spec.training, search.spec.study
+    budgets = search.budgets()
+    equal = len(set(budgets.values())) == 1
+    shares = ", ".join(f"{cell} {count}" for cell, count in budgets.items())
+    budget = f"{next(iter(budgets.values()))} per cell" if equal else shares
+    return {"study": search.name, "signal": search.signal_label, "protocol": training.protocol,
+            "epochs": training.epochs, "trials": len(search.trials), "budget": budget, "sampler": study.sampler,
+            "pruner": study.pruner,
+            "cpu": env.get("cpu"), "gpus": ", ".join(env.get("gpus", [])) or "none",
+            "torch": env.get("torch_version"), "git": (env.get("git_commit") or "")[:10]}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the report
+def draw_figures(search: StudyData, out: Path, preds: PredictionsInfo) -> list[Path]:
+    from harness.report import figures
+
+    stem = slug(search.name)
+    title = search.name if search.name == search.signal_label else f"{search.name} ({search.signal_label})"
+    paths = []
+    if not preds.frame.empty:
+        paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
+        paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
+                                                out / f"{stem}-rollout-error.png"))  # fmt: skip
+    scatter = param_scatter_info(search)
+    if not scatter.frame.empty:
+        paths.append(figures.plot_param_scatter(scatter, f"{title}: search space", out / f"{stem}-params.png"))
+        paths.append(figures.plot_best_so_far(best_so_far_info(search), f"{title}: best so far",
+                                              out / f"{stem}-best-so-far.png"))  # fmt: skip
+        paths.append(figures.plot_learning_curves(learning_curves_info(search), f"{title}: learning curves",
+                                                  out / f"{stem}-learning-curves.png"))  # fmt: skip
+        paths.append(figures.plot_pareto(pareto_info(search), f"{title}: error vs cost", out / f"{stem}-pareto.png"))
+    return paths
+
+
+def upload_figures(studies: Sequence[optuna.Study], paths: list[Path], artifact_dir: Path) -> list[str]:
+    """Attach the figures to the study as Optuna artifacts so optuna-dashboard shows them.
+
+    A figure an earlier report uploaded keeps its artifact id and gets the new content, so
+    reports never pile up copies. (Optuna 5's `get_all_artifact_meta` cannot read the null
+    marker that the dashboard's delete button leaves, so entries are read here directly.)
+    """
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(artifact_dir))
+    ids = []
+    for study in studies:  # each per-cell study shows the whole search's figures
+        existing = {meta["filename"]: meta["artifact_id"] for meta in study_artifacts(study)}
+        for path in paths:
+            if path.name in existing:
+                with path.open("rb") as figure:
+                    store.write(existing[path.name], figure)
+                ids.append(existing[path.name])
+            else:
+                ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
+    return ids
+
+
+INTEGER_COLUMNS = ("budget", "complete", "pruned", "failed", "trial", "window", "hidden_size", "n_params", "runs",
+                   "pairs", "trials", "epochs", "number")  # fmt: skip
+
+
+def _integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Count and size columns as integers (nullable, so a missing value stays empty in CSV)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column in INTEGER_COLUMNS or str(column).endswith((": window",)):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
+    return frame
+
+
+def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
+    """What the findings need of one study; its references come from the comparison table,
+    which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
+    return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
+                               persistence_mse=float(refs["ref: persistence"]),
+                               floor_mse=float(refs["ref: linear-ar"]), budgets=search.budgets())  # fmt: skip
+
+
+NOTE_ATTR = "note_written_by"  # which report wrote a study's dashboard note: "harness report" or "... --study X"
+FULL_REPORT = "harness report"
+
+
+def companions(storage: optuna.storages.BaseStorage, searches: list[StudyData]) -> list[optuna.Study]:
+    """The replicate studies (`harness confirm`) of `searches` that exist."""
+    names = set(optuna.get_all_study_names(storage=storage))
+    wanted = [search.name + COMPANION_SUFFIX for search in searches]
+    return [optuna.load_study(study_name=n, storage=storage) for n in wanted if n in names]
+
+
+def save_notes(studies: Sequence[optuna.Study], text: str, out: Path, scope: list[str] | None = None) -> list[str]:
+    """The findings as each study's note, so optuna-dashboard opens on the verdict; each note
+    says which report wrote it. A one-study report (`scope`) answers fewer questions than the
+    full one (no long vs short period), so it leaves a note the full report wrote as it is;
+    returns the names of the studies whose notes it left."""
+    import optuna_dashboard
+
+    writer = FULL_REPORT if scope is None else f"{FULL_REPORT} --study {' '.join(scope)}"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"_Written by `{writer}` on {stamp} into {out}._\n\n{text}"
+    kept = []
+    for study in studies:
+        if scope is not None and study.user_attrs.get(NOTE_ATTR) == FULL_REPORT:
+            kept.append(study.study_name)
+            continue
+        optuna_dashboard.save_note(study, note)
+        study.set_user_attr(NOTE_ATTR, writer)
+    return kept
+
+
+def write_report(
+    storage: optuna.storages.BaseStorage,
+    storage_label: str,
+    out: Path,
+    searches: list[StudyData],
+    artifact_dir: Path | None = None,
+    device: str = "auto",
+    retrain: bool = False,
+    races: list[str] | None = None,
+) -> Path:
+    """Write report.md, the CSV tables and the figures of `searches` (from `load_studies`), and
+    the race section of the races named in `races` (all races in the storage when None: the
+    full report; a list is a one-study report's `--study` names)."""
+    from harness.report import figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = comparison_table(searches)
+    side = side_by_side(cell_summary(searches))
+    imp = importances(searches)
+    reps = replicate_frame(storage, [search.name for search in searches])
+    cis, tests, sweep = replicates.ci_table(reps), replicates.paired_tests(reps), replicates.sweep_table(reps)
+    found = findings.findings([study_facts(search, comparison) for search in searches], reps)
+    verdict = findings.markdown(found)
+    tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
+              "paired_tests": tests, "window_sweep": sweep}  # fmt: skip
+    if searches:  # a race-only report has no search tables or findings: no empty files
+        for name, frame in tables.items():
+            _integers(frame).to_csv(out / f"{name}.csv", index=False)
+        (out / "findings.md").write_text(verdict, encoding="utf-8")
+
+    lines = ["# Harness report", ""]
+    if not searches:  # a storage holding only races (`harness race`): their section alone
+        lines += [f"Storage: {md_escape(storage_label)}", ""]
+    else:
+        lines += ["## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
+        lines += _search_sections(searches, comparison, side, imp)
+    replicate_figures: list[Path] = []
+    if not cis.empty:
+        lines += ["", "## Replicates (`harness confirm`)", "",
+                  "Each cell's best configuration re-trained on the same seeds: the geometric mean of test and "
+                  "free-running MSE with a 95% interval computed on log10 values (Student's t), and the "
+                  "mean horizon with its interval clipped to the possible range.", "",
+                  markdown_table(_integers(cis)), "",
+                  "Pair by pair on the same seeds: `ratio` = geometric-mean test MSE of `cell_a` over `cell_b`, "
+                  "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "
+                  "(`p_wilcoxon`; with 5 seeds its smallest two-sided p-value is 0.0625).", "",
+                  markdown_table(_integers(tests)), ""]  # fmt: skip
+        figures.plot_replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
+        lines += ["![replicates](replicates.png)"]
+        replicate_figures.append(out / "replicates.png")
+    if sweep["window"].nunique() > 1:
+        lines += ["", "## Window sweep (`harness confirm --windows`)", "",
+                  "Each cell's best configuration re-trained at each window on the same seeds.", "",
+                  markdown_table(_integers(sweep)), ""]  # fmt: skip
+        signals = {search.name: search.signal_label for search in searches}
+        figures.plot_window_sweep(sweep.assign(signal=sweep["study"].map(signals)),
+                                  "test MSE and horizon against window", out / "window-sweep.png")  # fmt: skip
+        lines += ["![window sweep](window-sweep.png)"]
+        replicate_figures.append(out / "window-sweep.png")
+    replicate_studies = companions(storage, searches)
+    if artifact_dir is not None and replicate_figures:  # the replicate studies show them in the dashboard
+        upload_figures(replicate_studies, replicate_figures, artifact_dir)
+    for search in searches:
+        preds = predictions_info(search, artifact_dir, device, retrain)
+        paths = draw_figures(search, out, preds)
+        if artifact_dir is not None and paths:
+            upload_figures(search.studies, paths, artifact_dir)
+        lines += ["", f"## {md_escape(search.name)}: figures", ""]
+        lines += [f"![{md_escape(path.stem)}]({path.name})" for path in paths]
+        if preds.missing:
+            note = (
+                f"{search.name}: no stored weights for the best {', '.join(preds.missing)} trial (recorded before "
+                "trials kept their weights); their prediction figures are left out (`--retrain` re-trains them)"
+            )
+            print(f"harness report: {note}", file=sys.stderr)
+            lines += [f"_{md_escape(note)}_", ""]
+    lines += race_section(storage, out, races)
+    kept = save_notes([s for search in searches for s in search.studies] + replicate_studies, verdict, out, races)
+    if kept:
+        print(f"harness report: the dashboard notes of {', '.join(kept)} were written by the full report and are "
+              "left as they are (a one-study report answers fewer questions); `harness report` refreshes them",
+              file=sys.stderr)  # fmt: skip
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+def _search_sections(
+    searches: list[StudyData], comparison: pd.DataFrame, side: pd.DataFrame, imp: pd.DataFrame
+) -> list[str]:
+    """The studies, the cells against the references, side by side, and parameter importances."""
+    lines = ["## Studies", "", markdown_table(pd.DataFrame([study_header(search) for search in searches]))]
+    lines += ["## Cells and references", "",
+              "Best trial per cell (by validation MSE; one seed each, so read the replicates below before "
+              "ranking cells) and the references on the same splits. `budget` is the number of search trials "
+              "the cell got. `x_floor` is the test MSE divided by the linear autoregression's, which predicts a "
+              "noiseless sine exactly, so it is given only for a noisy signal (where that floor is about the noise "
+              "variance).", "",
+              markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
+    lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
+              markdown_table(imp)]  # fmt: skip
+    return lines
+
+
+# ---------------------------------------------------------------- the search race
+def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[str] | None = None) -> list[str]:
+    """`harness race`'s results per signal: the table (race.csv), the anytime figures and the
+    verdict in words; nothing when the storage holds no race."""
+    from harness.report import figures
+    from harness.stats import race_stats
+
+    histories = race_stats.load_histories(storage, names)
+    if not histories:
+        return []
+    tables = {name: race_stats.table(h) for name, h in histories.items()}
+    frame = pd.concat([race_stats.table_frame(t) for t in tables.values()], ignore_index=True)
+    frame.to_csv(out / "race.csv", index=False)
+    lines = ["", "## Search race (`harness race`)", "",
+             "Which search method (sampler+pruner) reaches a good validation MSE soonest. Each method ran its "
+             "repeats with different sampler seeds (the same seeds for every method). Curves: best validation MSE "
+             "so far, the interquartile mean (IQM) over repeats of log10 MSE with a 95% bootstrap band, against "
+             "the seconds spent on the repeat and against finished trials. `target`: random+none's median final "
+             "best; `time_to_target`: the time by which half of the repeats reached it (lower median, a repeat "
+             "that never did counting as slowest; empty when fewer than half did); `reached`: the fraction that "
+             "did; `speedup`: random+none's time to target over the method's; `rank`: by time to target, then "
+             "IQM final best.", ""]  # fmt: skip
+    lines += [f"- {race_stats.verdict(t, name)}" for name, t in tables.items()]
+    lines += [f"- _Warning: {md_escape(w)}._" for t in tables.values() for w in startup_warnings(t)]
+    lines += ["", markdown_table(frame), ""]
+    for name, h in histories.items():
+        target = tables[name][0].target
+        for axis, label in (("seconds", "seconds spent on the repeat"), ("trials", "finished trials")):
+            curves = race_stats.curves_frame(race_stats.curves(h, axis))
+            path = out / f"{slug(name)}-race-{axis}.png"
+            repeats = max(r.repeats for r in tables[name])
+            figures.plot_race(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
+            lines.append(f"![{md_escape(path.stem)}]({path.name})")
+    return lines

@@ -1,0 +1,373 @@
+"""Workers and the trial budget: `harness launch` as a function.
+
+A launch creates or resumes the spec's study, fails trials left RUNNING by dead workers, and
+runs K workers (worker 0 in this process, the others fresh interpreters) until the study
+holds the target number of finished (COMPLETE or PRUNED) trials. Places in the budget are
+taken under `ClaimLock`, so workers on one machine or many fill it exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState
+
+from harness.errors import ConfigError
+from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
+from harness.search.spec import StudySpec, spec_from_dict
+from harness.search.storage import GRACE_PERIOD, ClaimLock, open_storage, sqlite_path
+from harness.search.study import (
+    CLAIMING,
+    best_value,
+    count_trials,
+    create_study,
+    make_pruner,
+    make_sampler,
+    summarize,
+)
+from harness.search.trials import INTERRUPTED, Runner
+from harness.training.device import resolve_device, threads_per_worker
+
+MAX_CONSECUTIVE_FAILURES = 3
+# A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
+# killed before its first heartbeat (sent within ~1 s); generous, since clocks of several
+# machines may differ.
+ORPHAN_SECONDS = 3 * GRACE_PERIOD
+
+
+class WorkerError(Exception):
+    """A worker stopped: too many failed trials in a row, or a worker process died."""
+
+
+class InterruptGate:
+    """Ctrl-C (SIGINT) that only interrupts where it is safe.
+
+    Python raises KeyboardInterrupt wherever the signal lands; inside Optuna's tell or a
+    storage write that can leave a trial half-recorded (and Optuna 5 then fails with its own
+    traceback). So the handler only records the request, and raises at once only while a
+    trial is training (`open`): that trial is marked FAIL with its reason. Elsewhere the
+    request is honoured at the next safe point (`check`).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._open = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self._open:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self.requested = self._open = False
+
+    @contextmanager
+    def open(self) -> Iterator[None]:
+        self.check()
+        self._open = True
+        try:
+            yield
+        finally:
+            self._open = False
+        self.check()
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+GATE = InterruptGate()  # one per process: signal handlers are per process
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    spec: dict[str, Any]
+    storage_url: str
+    worker: int
+    target: int
+    device: str
+    threads: int
+    deadline: float | None  # time.time() after which no new trial starts
+    artifacts: str | None = None  # the artifact store's folder: complete trials keep their weights there
+    fuse: int = 1  # trials asked at once and trained as groups where their configs fit (harness.group)
+    workers: int = 1  # workers on this launch: each asks for at most its share of the places left
+
+
+def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
+    """Run trials until the study holds `target` finished ones; returns trials this worker ran."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        return _trial_loop(task, on_trial)
+    finally:
+        torch.set_num_threads(threads)  # in-process runs (one worker, tests) leave no trace
+
+
+class _NoTraceback(logging.Filter):
+    """Optuna logs a failed trial with its traceback; the one-line message and the trial's
+    `fail_reason` say enough, and a Ctrl-C should not look like a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _NoTraceback) for f in handler.filters):
+            handler.addFilter(_NoTraceback())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker got from the budget: trials to run, or `full` (stop), or neither (the
+    last places are running elsewhere: wait, in case one of them fails)."""
+
+    trials: list[optuna.Trial]
+    full: bool = False
+
+
+BUDGET_REFUSED = "budget_refused"  # user attr (True) on a trial that gave its place back
+
+
+def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int, workers: int = 1) -> Claim:
+    """Count the budget and ask for up to `want` trials, in one scope under the claim lock.
+
+    A place is a finished (COMPLETE or PRUNED), running or waiting (queued retry) trial.
+    Asking pops a waiting trial first (its place is already counted) and creates one only
+    when none waits, so up to target - finished - running trials can be asked; a worker asks
+    for at most its share of them (one of `workers`), so the others are not left idle.
+    Without a lock (storages other than SQLite and PostgreSQL) another worker may ask at the
+    same moment: a trial with `target` places taken ahead of it gives its place back, marked
+    FAIL with `budget_refused`, and is not counted as a failure."""
+    with lock:
+        finished, running, _ = count_trials(study)
+        if finished >= target:
+            return Claim([], full=True)
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are meant for `study.optimize`; `trials.Runner`
+            # sends the asked trials' heartbeats itself (`optuna_internals.heartbeats`).
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            free = target - finished - running
+            trials = [study.ask() for _ in range(min(want, -(-free // workers)))]
+    if not trials:
+        return Claim([])
+    taken = [t.number for t in study.get_trials(deepcopy=False, states=CLAIMING)]
+    kept = []
+    for trial in trials:
+        if sum(n < trial.number for n in taken) >= target:
+            trial.set_user_attr("fail_reason", "budget already filled by other workers")
+            trial.set_user_attr(BUDGET_REFUSED, True)
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            kept.append(trial)
+    return Claim(kept)
+
+
+def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None) -> int:
+    _quiet_optuna()
+    spec = spec_from_dict(task.spec)
+    study = optuna.load_study(
+        study_name=spec.study.name,
+        storage=open_storage(task.storage_url),
+        sampler=make_sampler(spec, spec.study.sampler_seed),
+        pruner=make_pruner(spec),
+    )
+    lock = ClaimLock(task.storage_url, spec.study.name)
+    store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
+    runner = Runner(spec, resolve_device(task.device), task.fuse, interruptible=GATE.open, artifacts=store)
+    want = task.fuse if spec.training.protocol == "window" else 1  # only the window protocol fuses
+    ran, failures = 0, 0
+    while task.deadline is None or time.time() < task.deadline:
+        GATE.check()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        fail_orphaned_trials(study, ORPHAN_SECONDS)
+        claim = claim_trials(study, lock, task.target, want, task.workers)
+        if claim.full:
+            break
+        if not claim.trials:
+            time.sleep(0.5)  # the last places are taken; wait in case one of them fails
+            continue
+        groups = runner.run(study, claim.trials)
+        ran += sum(len(states) for states in groups)
+        for states in groups:  # a group that fails as a whole is one failure, not B
+            failures = failures + 1 if all(s == TrialState.FAIL for s in states) else 0
+        if on_trial is not None:
+            on_trial(study)
+        if failures >= MAX_CONSECUTIVE_FAILURES:
+            raise WorkerError(f"{MAX_CONSECUTIVE_FAILURES} trials failed in a row; see their fail_reason")
+    return ran
+
+
+def _worker_main(task: WorkerTask) -> None:
+    try:
+        with GATE.installed():
+            run_worker(task)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except WorkerError as e:
+        print(f"harness worker {task.worker}: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def launch(
+    spec: StudySpec,
+    storage_url: str,
+    *,
+    trials: int | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    timeout: float | None = None,
+    progress: bool = True,
+    parent: StudySpec | None = None,
+    artifacts: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Create or resume the spec's study and fill its budget; returns its summary. `parent`
+    is the `equal_cells` spec this one was split from (`launch_all`), recorded on the study."""
+    from tqdm import tqdm
+
+    resolve_device(device)  # a missing device is a usage error, before anything is written
+    _quiet_optuna()
+    prepare_workers(workers)
+    target = trials or spec.study.trials
+    study = create_study(spec, open_storage(storage_url), target, parent)
+    if artifacts is not None:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)  # checked by the caller; made once the storage opened
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    with ClaimLock(storage_url, spec.study.name):  # two launches at once queue each trial once
+        requeue_interrupted(study, INTERRUPTED)  # a Ctrl-C'd trial's parameters run again, as a killed one's do
+    threads = threads or threads_per_worker(workers)
+    deadline = time.time() + timeout if timeout else None
+    tasks = [
+        WorkerTask(
+            spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts, spec.execution.fuse, workers
+        )
+        for i in range(workers)
+    ]
+    bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
+
+    def update(s: optuna.Study) -> None:
+        bar.n = min(count_trials(s)[0], target)
+        best = best_value(s)
+        bar.set_postfix_str(f"best val_mse {best:.3g}" if best is not None else "", refresh=False)
+        bar.refresh()
+
+    update(study)
+    try:
+        with GATE.installed():
+            _run_workers(tasks, update, study)
+    finally:
+        bar.close()
+    return summarize(study)
+
+
+def launch_all(
+    spec: StudySpec, storage_url: str, *, trials: int | None = None, timeout: float | None = None, **options: Any
+) -> list[dict[str, Any]]:
+    """`launch` for a spec, or with `equal_cells` for each of its per-cell studies in turn
+    (an equal share of the trials and of `timeout` each); returns their summaries."""
+    _check_no_mix(spec, storage_url)
+    if not spec.study.equal_cells:
+        return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
+    total = trials or spec.study.trials
+    members = spec.per_cell(total)
+    parent = replace(spec, study=replace(spec.study, trials=total))
+    share = timeout / len(members) if timeout else None
+    return [launch(m, storage_url, timeout=share, parent=parent, **options) for m in members.values()]
+
+
+def _check_no_mix(spec: StudySpec, storage_url: str) -> None:
+    """One name is either one study over all cells or a set of per-cell studies, never both:
+    their trials, replicates (`<name>/confirm`) and report would mix."""
+    path = sqlite_path(storage_url)
+    if path is not None and not path.exists():
+        return  # a new database holds nothing to mix with
+    names = set(optuna.get_all_study_names(storage=open_storage(storage_url)))
+    name = spec.study.name
+    per_cell = sorted(n for n in names if n.startswith(f"{name}/") and n.split("/")[-1] in spec.cells())
+    if spec.study.equal_cells and name in names:
+        raise ConfigError("study.name", f"{name!r} already holds one study over all cells in this storage; "
+                                        "give the equal_cells search another name (--set study.name=...)")  # fmt: skip
+    if not spec.study.equal_cells and per_cell:
+        raise ConfigError("study.name", f"{name!r} already holds per-cell studies ({', '.join(per_cell)}); "
+                                        "set study.equal_cells=true or give another name")  # fmt: skip
+
+
+def worker_context() -> Any:
+    """How worker processes start: forked from a fork server that imported the harness (torch,
+    Optuna, numba) once and did nothing else, so each worker is a cheap fork of a clean,
+    single-threaded process with no database connection (~10 ms instead of ~1.2 s of
+    imports). Forking this process instead is not safe: its torch thread pool and storage
+    connections are live. Where there is no fork server (not POSIX), fresh interpreters."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["harness.search.launch"])
+    return ctx
+
+
+def prepare_workers(workers: int) -> None:
+    """Start the fork server now, so its imports overlap the launch's own set-up and first
+    trials; it lives as long as this process and serves every later launch."""
+    if workers > 1 and worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:
+    """Worker 0 runs in this process, which has everything imported already; the others are
+    forked from the fork server (`worker_context`), started first so that any start-up left
+    overlaps worker 0's first trials."""
+    ctx = worker_context()
+    procs = [ctx.Process(target=_worker_main, args=(t,), name=f"harness-worker-{t.worker}") for t in tasks[1:]]
+    for p in procs:
+        p.start()
+    try:
+        run_worker(tasks[0], on_trial=update)
+        while any(p.is_alive() for p in procs):
+            GATE.check()
+            update(study)
+            for p in procs:
+                p.join(timeout=0.5 / len(procs))
+        update(study)
+    except KeyboardInterrupt:
+        # Workers in the terminal's process group got the same SIGINT; a signal sent to us
+        # alone is passed on, so every running trial is marked FAIL before we exit.
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join()
+        raise
+    bad = [p for p in procs if p.exitcode != 0]
+    if any(p.exitcode == 130 for p in bad):
+        raise KeyboardInterrupt
+    if bad:
+        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {[p.exitcode for p in bad]})")

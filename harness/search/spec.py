@@ -1,0 +1,333 @@
+"""Study specs: TOML data -> validated frozen dataclasses.
+
+A spec has four tables. `[study]` names the study and how it searches, `[signal]` the
+series, `[training]` the fixed training settings, `[search]` the search space: a list is a
+categorical choice, a table `{low, high, log}` a range, a plain value a fixed setting.
+Nothing in a spec is evaluated; every mistake is a `SpecError` naming the file and key.
+Each key's rule is the one declared on its config field (`harness.constraints`); a key set in
+both `[training]` and `[search]` is an error, so which value a trial uses is never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.constraints import Boolean, Integer, OneOf, Real, Rule, Text, check, check_fields, like, rule_of, rules
+from harness.constraints import setting as _setting
+from harness.errors import ConfigError
+from harness.search.samplers import PRUNERS, SAMPLERS
+from harness.series.data import split_indices
+from harness.series.signals import SignalConfig
+from harness.training.train import RunConfig
+
+# The objective lists a study may have: validation MSE alone, or with training time (Pareto).
+OBJECTIVES = (("val_mse",), ("val_mse", "train_seconds"))
+# Searchable RunConfig fields (their rules are RunConfig's); the first four are the notebook's questions.
+SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size")
+
+
+class SpecError(ConfigError):
+    """A spec mistake: `key` is the dotted spec key, `source` the file (or flag) it came from."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        super().__init__(key, message)
+        self.source = source
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    name: str = _setting(rule=Text())
+    sampler: str = _setting("tpe", OneOf(SAMPLERS, "sampler"))
+    sampler_seed: int = _setting(0, Integer())
+    pruner: str = _setting("median", OneOf(PRUNERS, "pruner"))
+    trials: int = _setting(20, Integer(1))
+    objectives: tuple[str, ...] = _setting(OBJECTIVES[0], OneOf(OBJECTIVES, "objective list"))
+    # Each cell its own study (`<name>/<cell>`) with an equal share of `trials`, so cells are
+    # compared after equal search effort; otherwise the sampler treats `cell` as one more
+    # parameter and may give one cell most of the budget.
+    equal_cells: bool = _setting(False, Boolean())
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The fixed training settings: `RunConfig`'s fields, with its rules; two defaults differ."""
+
+    protocol: str = like(RunConfig, "protocol")
+    epochs: int = like(RunConfig, "epochs", default=20)
+    batch_size: int = like(RunConfig, "batch_size")
+    num_layers: int = like(RunConfig, "num_layers")
+    seed: int = like(RunConfig, "seed", default=0)  # every trial trains with it: trials differ only by parameters
+    precision: str = like(RunConfig, "precision")  # fp32, tf32 (TensorFloat-32 on GPUs) or fp64
+    deterministic: bool = like(RunConfig, "deterministic")  # replicates and re-runs rely on it
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How trials run, not what they compute: a trial's results are the same either way."""
+
+    fuse: int = _setting(1, Integer(1))  # up to this many trials train together as one batched model (harness.group)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+
+Param = Range | Choice
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    study: StudySettings
+    signal: SignalConfig
+    training: TrainingSettings
+    search: dict[str, Param] = field(default_factory=dict)  # searched fields
+    fixed: dict[str, Any] = field(default_factory=dict)  # [search] keys given a plain value
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+
+    def run_config(self, params: dict[str, Any]) -> RunConfig:
+        t = self.training
+        values: dict[str, Any] = {"protocol": t.protocol, "epochs": t.epochs, "batch_size": t.batch_size}
+        values |= {"num_layers": t.num_layers, "seed": t.seed, "precision": t.precision}
+        values |= {"deterministic": t.deterministic, **self.fixed, **params}
+        return RunConfig(signal=self.signal, **values)
+
+    def cells(self) -> list[str]:
+        """The cells this spec searches, in its order."""
+        cell = self.search.get("cell", self.fixed.get("cell"))
+        return list(cell.values) if isinstance(cell, Choice) else [str(cell)]
+
+    def per_cell(self, target: int) -> dict[str, StudySpec]:
+        """With `equal_cells`: one spec per cell, named `<name>/<cell>`, each with an equal
+        share of `target` trials (rounded up) and its own search over the other parameters."""
+        share = -(-target // len(self.cells()))
+        search = {k: v for k, v in self.search.items() if k != "cell"}
+        return {
+            cell: replace(
+                self,
+                study=replace(self.study, name=f"{self.study.name}/{cell}", trials=share, equal_cells=False),
+                search=search,
+                fixed={**self.fixed, "cell": cell},
+            )
+            for cell in self.cells()
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (TOML-shaped), stored as a study attribute; a key `[search]` sets is left
+        out of `[training]`, since a spec may set it in one table only."""
+        search: dict[str, Any] = dict(self.fixed)
+        for name, p in self.search.items():
+            search[name] = list(p.values) if isinstance(p, Choice) else asdict(p)
+        return {
+            "study": asdict(self.study) | {"objectives": list(self.study.objectives)},
+            "signal": asdict(self.signal),
+            "training": {k: v for k, v in asdict(self.training).items() if k not in search},
+            "search": search,
+            "execution": asdict(self.execution),
+        }
+
+
+_TABLES: dict[str, type] = {
+    "study": StudySettings,
+    "signal": SignalConfig,
+    "training": TrainingSettings,
+    "execution": ExecutionSettings,
+}
+_ALL_TABLES = ", ".join([*_TABLES, "search"])
+
+
+def _allowed_keys(table: str) -> list[str]:
+    if table == "search":
+        return list(SEARCHABLE)
+    return list(rules(_TABLES[table]))
+
+
+def _parse_value(text: str) -> Any:
+    """A `--set` value is read as a TOML value (`3`, `1e-3`, `["lstm"]`), else as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `table.key=value` overrides; the result is validated like the file."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        table, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise SpecError("--set", item, "expected table.key=value, e.g. training.epochs=3")
+        if table not in (*_TABLES, "search"):
+            raise SpecError("--set", key, f"unknown table {table!r}; allowed: {_ALL_TABLES}")
+        if name not in _allowed_keys(table):
+            raise SpecError("--set", key, f"unknown key; allowed: {', '.join(_allowed_keys(table))}")
+        merged.setdefault(table, {})[name] = _parse_value(value.strip())
+    return merged
+
+
+def _checked(source: str, key: str, value: Any, rule: Rule) -> Any:
+    try:
+        return check(key, value, rule)
+    except ConfigError as e:
+        raise SpecError(source, key, e.message) from None
+
+
+def _table(source: str, raw: dict[str, Any], table: str, cls: type, defaults: dict[str, Any]) -> Any:
+    section = raw.get(table, {})
+    if not isinstance(section, dict):
+        raise SpecError(source, table, "must be a table")
+    declared = rules(cls)
+    values = dict(defaults)
+    for key, value in section.items():
+        if key not in declared:
+            raise SpecError(source, f"{table}.{key}", f"unknown key; allowed: {', '.join(declared)}")
+        values[key] = _checked(source, f"{table}.{key}", value, declared[key])
+    try:
+        return cls(**values)
+    except ConfigError as e:
+        raise SpecError(source, f"{table}.{e.key}", e.message) from None
+
+
+def _param(source: str, name: str, value: Any) -> Param | Any:
+    key, rule = f"search.{name}", rule_of(RunConfig, name)
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(source, key, "empty list; give at least one value")
+        return Choice(tuple(_checked(source, key, v, rule) for v in value))
+    if isinstance(value, dict):
+        if not isinstance(rule, (Integer, Real)):
+            raise SpecError(source, key, "a categorical setting takes a list of values, not a range")
+        unknown = sorted(set(value) - {"low", "high", "log"})
+        if unknown:
+            raise SpecError(source, f"{key}.{unknown[0]}", "unknown key; a range is a table with keys low, high and "
+                                                           "optional log")  # fmt: skip
+        if not {"low", "high"} <= set(value):
+            raise SpecError(source, key, "a range is a table with keys low, high and optional log")
+        low, high = (_checked(source, f"{key}.{b}", value[b], rule) for b in ("low", "high"))
+        log = _checked(source, f"{key}.log", value.get("log", False), Boolean())
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise SpecError(source, key, f"empty or inverted range: low={low} must be <= high={high}")
+        return Range(low, high, log)
+    return _checked(source, key, value, rule)
+
+
+def _values(p: Param | Any) -> list[Any]:
+    """The extreme values a setting can take, to check them once here, not mid-study."""
+    if isinstance(p, Choice):
+        return list(p.values)
+    if isinstance(p, Range):
+        return [p.low, p.high]
+    return [p]
+
+
+def _check_search(source: str, spec: StudySpec) -> None:
+    entries = {**spec.fixed, **spec.search}
+    for name in ("cell", "hidden_size", "window", "lr"):
+        if name not in entries:
+            raise SpecError(source, f"search.{name}", "missing; give a list, a range {low, high} or a value")
+    # Each value met its field's rule in `_param`; the window's bound depends on the signal.
+    for v in _values(entries["window"]):
+        try:
+            split_indices(spec.signal.length, v)
+        except ConfigError as e:
+            raise SpecError(source, "search.window", e.message) from None
+    if spec.study.sampler == "grid":
+        ranged = [n for n, p in spec.search.items() if isinstance(p, Range)]
+        if ranged:
+            raise SpecError(source, f"search.{ranged[0]}", "the grid sampler needs a list of values, not a range")
+
+
+def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
+    for table in raw:
+        if table not in (*_TABLES, "search"):
+            raise SpecError(source, table, f"unknown table; allowed: {_ALL_TABLES}")
+    study = _table(source, raw, "study", StudySettings, {"name": Path(source).stem})
+    if len(study.objectives) > 1 and study.pruner != "none":
+        raise SpecError(
+            source, "study.pruner", 'pruning is single-objective in Optuna 5; use pruner = "none" with two objectives'
+        )
+    signal = _table(source, raw, "signal", SignalConfig, {})
+    training = _table(source, raw, "training", TrainingSettings, {})
+    search_raw = raw.get("search", {})
+    if not isinstance(search_raw, dict):
+        raise SpecError(source, "search", "must be a table")
+    both = [name for name in raw.get("training", {}) if name in search_raw]
+    if both:
+        raise SpecError(source, f"search.{both[0]}", f"also set as training.{both[0]}; set it in one table: "
+                        "[training] for a fixed value, [search] for a searched (or fixed) one")  # fmt: skip
+    search: dict[str, Param] = {}
+    fixed: dict[str, Any] = {}
+    for name, value in search_raw.items():
+        if name not in SEARCHABLE:
+            raise SpecError(source, f"search.{name}", f"unknown key; allowed: {', '.join(SEARCHABLE)}")
+        p = _param(source, name, value)
+        if isinstance(p, (Range, Choice)):
+            search[name] = p
+        else:
+            fixed[name] = p
+    execution = _table(source, raw, "execution", ExecutionSettings, {})
+    if execution.fuse > 1 and len(study.objectives) > 1:
+        raise SpecError(source, "execution.fuse", "must be 1 when train_seconds is an objective (a fused trial's "
+                                                  f"time is a share of its group's), got {execution.fuse}")  # fmt: skip
+    spec = StudySpec(study, signal, training, search, fixed, execution)
+    _check_search(source, spec)
+    return spec
+
+
+def _from_overrides(e: SpecError, overrides: list[str]) -> SpecError:
+    """A mistake in a value `--set` gave is named as `--set`'s, not the file's."""
+    keys = {item.partition("=")[0].strip() for item in overrides}
+    return SpecError("--set", e.key, e.message) if any(e.key == k or e.key.startswith(k + ".") for k in keys) else e
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
+    source = str(path)
+    try:
+        # utf-8-sig: a byte-order mark some editors write is not a TOML error
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SpecError(source, "spec", "no such file; give a study spec (.toml), e.g. studies/smoke.toml") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(source, "spec", f"not UTF-8 text (byte {e.start}); a spec is a TOML text file") from None
+    except OSError as e:
+        raise SpecError(source, "spec", f"cannot be read ({e.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(source, "toml", f"malformed TOML: {e}") from None
+    try:
+        return build_spec(apply_overrides(raw, overrides or []), source)
+    except SpecError as e:
+        raise _from_overrides(e, overrides or []) from None
+
+
+def spec_from_dict(data: dict[str, Any], source: str = "<stored spec>") -> StudySpec:
+    # A spec stored before a key could be set in one table only holds every [training] key,
+    # and its [search] value won: read it that way.
+    search = data.get("search", {})
+    training = {k: v for k, v in data.get("training", {}).items() if k not in search}
+    return build_spec({**data, "training": training}, source)

@@ -1,0 +1,8 @@
+"""Training: one run of one configuration (layer 2; may import `series`, `constraints` and
+`errors`, never Optuna, `search`, `stats` or `report`).
+
+`models` (the cells by name), `train` (`RunConfig`, `run`: the seed and window protocols),
+`evaluate` (one-step, free-running and reference errors), `device` (device choice, precision,
+peak memory), `fused` (the CPU recurrence of one model), `group` and `group_kernels` (fused
+trials: many members as one batched model) and `reproduce` (the notebook's own runs).
+"""

@@ -1,0 +1,180 @@
+"""Which device a run uses, what it is called, and how much memory it peaked at."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import resource
+import sys
+from typing import Any
+
+import torch
+
+from harness.constraints import OneOf
+from harness.errors import ConfigError
+
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    """Turn `auto|cpu|cuda|cuda:N|mps` into an available torch device.
+
+    `auto` prefers CUDA, then MPS, then the CPU. Asking for a device that is not there is
+    a user error, not a silent fallback: a benchmark that quietly ran on the CPU lies.
+    """
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cpu":
+        return torch.device("cpu")
+    if requested == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError("device", "mps is not available on this machine; allowed: auto, cpu")
+        return torch.device("mps")
+    match = re.fullmatch(r"cuda(?::(\d+))?", requested)
+    if match is None:
+        raise ConfigError("device", f"unknown device {requested!r}; allowed: {DEVICE_CHOICES}")
+    if not torch.cuda.is_available():
+        raise ConfigError("device", f"{requested} is not available on this machine; allowed: auto, cpu")
+    index = int(match.group(1) or torch.cuda.current_device())
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            "device", f"{requested} does not exist; allowed: cuda:0..cuda:{torch.cuda.device_count() - 1}"
+        )
+    return torch.device("cuda", index)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def numerics_path() -> dict[str, Any]:
+    """What decides a CPU run's floating-point path, recorded with every trial and replicate:
+    the same config gives the same numbers, byte for byte, only where all of these match.
+    oneDNN picks its LSTM kernels by instruction set (measured: an LSTM finding's p-value went
+    from 0.036 on an AMD EPYC with AVX2 to 0.077 on an Intel Xeon with AVX-512)."""
+    return {
+        "cpu": cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch dispatches to
+        "torch": torch.__version__,
+        "torch_git": (torch.version.git_version or "")[:12],
+        "onednn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+        "mkl": bool(torch.backends.mkl.is_available()),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def device_name(device: torch.device) -> str:
+    """A human name for the device, recorded with every result."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return cpu_name()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels so wall-clock timings are honest on asynchronous devices."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak-memory measurement. On the CPU, Linux resets the process's peak
+    resident set size (VmHWM) to its current size when "5" is written to clear_refs, so the
+    peak read after a run is that run's, not the worker's lifetime peak."""
+    if device.type == "cuda":
+        # A fresh worker process may reach here before its first CUDA tensor; the allocator's
+        # statistics exist only after CUDA's lazy initialisation ("Invalid device argument").
+        torch.cuda.init()
+        torch.cuda.reset_peak_memory_stats(device)
+    elif device.type == "cpu":
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass  # not Linux: the lifetime peak below is all there is
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """Peak memory since `reset_peak_memory`: the CUDA allocator's peak on CUDA; on the CPU,
+    the process's peak resident set size during the run (interpreter and libraries included,
+    ~300 MB here), or its lifetime peak where the OS cannot reset it."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    if device.type == "mps":
+        return int(torch.mps.driver_allocated_memory())
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def threads_per_worker(workers: int) -> int:
+    """torch intra-op threads per worker process: the machine's cores shared out."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+PRECISIONS = ("fp32", "tf32", "fp64")
+PRECISION = OneOf(PRECISIONS, "precision")  # the rule of every config field that names one
+
+
+def dtype_for(precision: str) -> torch.dtype:
+    """Weights and data are float32 (as the notebook's) unless the run asks for float64: `fp64`
+    exists to check that two ways of training (solo and fused) agree to 1e-6 and better."""
+    return torch.float64 if precision == "fp64" else torch.float32
+
+
+# cuBLAS needs a fixed workspace to be deterministic; read when CUDA starts, so set early.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
+    """Set float32 precision and determinism for the run about to start; returns what was set.
+
+    Process-wide torch flags, so every run sets them again rather than trusting the last one.
+    `fp32` turns TensorFloat-32 off for matmuls and cuDNN (on Ampere and later GPUs it is
+    ~1e-3 relative, while the MSEs here reach 1e-7); `tf32` allows it. `deterministic` asks
+    for deterministic algorithms, which the paired replicates and re-running a stored trial
+    assume. On the CPU these settings change nothing we use, and are recorded all the same.
+    """
+    mode = "tf32" if precision == "tf32" else "ieee"
+    backends: Any = torch.backends  # the attributes differ between torch versions
+    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        for flag in (backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn):
+            flag.fp32_precision = mode  # torch >= 2.9; mixing in the legacy flags is an error there
+    else:
+        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = mode == "tf32"
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic)
+    backends.cudnn.deterministic = deterministic
+    backends.cudnn.benchmark = False  # autotuning may pick different kernels run to run
+    return {"precision": precision, "deterministic": deterministic, "tf32": numerics_tf32()}
+
+
+def numerics_tf32() -> bool:
+    """Whether TF32 is on for matmuls and cuDNN RNNs now (read back, not remembered)."""
+    backends: Any = torch.backends
+    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+        return backends.cuda.matmul.fp32_precision == "tf32" and backends.cudnn.rnn.fp32_precision == "tf32"
+    return bool(backends.cuda.matmul.allow_tf32 and backends.cudnn.allow_tf32)

@@ -1,0 +1,242 @@
+"""Training protocols as pure functions: no Optuna, no files.
+
+`run(config)` builds the signal, the windows and the model, trains with the config's
+protocol and returns a `TrainResult` with per-epoch losses, validation MSE, final metrics
+and timings. The per-epoch `on_epoch(epoch, metrics)` callback is how a caller watches
+(and, by returning True, stops) a run; the study driver uses it for pruning.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.constraints import Boolean, Integer, OneOf, Real, check_fields, setting
+from harness.series.data import TRAIN_FRAC, VAL_FRAC, Windows, make_windows, split_indices
+from harness.series.signals import SignalConfig, make_signal
+from harness.training import evaluate
+from harness.training.device import (
+    PRECISION,
+    apply_numerics,
+    device_name,
+    dtype_for,
+    peak_memory_bytes,
+    reset_peak_memory,
+    resolve_device,
+    synchronize,
+)
+from harness.training.models import CELL, RecurrentRegressor, count_parameters
+
+PROTOCOLS = ("seed", "window")
+PROTOCOL = OneOf(PROTOCOLS, "protocol")
+
+OnEpoch = Callable[[int, dict[str, float]], bool | None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run; stored with every trial.
+
+    Each field's rule is declared beside it (`harness.constraints`); the spec, `--set` and the
+    CLI flags all check through these. The defaults are the notebook's (hidden 30, lr 0.01,
+    33 epochs, seed 42), so `harness reproduce` and `NotebookSettings` take them from here."""
+
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    protocol: str = setting("window", PROTOCOL)
+    cell: str = setting("lstm", CELL)
+    hidden_size: int = setting(30, Integer(1))
+    num_layers: int = setting(1, Integer(1))
+    window: int = setting(5, Integer(1))  # and short enough to leave training targets: see __post_init__
+    lr: float = setting(0.01, Real(0, low_open=True))
+    epochs: int = setting(33, Integer(1))
+    batch_size: int = setting(64, Integer(1))
+    seed: int = setting(42, Integer())
+    train_frac: float = setting(TRAIN_FRAC, Real(0, 1, low_open=True))
+    val_frac: float = setting(VAL_FRAC, Real(0, 1))
+    # fp32: no TensorFloat-32 on GPUs; tf32 allows it (device.apply_numerics); fp64: float64 (device.dtype_for)
+    precision: str = setting("fp32", PRECISION)
+    deterministic: bool = setting(True, Boolean())
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        # The window's upper bound depends on the signal and the split: judged where splits are made.
+        split_indices(self.signal.length, self.window, self.train_frac, self.val_frac)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("signal"), dict):
+            values["signal"] = SignalConfig(**values["signal"])
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    config: RunConfig
+    device: str
+    device_name: str
+    n_params: int
+    losses: list[float]  # per epoch: summed squared error (seed) or mean MSE (window)
+    val_mse_by_epoch: list[float]
+    epochs_run: int
+    train_seconds: float
+    seconds_per_epoch: float
+    samples_per_second: float
+    peak_memory_bytes: int
+    metrics: dict[str, float]  # val_mse, test_mse, rollout_mse, horizon (of the best epoch's weights)
+    diverged: bool = False
+    stopped: bool = False  # on_epoch asked to stop
+    fail_reason: str | None = None
+    model: RecurrentRegressor | None = field(default=None, repr=False)
+
+
+def set_seed(seed: int) -> None:
+    """One seed sets torch, numpy and Python."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
+    set_seed(config.seed)  # right before construction, as the notebook's seeding
+    input_size = config.window if config.protocol == "seed" else 1
+    model = RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers)
+    return model.to(device, dtype_for(config.precision))
+
+
+def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """The notebook's epoch: the whole training series as one sequence of W-feature steps,
+    state carried from a zero start, summed squared error, one Adam step (full BPTT).
+    One call of the recurrent layer replaces the notebook's Python loop over time steps."""
+    part = data.splits.train
+    model.train()
+    optimizer.zero_grad()
+    out, _ = model(data.x[part].unsqueeze(0))
+    loss = ((out.view(-1) - data.y[part]) ** 2).sum()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _window_epoch(
+    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, batch_size: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Shuffled minibatches of windows, each a sequence of W scalars from a zero state."""
+    part = data.splits.train
+    x, y = data.x[part].unsqueeze(-1), data.y[part]
+    model.train()
+    total = torch.zeros((), device=x.device, dtype=x.dtype)
+    order = torch.randperm(len(x), generator=gen).to(x.device)
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        optimizer.zero_grad()
+        out, _ = model(x[idx])
+        loss = torch.mean((out[:, -1, 0] - y[idx]) ** 2)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(idx)
+    return total / len(x)  # stays on the device: one host sync per epoch, by the caller
+
+
+def train_epoch(
+    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, config: RunConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """One epoch of the config's protocol; the loss stays on the device (no host sync here)."""
+    if config.protocol == "seed":
+        return _seed_epoch(model, data, optimizer)
+    return _window_epoch(model, data, optimizer, config.batch_size, gen)
+
+
+def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
+    """Train one model as `config` says and evaluate its best-validation weights."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
+    reset_peak_memory(dev)  # the run's peak includes its data and model
+    y = make_signal(config.signal)
+    data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
+    model = build_model(config, dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    has_val = data.splits.val.stop > data.splits.val.start
+
+    losses: list[float] = []
+    val_curve: list[float] = []
+    best_val, best_state = math.inf, None
+    diverged, stopped, reason = False, False, None
+    callback_seconds = 0.0
+    synchronize(dev)
+    t0 = time.perf_counter()
+    for epoch in range(config.epochs):
+        metrics = {"loss": float(train_epoch(model, data, optimizer, config, gen))}
+        if has_val:
+            metrics["val_mse"] = evaluate.mse(
+                evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
+            )
+            val_curve.append(metrics["val_mse"])
+        losses.append(metrics["loss"])
+        if not all(math.isfinite(v) for v in metrics.values()):
+            diverged, reason = True, f"diverged at epoch {epoch}: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
+            break
+        if has_val and metrics["val_mse"] < best_val:
+            # Keep the best epoch's weights: a trial is judged by the best validation value
+            # it reached (tuning playbook), so its test metrics must come from those weights.
+            best_val, best_state = metrics["val_mse"], copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            # The caller's time (pruning checks, storage writes) is not training time.
+            t_cb = time.perf_counter()
+            stop = on_epoch(epoch, metrics)
+            callback_seconds += time.perf_counter() - t_cb
+            if stop:
+                stopped = True
+                break
+    synchronize(dev)
+    seconds = time.perf_counter() - t0 - callback_seconds
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    epochs_run = len(losses)
+    n_train = data.splits.train.stop - data.splits.train.start
+    return TrainResult(
+        config=config,
+        device=str(dev),
+        device_name=device_name(dev),
+        n_params=count_parameters(model),
+        losses=losses,
+        val_mse_by_epoch=val_curve,
+        epochs_run=epochs_run,
+        train_seconds=seconds,
+        seconds_per_epoch=seconds / max(epochs_run, 1),
+        samples_per_second=n_train * epochs_run / seconds if seconds > 0 else 0.0,
+        peak_memory_bytes=peak_memory_bytes(dev),
+        metrics=final_metrics(model, data, config.protocol) if not diverged or best_state is not None else {},
+        diverged=diverged,
+        stopped=stopped,
+        fail_reason=reason,
+        model=model,
+    )
+
+
+def final_metrics(model: RecurrentRegressor, data: Windows, protocol: str) -> dict[str, float]:
+    s = data.splits
+    out: dict[str, float] = {}
+    if s.val.stop > s.val.start:
+        out["val_mse"] = evaluate.mse(evaluate.predict(model, data, protocol, s.val), data.y[s.val])
+    if s.test.stop > s.test.start:
+        truth = data.y[s.test]
+        free = evaluate.rollout(model, data, protocol)
+        out["test_mse"] = evaluate.mse(evaluate.predict(model, data, protocol, s.test), truth)
+        out["rollout_mse"] = evaluate.mse(free, truth)
+        out["horizon"] = evaluate.horizon(free, truth)
+    return out

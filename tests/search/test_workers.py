@@ -1,0 +1,77 @@
+"""Worker processes: forked from a pre-imported server, with the threads asked for."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from harness.cli import main
+from harness.search.launch import prepare_workers, worker_context
+
+SMOKE = Path(__file__).parents[2] / "studies" / "smoke.toml"
+TINY = ["--set", "training.epochs=1", "--no-progress"]
+
+
+def _ready(queue: object) -> None:
+    import harness.search.launch  # noqa: F401  what a worker needs before its first trial
+
+    queue.put(time.perf_counter())  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="POSIX only")
+def test_workers_fork_from_a_server_that_imported_the_harness() -> None:
+    ctx = worker_context()
+    assert ctx.get_start_method() == "forkserver"
+    prepare_workers(2)
+    waits = []
+    for _ in range(3):
+        queue = ctx.Queue()
+        start = time.perf_counter()
+        process = ctx.Process(target=_ready, args=(queue,))
+        process.start()
+        waits.append(queue.get(timeout=120) - start)
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    # the server imported torch, Optuna and numba once; a fresh interpreter takes ~1.2 s here
+    assert min(waits[1:]) < 0.5, waits
+
+
+def test_threads_per_worker_are_recorded_and_can_be_set(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "2", *TINY]) == 0
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "4", "--threads", "1", *TINY]) == 0
+    trials = optuna.load_study(study_name="smoke", storage=url).trials
+    default = max(1, os.cpu_count() or 1)  # one worker gets every core
+    assert [t.user_attrs["torch_threads"] for t in trials] == [default, default, 1, 1]
+
+
+def test_two_workers_fill_the_budget_exactly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    for target in (4, 8):  # the second launch reuses the running fork server
+        assert main(["launch", str(SMOKE), "--storage", url, "--trials", str(target), "--workers", "2", *TINY]) == 0
+        trials = optuna.load_study(study_name="smoke", storage=url).trials
+        assert [t.state.name for t in trials].count("COMPLETE") == target and len(trials) == target
+    threads = {t.user_attrs["torch_threads"] for t in trials}
+    assert threads == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_a_relaunch_does_not_wait_forever_on_a_trial_killed_before_its_first_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.search.launch as launch_module
+    from harness.search.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "1", *TINY]) == 0
+    study = optuna.load_study(study_name="smoke", storage=open_storage(url))
+    orphan = study.ask()  # as a worker killed right after creating its trial leaves it: RUNNING, no heartbeat
+    monkeypatch.setattr(launch_module, "ORPHAN_SECONDS", 0.5)
+    time.sleep(0.6)
+    assert main(["launch", str(SMOKE), "--storage", url, "--trials", "3", *TINY]) == 0
+    trials = optuna.load_study(study_name="smoke", storage=url).trials
+    assert trials[orphan.number].state.name == "FAIL"
+    assert [t.state.name for t in trials].count("COMPLETE") == 3 and "RUNNING" not in [t.state.name for t in trials]
