@@ -173,9 +173,10 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
 
 def _describe(summary: dict[str, Any]) -> str:
     c = summary["counts"]
+    budget = f" of {summary['target']}" if summary.get("target") else ""  # a per-cell study's share, as it runs
     line = (
-        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished ({c['COMPLETE']} complete, {c['PRUNED']} pruned), "
-        f"{c['FAIL']} failed"
+        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished{budget} ({c['COMPLETE']} complete, "
+        f"{c['PRUNED']} pruned), {c['FAIL']} failed"
     )
     if summary["best_value"] is None:
         return line + "; no complete trial yet"
@@ -552,6 +553,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = getattr(args, "flags", {})
         print(f"harness {args.command}: {_config_error(flags)(e)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as e:  # the storage failing mid-command: one line with the real cause, not a traceback
+        from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
+        from harness.search.storage import redact, storage_url
+
+        cause = storage_cause(e) if not isinstance(e, StorageFault) else None
+        if not isinstance(e, StorageFault) and cause is None:
+            raise
+        fault = e if isinstance(e, StorageFault) else StorageFault(None, cause or "")
+        print(f"harness {args.command}: {fault.message(redact(storage_url(getattr(args, 'storage', None))))}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         if args.command in RESUMABLE:
             print(f"harness {args.command}: interrupted; what finished is kept, the trials that were running are "

@@ -91,7 +91,7 @@ def solo(device: torch.device, quick: bool) -> list[dict[str, Any]]:
             result = run(config, where)
             row |= {
                 f"{label}_train_seconds": result.train_seconds,
-                f"{label}_peak_memory_bytes": result.peak_memory_bytes,
+                f"{label}_peak_memory_bytes": result.process_peak_bytes,
             }
         row["speedup"] = row["cpu_train_seconds"] / row["device_train_seconds"]
         rows.append(row)
@@ -118,7 +118,7 @@ def workers(device: torch.device, quick: bool) -> list[dict[str, Any]]:
             launch(spec, url, trials=n, workers=k, device=str(device), progress=False, threads=1)
             study = optuna.load_study(study_name="smoke", storage=url)
             trials, seconds = study.trials, wall_seconds(study)
-        peak = max(t.user_attrs.get("peak_memory_bytes", 0) for t in trials)
+        peak = max(t.user_attrs.get("process_peak_bytes", 0) for t in trials)
         failed = sum(t.state.name == "FAIL" for t in trials)
         rows.append({"workers": k, "trials": n, "seconds": seconds, "trials_per_minute": 60 * n / seconds,
                      "max_peak_memory_bytes": peak, "failed": failed})  # fmt: skip

@@ -105,3 +105,4 @@ def test_the_summary_line() -> None:
         "s: 4 finished (3 complete, 1 pruned), 2 failed; best val_mse 0.0001235 (trial 2): cell=gru lr=0.0123 window=5"
     )
     assert cli._describe(summary | {"best_value": None}).endswith("2 failed; no complete trial yet")
+    assert cli._describe(summary | {"target": 6}).startswith("s: 4 finished of 6 (3 complete, 1 pruned), 2 failed")

@@ -27,9 +27,10 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
+from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
 from harness.search.spec import StudySpec, spec_from_dict
-from harness.search.storage import GRACE_PERIOD, ClaimLock, open_storage, sqlite_path
+from harness.search.storage import GRACE_PERIOD, ClaimLock, open_storage, redact, sqlite_path
 from harness.search.study import (
     CLAIMING,
     best_value,
@@ -39,7 +40,7 @@ from harness.search.study import (
     make_sampler,
     summarize,
 )
-from harness.search.trials import INTERRUPTED, Runner
+from harness.search.trials import INTERRUPTED, STORAGE_FAULT, Runner
 from harness.training.device import resolve_device, threads_per_worker
 
 MAX_CONSECUTIVE_FAILURES = 3
@@ -201,17 +202,29 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     ran, failures = 0, 0
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        fail_orphaned_trials(study, ORPHAN_SECONDS)
-        claim = claim_trials(study, lock, task.target, want, task.workers)
-        if claim.full:
-            break
-        if not claim.trials:
-            time.sleep(0.5)  # the last places are taken; wait in case one of them fails
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            fail_orphaned_trials(study, ORPHAN_SECONDS)
+            claim = claim_trials(study, lock, task.target, want, task.workers)
+            if claim.full:
+                break
+            if not claim.trials:
+                time.sleep(0.5)  # the last places are taken; wait in case one of them fails
+                continue
+            groups = runner.run(study, claim.trials)
+        except Exception as e:
+            # A database server that restarts or drops the connection: wait for it (bounded
+            # back-off), then go on; the trials it interrupted run again (requeued, or failed
+            # by their stale heartbeats). Anything else, or a server that stays away, ends it.
+            if not (transient(e, task.storage_url) and wait_for_server(lambda: _ping(study))):
+                raise
+            print(f"harness worker {task.worker}: the storage dropped the connection ({e.__class__.__name__}); "
+                  "reconnected, going on", file=sys.stderr)  # fmt: skip
+            with lock:
+                requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))
             continue
-        groups = runner.run(study, claim.trials)
         ran += sum(len(states) for states in groups)
         for states in groups:  # a group that fails as a whole is one failure, not B
             failures = failures + 1 if all(s == TrialState.FAIL for s in states) else 0
@@ -222,12 +235,20 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     return ran
 
 
+def _ping(study: optuna.Study) -> None:
+    """One round trip to the study's database (raises while it is away)."""
+    optuna.get_all_study_names(storage=study._storage)
+
+
 def _worker_main(task: WorkerTask) -> None:
     try:
         with GATE.installed():
             run_worker(task)
     except KeyboardInterrupt:
         sys.exit(130)
+    except StorageFault as e:
+        print(f"harness worker {task.worker}: {e.message(redact(task.storage_url))}", file=sys.stderr)
+        sys.exit(EXIT_STORAGE)
     except WorkerError as e:
         print(f"harness worker {task.worker}: {e}", file=sys.stderr)
         sys.exit(1)
@@ -261,7 +282,7 @@ def launch(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     with ClaimLock(storage_url, spec.study.name):  # two launches at once queue each trial once
-        requeue_interrupted(study, INTERRUPTED)  # a Ctrl-C'd trial's parameters run again, as a killed one's do
+        requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))  # they run again, as a killed trial's do
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
@@ -295,8 +316,14 @@ def launch_all(
     _check_no_mix(spec, storage_url)
     if not spec.study.equal_cells:
         return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
-    total = trials or spec.study.trials
-    members = spec.per_cell(total)
+    asked = trials or spec.study.trials
+    members = spec.per_cell(asked)
+    total = sum(m.study.trials for m in members.values())  # what runs, and what the parent records
+    if total != asked:
+        each = next(iter(members.values())).study.trials
+        print(f"harness launch: {spec.study.name}: {asked} trials over {len(members)} cells rounds up to {total} "
+              f"({each} per cell), so every cell gets the same search effort (equal_cells)",
+              file=sys.stderr)  # fmt: skip
     parent = replace(spec, study=replace(spec.study, trials=total))
     share = timeout / len(members) if timeout else None
     return [launch(m, storage_url, timeout=share, parent=parent, **options) for m in members.values()]
@@ -357,9 +384,10 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
             for p in procs:
                 p.join(timeout=0.5 / len(procs))
         update(study)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StorageFault):
         # Workers in the terminal's process group got the same SIGINT; a signal sent to us
-        # alone is passed on, so every running trial is marked FAIL before we exit.
+        # alone (or our storage failing) is passed on, so every running trial is marked FAIL
+        # before we exit.
         for p in procs:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
@@ -367,6 +395,8 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
             p.join()
         raise
     bad = [p for p in procs if p.exitcode != 0]
+    if any(p.exitcode == EXIT_STORAGE for p in bad):
+        raise StorageFault(None, "in a worker process (its line above says why)")
     if any(p.exitcode == 130 for p in bad):
         raise KeyboardInterrupt
     if bad:

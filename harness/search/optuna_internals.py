@@ -9,6 +9,7 @@ there loudly instead of corrupting a study.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import threading
@@ -184,7 +185,8 @@ def heartbeats(trials: Sequence[optuna.Trial], alive: Callable[[optuna.Trial], b
         while True:
             for trial in trials:
                 if alive(trial):
-                    storage.record_heartbeat(trial._trial_id)
+                    with contextlib.suppress(Exception):  # a storage outage: the next beat tries again
+                        storage.record_heartbeat(trial._trial_id)
             if stop.wait(interval):
                 return
 
@@ -203,11 +205,12 @@ def startup_trials(sampler: optuna.samplers.BaseSampler) -> int:
     return int(getattr(sampler, "_n_startup_trials", 0))
 
 
-def requeue_interrupted(study: optuna.Study, reason: str) -> list[int]:
-    """Queue again the parameters of every trial a Ctrl-C failed (`fail_reason` == `reason`)
-    and no retry has taken up yet, as Optuna's heartbeat retry does for a killed worker's
-    trial: a WAITING copy recording `failed_trial` and `retry_history`. Done when a launch
-    starts, not in the interrupted process, which should write as little as it can."""
+def requeue_interrupted(study: optuna.Study, reasons: tuple[str, ...]) -> list[int]:
+    """Queue again the parameters of every trial failed by an interruption (a `fail_reason`
+    starting with one of `reasons`: a Ctrl-C, the storage failing) that no retry has taken up
+    yet, as Optuna's heartbeat retry does for a killed worker's trial: a WAITING copy recording
+    `failed_trial` and `retry_history`. Done when a launch starts, not in the interrupted
+    process, which should write as little as it can."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     with warnings.catch_warnings():
@@ -215,8 +218,8 @@ def requeue_interrupted(study: optuna.Study, reason: str) -> list[int]:
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     queued = []
     for t in trials:
-        failed = t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("fail_reason") == reason
-        if failed and t.number not in retried:
+        reason = str(t.user_attrs.get("fail_reason", ""))
+        if t.state == optuna.trial.TrialState.FAIL and reason.startswith(reasons) and t.number not in retried:
             retry(study, t)
             queued.append(t.number)
     return queued

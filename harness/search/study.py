@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 import harness
 from harness.search import weights
+from harness.search.faults import artifact_fault
 from harness.search.optuna_internals import record_trial, reseed
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.spec import Choice, Range, StudySpec
@@ -37,7 +38,8 @@ from harness.training.device import cpu_name, numerics_path
 CLAIMING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
-    "samples_per_second", "peak_memory_bytes", "device", "device_name", "n_params", "epochs_run", "torch_threads",
+    "samples_per_second", "run_memory_bytes", "process_peak_bytes", "device", "device_name", "n_params", "epochs_run",
+    "torch_threads",
     "overhead_seconds",
 )  # fmt: skip
 
@@ -101,7 +103,8 @@ def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
         "train_seconds": result.train_seconds,
         "seconds_per_epoch": result.seconds_per_epoch,
         "samples_per_second": result.samples_per_second,
-        "peak_memory_bytes": result.peak_memory_bytes,
+        "run_memory_bytes": result.run_memory_bytes,
+        "process_peak_bytes": result.process_peak_bytes,
         "device": result.device,
         "device_name": result.device_name,
         "n_params": result.n_params,
@@ -171,7 +174,10 @@ def conclude(
     record_trial(trial, trial_attrs(result) | (extra or {}), pruning.curve)
     complete = not (result.diverged or result.stopped)
     if complete and artifacts is not None and result.model is not None:
-        weights.upload(artifacts, trial, weights.checkpoint(result.model, result.config))
+        try:
+            weights.upload(artifacts, trial, weights.checkpoint(result.model, result.config))
+        except OSError as e:
+            raise artifact_fault(e) from e
     if result.diverged:  # a pruned single-objective trial keeps its curve; a Pareto study has no pruning
         return Outcome(TrialState.PRUNED if pruning.single else TrialState.FAIL, reason=result.fail_reason)
     if result.stopped:
@@ -244,6 +250,7 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
         "best_value": best.values[0] if best else None,
         "best_params": best.params if best else None,
         "best_trial": best.number if best else None,
+        "target": study.user_attrs.get("spec", {}).get("study", {}).get("trials"),  # the budget it was given
         # a per-cell study or a replicate study does not sample the cell: its config names it
         "best_cell": best.user_attrs.get("config", {}).get("cell", best.params.get("cell")) if best else None,
     }

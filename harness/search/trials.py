@@ -12,6 +12,7 @@ told as soon as it is done, so the sampler and the pruner see it before the next
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +24,14 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
+from harness.search.faults import StorageFault, storage_cause
 from harness.search.optuna_internals import heartbeats
 from harness.search.spec import StudySpec
 from harness.search.study import Outcome, Pruning, conclude, failure, sample_config
 from harness.training import group, train
 
 INTERRUPTED = "interrupted (SIGINT)"  # a Ctrl-C's fail_reason
+STORAGE_FAULT = "storage fault"  # how a trial the storage's failure interrupted begins its fail_reason
 _log = logging.getLogger("optuna")  # where Optuna itself reports failed trials
 
 
@@ -51,6 +54,16 @@ class Runner:
             with heartbeats(trials, alive=lambda t: t.number in running):
                 for outcomes in self._groups(trials):
                     states.append([_tell(study, running.pop(n), o) for n, o in outcomes.items()])
+        except StorageFault as fault:
+            # Not the trials' fault: each running one is failed with the real cause where the
+            # storage still takes it (else the next launch's heartbeat check fails it), and
+            # the launch stops; the next one queues their parameters again.
+            reason = f"{STORAGE_FAULT}: {fault}"
+            for number, trial in list(running.items()):
+                with contextlib.suppress(Exception):
+                    trial.set_user_attr("fail_reason", reason)
+                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason))
+            raise
         except KeyboardInterrupt:
             for number, trial in list(running.items()):
                 trial.set_user_attr("fail_reason", INTERRUPTED)  # the next launch queues its parameters again
@@ -69,13 +82,17 @@ class Runner:
                 configs.append(sample_config(self.spec, trial))
                 sampled.append(trial)
             except Exception as e:
+                _raise_fault(e)
                 yield {trial.number: failure(trial, e)}
             sampling[trial.number] = time.perf_counter() - start
         for members in group.pack(configs, self.fuse, self.device.type):
             chosen = [sampled[i] for i in members]
             try:
                 yield self._train(chosen, [configs[i] for i in members], sampling)
+            except StorageFault:
+                raise
             except Exception as e:
+                _raise_fault(e)
                 yield {t.number: failure(t, e) for t in chosen}
 
     def _train(
@@ -101,6 +118,13 @@ class Runner:
         for t in trials:
             t.set_user_attr("overhead_seconds", shared + sampling[t.number])
         return outcomes
+
+
+def _raise_fault(error: Exception) -> None:
+    """A storage error is the storage's fault, not the trial's: raised as `StorageFault`."""
+    cause = storage_cause(error)
+    if cause is not None:
+        raise StorageFault(None, cause) from error
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> TrialState:

@@ -92,10 +92,21 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def reset_peak_memory(device: torch.device) -> None:
-    """Start a run's peak-memory measurement. On the CPU, Linux resets the process's peak
-    resident set size (VmHWM) to its current size when "5" is written to clear_refs, so the
-    peak read after a run is that run's, not the worker's lifetime peak."""
+def memory_in_use(device: torch.device) -> int:
+    """What the process holds now: the CUDA allocator's allocated bytes, MPS's, or on the CPU
+    the resident set size (VmRSS; 0 where the OS does not say)."""
+    if device.type == "cuda":
+        return int(torch.cuda.memory_allocated(device))
+    if device.type == "mps":
+        return int(torch.mps.current_allocated_memory())
+    return _proc_status_bytes("VmRSS:")
+
+
+def reset_peak_memory(device: torch.device) -> int:
+    """Start a run's memory measurement; returns what the process holds at its start, which
+    `run_memory_bytes` subtracts. On the CPU, Linux resets the process's peak resident set
+    size (VmHWM) to its current size when "5" is written to clear_refs, so the peak read after
+    a run is that run's, not the worker's lifetime peak."""
     if device.type == "cuda":
         # A fresh worker process may reach here before its first CUDA tensor; the allocator's
         # statistics exist only after CUDA's lazy initialisation ("Invalid device argument").
@@ -107,26 +118,41 @@ def reset_peak_memory(device: torch.device) -> None:
                 f.write("5")
         except OSError:
             pass  # not Linux: the lifetime peak below is all there is
+    return memory_in_use(device)
 
 
-def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory since `reset_peak_memory`: the CUDA allocator's peak on CUDA; on the CPU,
-    the process's peak resident set size during the run (interpreter and libraries included,
-    ~300 MB here), or its lifetime peak where the OS cannot reset it."""
+def process_peak_bytes(device: torch.device) -> int:
+    """The process's peak since `reset_peak_memory`: the CUDA allocator's peak on CUDA; on the
+    CPU, the peak resident set size during the run (interpreter and libraries included, ~300
+    MB here), or its lifetime peak where the OS cannot reset it."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     if device.type == "mps":
         return int(torch.mps.driver_allocated_memory())
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except OSError:
-        pass
+    peak = _proc_status_bytes("VmHWM:")
+    if peak:
+        return peak
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def run_memory_bytes(device: torch.device, held: int) -> int:
+    """The memory the run itself added: its peak minus what the process held at its start
+    (`held`, from `reset_peak_memory`), on every device. A small run after a large one in the
+    same worker adds little, however large the process already is."""
+    return max(0, process_peak_bytes(device) - held)
+
+
+def _proc_status_bytes(field: str) -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return 0
 
 
 def threads_per_worker(workers: int) -> int:

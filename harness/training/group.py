@@ -36,9 +36,10 @@ from harness.training.device import (
     apply_numerics,
     device_name,
     dtype_for,
-    peak_memory_bytes,
+    process_peak_bytes,
     reset_peak_memory,
     resolve_device,
+    run_memory_bytes,
     synchronize,
 )
 from harness.training.models import RecurrentRegressor, count_parameters
@@ -313,7 +314,7 @@ def train_group(
 def _train(
     configs: Sequence[RunConfig], base: RunConfig, dev: torch.device, on_epoch: OnMemberEpoch | None
 ) -> GroupResult:
-    reset_peak_memory(dev)
+    held = reset_peak_memory(dev)
     series = make_signal(base.signal)
     dtype = dtype_for(base.precision)
     members = [
@@ -384,7 +385,7 @@ def _train(
     for k, i in enumerate(live):
         _finish(members[i], stack, k, models, has_val)
     wall = time.perf_counter() - t_start - callback_seconds
-    return GroupResult([_result(m, models[m.index], dev) for m in members], wall)
+    return GroupResult([_result(m, models[m.index], dev, held) for m in members], wall)
 
 
 def _finish(member: _Member, stack: _Stack, row: int, models: list[RecurrentRegressor], has_val: bool) -> None:
@@ -396,7 +397,7 @@ def _finish(member: _Member, stack: _Stack, row: int, models: list[RecurrentRegr
         stack.unpadded(row, models[member.index], best=best)
 
 
-def _result(m: _Member, model: RecurrentRegressor, dev: torch.device) -> TrainResult:
+def _result(m: _Member, model: RecurrentRegressor, dev: torch.device, held: int) -> TrainResult:
     c = m.config
     epochs_run = len(m.losses)
     kept = not m.diverged or math.isfinite(m.best_val)
@@ -411,7 +412,8 @@ def _result(m: _Member, model: RecurrentRegressor, dev: torch.device) -> TrainRe
         train_seconds=m.seconds,
         seconds_per_epoch=m.seconds / max(epochs_run, 1),
         samples_per_second=m.n_train * epochs_run / m.seconds if m.seconds > 0 else 0.0,
-        peak_memory_bytes=peak_memory_bytes(dev),  # the group's peak: members share one process
+        run_memory_bytes=run_memory_bytes(dev, held),  # the group's: members share one process
+        process_peak_bytes=process_peak_bytes(dev),
         metrics=final_metrics(model, m.data, c.protocol) if kept else {},
         diverged=m.diverged,
         stopped=m.stopped,

@@ -28,9 +28,10 @@ from harness.training.device import (
     apply_numerics,
     device_name,
     dtype_for,
-    peak_memory_bytes,
+    process_peak_bytes,
     reset_peak_memory,
     resolve_device,
+    run_memory_bytes,
     synchronize,
 )
 from harness.training.models import CELL, RecurrentRegressor, count_parameters
@@ -94,7 +95,8 @@ class TrainResult:
     train_seconds: float
     seconds_per_epoch: float
     samples_per_second: float
-    peak_memory_bytes: int
+    run_memory_bytes: int  # what the run added: its peak minus what the process held at its start
+    process_peak_bytes: int  # the process's peak during the run (CPU: resident set; GPU: allocator)
     metrics: dict[str, float]  # val_mse, test_mse, rollout_mse, horizon (of the best epoch's weights)
     diverged: bool = False
     stopped: bool = False  # on_epoch asked to stop
@@ -163,7 +165,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     """Train one model as `config` says and evaluate its best-validation weights."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
-    reset_peak_memory(dev)  # the run's peak includes its data and model
+    held = reset_peak_memory(dev)  # the run's peak includes its data and model
     y = make_signal(config.signal)
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
     model = build_model(config, dev)
@@ -219,7 +221,8 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
         train_seconds=seconds,
         seconds_per_epoch=seconds / max(epochs_run, 1),
         samples_per_second=n_train * epochs_run / seconds if seconds > 0 else 0.0,
-        peak_memory_bytes=peak_memory_bytes(dev),
+        run_memory_bytes=run_memory_bytes(dev, held),
+        process_peak_bytes=process_peak_bytes(dev),
         metrics=final_metrics(model, data, config.protocol) if not diverged or best_state is not None else {},
         diverged=diverged,
         stopped=stopped,

@@ -29,7 +29,9 @@ def finished(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 def test_each_cell_gets_an_equal_budget_and_its_own_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     assert main(["launch", str(SMOKE), "--storage", url, "--trials", "7", *GROUP]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # said before it starts: the rounding, and why
+    assert "smoke: 7 trials over 3 cells rounds up to 9 (3 per cell), so every cell gets the same search" in err
     for cell in ("rnn", "lstm", "gru"):
         name = f"smoke/{cell}"
         assert f"{name}: 3 finished" in out  # 7 trials over 3 cells: 3 each, rounded up
@@ -45,6 +47,7 @@ def test_each_cell_gets_an_equal_budget_and_its_own_search(tmp_path: Path, capsy
     assert tables.comparison_table([data]).set_index("cell").loc["gru", "budget"] == 3
     # a resume to more trials tops every cell up equally and records the new target
     assert main(["launch", str(SMOKE), "--storage", url, "--trials", "12", *GROUP]) == 0
+    assert "rounds up" not in capsys.readouterr().err  # 12 over 3 cells needs no rounding
     for cell in ("rnn", "lstm", "gru"):
         assert len(finished(url, f"smoke/{cell}")) == 4
         study = optuna.load_study(study_name=f"smoke/{cell}", storage=url)

@@ -384,7 +384,7 @@ def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, caps
     capsys.readouterr()
     assert main(["studies", "--storage", url]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[1].startswith("smoke: 1 finished (1 complete, 0 pruned), 0 failed; best val_mse 0.1")
+    assert listed[1].startswith("smoke: 1 finished of 3 (1 complete, 0 pruned), 0 failed; best val_mse 0.1")
     assert listed[2:] == [
         "smoke/race/random+none: 4 repeats, 10 finished trials; best val_mse per repeat 0.05 .. 0.3",
         "smoke/race/tpe+median: 4 repeats, 9 finished trials; best val_mse per repeat 0.02 .. 0.5",

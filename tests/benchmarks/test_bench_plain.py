@@ -1,0 +1,84 @@
+"""The harness against the plain Optuna + PyTorch script a user would write instead
+(`plain_script.py`): the same enqueued configurations of each default study, per cell, no
+pruning, one process on the same threads; trials per hour from each study's own record
+(first trial's start to last trial's end). `make bench` times them; the normal suite runs
+one tiny configuration of each as a correctness check.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from benchmarks import plain_script
+from harness.search.launch import launch
+from harness.search.spec import Choice, Range, StudySpec, load_spec
+from harness.search.storage import open_storage
+from harness.search.study import create_study, wall_seconds
+from harness.series.signals import make_signal
+
+from conftest import CELLS
+
+STUDIES = Path(__file__).parents[2] / "studies"
+CONFIGS = int(os.environ.get("HARNESS_BENCH_CONFIGS", "6"))  # per study and cell
+
+
+def draws(spec: StudySpec, cell: str, count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`count` configurations of one cell from the spec's own ranges (log where the spec says)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(p: Range | Choice) -> Any:
+        if isinstance(p, Choice):
+            return p.values[int(rng.integers(len(p.values)))]
+        lo, hi = (np.log(p.low), np.log(p.high + (1 if isinstance(p.high, int) else 0))) if p.log else (p.low, p.high)
+        v = rng.uniform(lo, hi)
+        v = float(np.exp(v)) if p.log else float(v)
+        return int(min(v, p.high)) if isinstance(p.low, int) else v
+
+    names = ("hidden_size", "window", "lr")
+    return [{"cell": cell, **{n: draw(spec.search[n]) for n in names}} for _ in range(count)]
+
+
+@pytest.mark.parametrize("how", ["harness", "plain"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("study", ["short_period", "long_period"])
+def test_trials_per_hour_against_a_plain_script(
+    benchmark: Any, study: str, cell: str, how: str, tmp_path: Path
+) -> None:
+    benchmark.group = f"plain-{study}-{cell}"
+    tiny = benchmark.disabled
+    small = ["training.epochs=1", "search.hidden_size={low=4, high=8}", "search.window={low=2, high=8}"] if tiny else []
+    spec = load_spec(STUDIES / f"{study}.toml", ["study.equal_cells=false", 'study.pruner="none"',
+                                                 f'search.cell=["{cell}"]', *small])  # fmt: skip
+    configs = draws(spec, cell, 1 if tiny else CONFIGS)
+    y = make_signal(spec.signal)
+    space = {"cell": [cell], **{n: (spec.search[n].low, spec.search[n].high) for n in ("hidden_size", "window", "lr")}}
+    counter = iter(range(1000))
+    per_hour: list[float] = []
+
+    def harness() -> optuna.Study:
+        url = f"sqlite:///{tmp_path / f'h{next(counter)}.db'}"
+        made = create_study(spec, open_storage(url), len(configs))
+        for params in configs:
+            made.enqueue_trial(params)
+        launch(spec, url, trials=len(configs), progress=False)
+        return optuna.load_study(study_name=spec.study.name, storage=url)
+
+    def plain() -> optuna.Study:
+        url = f"sqlite:///{tmp_path / f'p{next(counter)}.db'}"
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return plain_script.run_study(url, "plain", y, space, configs, spec.training.epochs)
+
+    def fill() -> None:
+        done = harness() if how == "harness" else plain()
+        assert [t.params for t in done.trials] == configs  # the same configurations, in order
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in done.trials)
+        per_hour.append(3600 * len(configs) / wall_seconds(done))
+
+    benchmark.pedantic(fill, rounds=1, warmup_rounds=0)
+    benchmark.extra_info["trials_per_hour"] = float(np.median(per_hour))
