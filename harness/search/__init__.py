@@ -3,8 +3,8 @@
 
 `spec` (study specs in TOML, validated), `samplers` (sampler and pruner registries), `study`
 (what a trial samples and records), `trials` and `launch` (the trial loop, workers, the exact
-budget), `storage` (URLs, SQLite tuning, the claim lock), `optuna_internals` (Optuna's private
-API behind one door), `faults` (the storage failing mid-study), `weights` (trained weights as artifacts), `confirm` (replicates and the
-window sweep, and the frame that reads them back) and `race` (search methods raced on
-wall-clock).
+budget), `storage` (URLs, SQLite tuning, the claim lock), `faults` (the storage failing
+mid-study), `optuna_internals` (Optuna's private API behind one door), `weights` (trained
+weights as artifacts), `confirm` (replicates and the window sweep, and the frame that reads
+them back) and `race` (search methods raced on wall-clock).
 """
