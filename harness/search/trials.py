@@ -106,7 +106,8 @@ class Runner:
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             return {t.number: failure(t, e) for t in trials}
-        extra = trained.attrs(min(t.number for t in trials))
+        numbers = [t.number for t in trials]
+        extra = trained.attrs(min(numbers), numbers)
         outcomes = {
             t.number: conclude(t, r, p, self.artifacts, extra)
             for t, r, p in zip(trials, trained.members, pruning, strict=True)

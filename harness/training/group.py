@@ -1,4 +1,4 @@
-"""Fused trials: B members of one cell trained as one batched model, each exactly as alone.
+"""Fused trials: B members of one cell trained as one batched model, each as alone (exactly in float64).
 
 A trial's model is tiny (a few hundred to ~300k parameters), so training one at a time is
 bound by per-operation overhead, not arithmetic. A group holds B members' weights stacked
@@ -124,11 +124,14 @@ class GroupResult:
     members: list[TrainResult]  # in the order of the configs given
     seconds: float | None  # the group's training wall time (each member's train_seconds is its share); None: alone
 
-    def attrs(self, group_id: int | str) -> dict[str, object]:
-        """What each member records about its group (nothing for a run trained alone)."""
+    def attrs(self, group_id: int | str, members: Sequence[int] = ()) -> dict[str, object]:
+        """What each member records about its group (nothing for a run trained alone): its id,
+        size and wall time, and the members' trial numbers, which re-form it (`harness
+        weights` gives each member's own trained weights, its metrics exactly)."""
         if self.seconds is None:
             return {}
-        return {"group_id": group_id, "group_size": len(self.members), "group_seconds": self.seconds}
+        found = {"group_id": group_id, "group_size": len(self.members), "group_seconds": self.seconds}
+        return found | ({"group_members": list(members)} if members else {})
 
 
 @dataclass
