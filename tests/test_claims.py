@@ -145,7 +145,7 @@ def test_harness_fused_0_switches_the_fused_path_off(cell: str, monkeypatch: pyt
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(harness.fused, "recurrent", counting)
+    monkeypatch.setattr(harness.training.fused, "recurrent", counting)
     # A configuration the fused path takes: single layer, CPU, batch x hidden <= 2048.
     config = train.RunConfig(cell=cell, hidden_size=8, window=5, epochs=1, batch_size=16)
     assert harness.training.fused.worthwhile(config.batch_size, config.hidden_size)

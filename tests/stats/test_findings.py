@@ -112,7 +112,7 @@ def test_a_verdict_near_the_threshold_is_called_fragile_and_says_what_would_sett
     # the README's LSTM window finding: p = 0.036 on one CPU, 0.077 on another; both fragile
     text = findings._sure(0.036, 9)
     assert text == "p = 0.036; fragile: about 9 seeds would settle it at this effect"
-    assert findings._sure(0.001, 9) == "p < 0.001"
+    assert findings._sure(0.0005, 9) == "p < 0.001"
     md = findings.markdown([findings.Finding("cells", "s", f"x ({text})")])
     assert "_Fragile_ marks a p-value within 3x of 0.05 (0.017 to 0.15)" in md
 
