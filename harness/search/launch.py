@@ -41,7 +41,7 @@ from harness.search.study import (
     summarize,
 )
 from harness.search.trials import INTERRUPTED, STORAGE_FAULT, Runner
-from harness.training.device import resolve_device, threads_per_worker
+from harness.training.device import FIRST_CALL_IMPORTS, resolve_device, threads_per_worker, warm_up
 
 MAX_CONSECUTIVE_FAILURES = 3
 # A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
@@ -274,6 +274,7 @@ def launch(
     resolve_device(device)  # a missing device is a usage error, before anything is written
     _quiet_optuna()
     prepare_workers(workers)
+    warm_up()  # worker 0 runs here: its first trial should not pay torch's first-call imports
     target = trials or spec.study.trials
     study = create_study(spec, open_storage(storage_url), target, parent)
     if artifacts is not None:
@@ -355,7 +356,7 @@ def worker_context() -> Any:
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["harness.search.launch"])
+    ctx.set_forkserver_preload(["harness.search.launch", FIRST_CALL_IMPORTS])  # torch's first-call imports too
     return ctx
 
 
