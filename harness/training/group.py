@@ -314,7 +314,7 @@ def _train(
     configs: Sequence[RunConfig], base: RunConfig, dev: torch.device, on_epoch: OnMemberEpoch | None
 ) -> GroupResult:
     reset_peak_memory(dev)
-    series = make_signal(base.signal)
+    series = make_signal(base.signal, train_frac=base.train_frac)
     dtype = dtype_for(base.precision)
     members = [
         _Member(i, c, make_windows(series, c.window, dev, c.train_frac, c.val_frac, dtype),
@@ -412,7 +412,7 @@ def _result(m: _Member, model: RecurrentRegressor, dev: torch.device) -> TrainRe
         seconds_per_epoch=m.seconds / max(epochs_run, 1),
         samples_per_second=m.n_train * epochs_run / m.seconds if m.seconds > 0 else 0.0,
         peak_memory_bytes=peak_memory_bytes(dev),  # the group's peak: members share one process
-        metrics=final_metrics(model, m.data, c.protocol) if kept else {},
+        metrics=final_metrics(model, m.data, c.protocol, c) if kept else {},
         diverged=m.diverged,
         stopped=m.stopped,
         fail_reason=m.reason,
