@@ -27,6 +27,7 @@ from harness.report.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamS
 from harness.search import weights
 from harness.search.spec import Range, StudySpec, spec_from_dict
 from harness.search.study import COMPANION_ATTR, PER_CELL_ATTR
+from harness.series.compare import baseline_scores
 from harness.series.data import make_windows, split_indices
 from harness.series.signals import make_signal
 from harness.stats.race_stats import RACE_ATTR
@@ -51,7 +52,7 @@ class StudyData:
     @property
     def signal_label(self) -> str:
         signal = self.spec.signal
-        return signal.name + (f" (noise {signal.noise_std:g})" if signal.noise_std > 0 else "")
+        return signal.label + (f" (noise {signal.noise_std:g})" if signal.noise_std > 0 else "")
 
     def trial(self, study_name: str, number: int) -> optuna.trial.FrozenTrial:
         study = next(study for study in self.studies if study.study_name == study_name)
@@ -70,6 +71,8 @@ class StudyData:
         return dict(sorted(budgets.items(), key=lambda item: _cell_rank(item[0])))
 
 
+# A real series' test errors in its own units and scale-free (`harness.training.train.units_metrics`).
+UNIT_COLUMNS = ("test_mase", "test_rmsse", "test_mae", "test_rmse", "test_mse_units")
 TRIAL_COLUMNS = ["study", "number", "state", "value", "cell", "test_mse", "rollout_mse", "horizon", "train_seconds",
                  "seconds_per_epoch", "n_params", "overhead_seconds", "fail_reason", "curve"]  # fmt: skip
 
@@ -96,6 +99,7 @@ def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) 
                 **{name: config[name] for name in params if name not in trial.params and name in config},
                 **{name: attrs.get(name, np.nan) for name in ("test_mse", "rollout_mse", "horizon", "train_seconds")},
                 **{name: attrs.get(name, np.nan) for name in ("seconds_per_epoch", "n_params", "overhead_seconds")},
+                **{name: attrs[name] for name in UNIT_COLUMNS if name in attrs},  # real series only
                 "fail_reason": attrs.get("fail_reason"),
                 "curve": curve,
             }
@@ -183,13 +187,28 @@ def cell_summary(searches: list[StudyData]) -> pd.DataFrame:
                     "train_seconds": best["train_seconds"],
                     "n_params": best["n_params"],
                 }
+                if search.spec.signal.real:
+                    row |= {name: best.get(name, np.nan) for name in UNIT_COLUMNS}
             rows.append(row)
     return pd.DataFrame(rows)
 
 
+def baseline_rows(search: StudyData) -> pd.DataFrame:
+    """Table 2 for a real series: forecasting's baselines on the cells' validation and test
+    targets (`harness.series.compare`), named `baseline: <name>`; `model` says what each is."""
+    scores = baseline_scores(search.spec.signal)
+    rows = scores.rename(columns={"baseline": "cell"}).assign(cell=lambda f: "baseline: " + f["cell"])
+    rows.insert(0, "signal", search.signal_label)
+    rows.insert(0, "study", search.name)
+    return rows[["study", "signal", "cell", "model", "best", "val_mase", *UNIT_COLUMNS]]
+
+
 def reference_rows(search: StudyData) -> pd.DataFrame:
-    """Table 2's references on the study's own splits; linear AR at its best validation window."""
+    """Table 2's references on the study's own splits; linear AR at its best validation window.
+    A real series has forecasting's baselines instead (`baseline_rows`)."""
     spec = search.spec
+    if spec.signal.real:
+        return baseline_rows(search)
     series = make_signal(spec.signal)
     searched = spec.search.get("window", spec.fixed.get("window"))
     if isinstance(searched, Range):
@@ -211,12 +230,22 @@ def comparison_table(searches: list[StudyData]) -> pd.DataFrame:
     """Tables 1 and 2 in one: every cell and reference, with `x_floor` = test MSE divided by
     the linear reference's test MSE on the same study. On a noiseless signal that floor is
     float rounding (1e-28), so the ratio says nothing and is left empty; with noise the floor
-    is about the noise variance and the ratio reads as "how far above the noise"."""
+    is about the noise variance and the ratio reads as "how far above the noise". A real
+    series has every cell and baseline in MASE, RMSSE and its own units instead, with
+    `x_best_baseline` = test MASE over that of the baseline best on validation."""
     parts = []
     for search in searches:
         cells = cell_summary([search])
         refs = reference_rows(search)
         both = pd.concat([cells, refs], ignore_index=True)
+        if search.spec.signal.real:
+            # every cell and baseline against the baseline that was best on validation
+            best = float(refs.loc[refs["best"].astype(bool), "test_mase"].iloc[0])
+            both["x_best_baseline"] = both["test_mase"] / best
+            first = ["study", "signal", "cell", "model", "test_mase", "test_rmsse", "x_best_baseline"]
+            first += ["val_mase", "best"]
+            parts.append(both[[*first, *[c for c in both.columns if c not in first]]])
+            continue
         floor = float(refs.loc[refs["cell"] == "ref: linear-ar", "test_mse"].iloc[0])
         meaningful = search.spec.signal.noise_std > 0 and floor > 0
         both["x_floor"] = both["test_mse"] / floor if meaningful else np.nan

@@ -17,6 +17,7 @@ import pandas as pd
 
 from harness.report.figure_data import PredictionsInfo
 from harness.report.tables import (
+    CELL_ORDER,
     StudyData,
     best_so_far_info,
     cell_summary,
@@ -141,6 +142,14 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
 def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
     which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    if search.spec.signal.real:
+        rows = comparison[comparison["study"] == search.name]
+        best = rows[rows["best"].fillna(False).astype(bool)].iloc[0]
+        cells = rows[rows["cell"].isin(CELL_ORDER)].set_index("cell")["test_mase"]
+        return findings.StudyFacts(name=search.name, signal=search.signal_label, noise_std=0.0,
+                                   persistence_mse=np.nan, floor_mse=np.nan, budgets=search.budgets(), real=True,
+                                   baseline=str(best["model"]), baseline_mase=float(best["test_mase"]),
+                                   search_mase={str(c): float(v) for c, v in cells.items()})  # fmt: skip
     refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
     return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
@@ -277,6 +286,17 @@ def _search_sections(
               "noiseless sine exactly, so it is given only for a noisy signal (where that floor is about the noise "
               "variance).", "",
               markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
+    if any(search.spec.signal.real for search in searches):
+        lines[-2:-2] = [
+            "For a real series the references are forecasting's baselines (`baseline: ...`, `model` says "
+            "which), fitted on the training part only and scored one step ahead on the cells' own "
+            "validation and test targets; `test_mase` and `test_rmsse` are test MAE and RMSE over the "
+            "in-sample MAE and RMSE of seasonal naive (naive without a season) on the training part, "
+            "`test_mae`, `test_rmse` and `test_mse_units` are in the series' own units, and "
+            "`x_best_baseline` is test MASE over that of the baseline best on validation (`best`). "
+            "`best_val_mse` and `test_mse` are on the standardised series the cells train on.",
+            "",
+        ]
     lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
               markdown_table(imp)]  # fmt: skip
     return lines
