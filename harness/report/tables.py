@@ -23,13 +23,20 @@ import torch
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
-from harness.report.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
+from harness.report.figure_data import (
+    BestSoFarInfo,
+    HorizonInfo,
+    LearningCurvesInfo,
+    ParamScatterInfo,
+    ParetoInfo,
+    PredictionsInfo,
+)
 from harness.search import weights
 from harness.search.spec import Range, StudySpec, spec_from_dict
 from harness.search.study import COMPANION_ATTR, PER_CELL_ATTR
-from harness.series.compare import baseline_scores
+from harness.series.compare import baseline_horizon, baseline_scores, horizon_scores, origins
 from harness.series.data import make_windows, split_indices
-from harness.series.signals import make_signal
+from harness.series.signals import make_signal, prepared
 from harness.stats.race_stats import RACE_ATTR
 from harness.training import evaluate
 from harness.training.models import RecurrentRegressor
@@ -394,3 +401,30 @@ def predictions_info(
             "free_error": np.abs(free - truth),
         }))  # fmt: skip
     return PredictionsInfo(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
+
+
+def horizon_info(
+    search: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
+) -> HorizonInfo:
+    """A real series' error at each step ahead h = 1..H (the spec's horizon), from every
+    rolling origin over the test part: each cell's best trial (stored weights, window protocol:
+    fed its own predictions, mapped back to the series' units) and each baseline."""
+    signal = search.spec.signal
+    at = origins(signal)
+    frames = [baseline_horizon(signal).rename(columns={"baseline": "name"}).assign(kind="baseline")]
+    done = search.trials[search.trials["state"] == "COMPLETE"]
+    for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
+        cell_trials = done[done["cell"] == cell]
+        trial = search.trial(*cell_trials.loc[cell_trials["value"].idxmin(), ["study", "number"]])
+        config = RunConfig.from_dict(trial.user_attrs["config"])
+        model = best_model(search, trial, artifacts, device, retrain)
+        if model is None or config.protocol != "window":
+            continue  # the seed protocol carries a state across the series: no rolling origins
+        series = prepared(config.signal, config.train_frac)
+        weight = model.fc.weight
+        tensor = torch.as_tensor(series.model, dtype=weight.dtype, device=weight.device)
+        path = evaluate.rollout_paths(model, tensor, at.model_times, config.window, at.steps).double().cpu().numpy()
+        scores = horizon_scores(signal, series.paths_to_original(path, at.model_times), at)
+        frames.append(scores.assign(name=cell, kind="cell", model=cell))
+    columns = ["name", "kind", "model", "h", "mae", "rmse", "mase", "rmsse"]
+    return HorizonInfo(pd.concat(frames, ignore_index=True)[columns], len(at.times))

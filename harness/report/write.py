@@ -15,13 +15,14 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from harness.report.figure_data import PredictionsInfo
+from harness.report.figure_data import HorizonInfo, PredictionsInfo
 from harness.report.tables import (
     CELL_ORDER,
     StudyData,
     best_so_far_info,
     cell_summary,
     comparison_table,
+    horizon_info,
     importances,
     learning_curves_info,
     param_scatter_info,
@@ -81,12 +82,18 @@ def study_header(search: StudyData) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the report
-def draw_figures(search: StudyData, out: Path, preds: PredictionsInfo) -> list[Path]:
+def draw_figures(
+    search: StudyData, out: Path, preds: PredictionsInfo, horizon: HorizonInfo | None = None
+) -> list[Path]:
     from harness.report import figures
 
     stem = slug(search.name)
     title = search.name if search.name == search.signal_label else f"{search.name} ({search.signal_label})"
     paths = []
+    if horizon is not None and not horizon.frame.empty:  # a real series: its table beside the figure
+        _integers(horizon.frame).to_csv(out / f"{stem}-error-by-horizon.csv", index=False)
+        paths.append(figures.plot_error_by_horizon(horizon, f"{title}: error by horizon",
+                                                   out / f"{stem}-error-by-horizon.png"))  # fmt: skip
     if not preds.frame.empty:
         paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
         paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
@@ -251,7 +258,8 @@ def write_report(
         upload_figures(replicate_studies, replicate_figures, artifact_dir)
     for search in searches:
         preds = predictions_info(search, artifact_dir, device, retrain)
-        paths = draw_figures(search, out, preds)
+        horizon = horizon_info(search, artifact_dir, device, retrain) if search.spec.signal.real else None
+        paths = draw_figures(search, out, preds, horizon)
         if artifact_dir is not None and paths:
             upload_figures(search.studies, paths, artifact_dir)
         lines += ["", f"## {md_escape(search.name)}: figures", ""]

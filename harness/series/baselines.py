@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,8 @@ class Baselines:
 
     forecasts: dict[str, np.ndarray]
     labels: dict[str, str]
+    ar_order: int = 1  # the AR order chosen on validation
+    ets: Any = None  # statsmodels' ETS results, parameters fixed, applied to the whole series
 
 
 def fit(values: np.ndarray, train_end: int, val_end: int, season: int = 1) -> Baselines:
@@ -52,18 +55,74 @@ def fit(values: np.ndarray, train_end: int, val_end: int, season: int = 1) -> Ba
     labels["mean"] = "training mean"
     order, out["linear-ar"] = _best_ar(y, t_end, val_end, m)
     labels["linear-ar"] = f"linear AR({order})"
-    ets = _ets(y, t_end, m)
+    ets = _ets_results(y, t_end, m)
     if ets is not None:
-        out["ets"], labels["ets"] = ets
-    return Baselines(out, labels)
+        out["ets"], labels["ets"] = np.asarray(ets[0].predict(), dtype=np.float64), ets[1]
+    return Baselines(out, labels, order, ets[0] if ets is not None else None)
+
+
+def _lags(y: np.ndarray, p: int) -> np.ndarray:
+    return np.column_stack([y[p - i : len(y) - i] for i in range(1, p + 1)] + [np.ones(len(y) - p)])
+
+
+def ar_coef(y: np.ndarray, train_end: int, order: int) -> np.ndarray:
+    """Least-squares AR(order) coefficients (lag 1 first, then the intercept), fitted on
+    targets order..train_end-1."""
+    coef, *_ = np.linalg.lstsq(_lags(y, order)[: train_end - order], y[order:train_end], rcond=None)
+    return np.asarray(coef)
 
 
 def ar_forecasts(y: np.ndarray, train_end: int, order: int) -> np.ndarray:
-    """Least-squares AR(order) with an intercept, fitted on targets order..train_end-1."""
-    p = order
-    lags = np.column_stack([y[p - i : len(y) - i] for i in range(1, p + 1)] + [np.ones(len(y) - p)])
-    coef, *_ = np.linalg.lstsq(lags[: train_end - p], y[p:train_end], rcond=None)
-    return np.concatenate([np.full(p, np.nan), lags @ coef])
+    """One-step forecasts of least-squares AR(order) with an intercept, fitted on the training part."""
+    return np.concatenate([np.full(order, np.nan), _lags(y, order) @ ar_coef(y, train_end, order)])
+
+
+def paths(
+    values: np.ndarray, fitted: Baselines, train_end: int, season: int, origins: np.ndarray, steps: int
+) -> dict[str, np.ndarray]:
+    """Multi-step forecasts (len(origins), steps) of y[o+1..o+steps] from each origin o, each
+    baseline knowing only y[..o] and fitted on the training part by `fit` (the AR iterates on
+    its own forecasts; ETS forecasts from its filtered state at o, no refit)."""
+    y = np.asarray(values, dtype=np.float64)
+    o = np.asarray(origins)
+    h = np.arange(1, steps + 1)
+    last = y[o][:, None]
+    out = {"naive": np.repeat(last, steps, axis=1)}
+    if season >= 2:
+        back = h - season * np.ceil(h / season).astype(int)  # the same phase, a whole season back
+        out["seasonal-naive"] = y[o[:, None] + back[None, :]]
+    out["drift"] = last + h[None, :] * (y[train_end - 1] - y[0]) / (train_end - 1)
+    out["mean"] = np.full((len(o), steps), y[:train_end].mean())
+    order = fitted.ar_order
+    coef = ar_coef(y, train_end, order)
+    history = np.stack([y[k - order + 1 : k + 1][::-1] for k in o])  # latest first
+    ar = np.empty((len(o), steps))
+    for step in range(steps):
+        ar[:, step] = history @ coef[:-1] + coef[-1]
+        history = np.concatenate([ar[:, step : step + 1], history[:, :-1]], axis=1)
+    out["linear-ar"] = ar
+    if fitted.ets is not None:
+        out["ets"] = _state_space_paths(fitted.ets, o, steps)
+    return out
+
+
+def _state_space_paths(results: Any, origins: np.ndarray, steps: int) -> np.ndarray:
+    """h-step forecasts of a time-invariant state-space model from its predicted states: the
+    state at o+1 given y[..o] is `predicted_state[:, o+1]`, then a <- T a + c and y = Z a + d
+    (what `results.predict(start=o+1, end=o+steps, dynamic=True)` gives, for all origins at once)."""
+
+    def matrix(name: str) -> np.ndarray:
+        m = np.asarray(results.model[name], dtype=np.float64)
+        return m[..., 0] if m.ndim == 3 else m
+
+    z, t = matrix("design"), matrix("transition")
+    d, c = np.ravel(matrix("obs_intercept"))[0], np.ravel(matrix("state_intercept"))[:, None]
+    state = np.asarray(results.predicted_state, dtype=np.float64)[:, np.asarray(origins) + 1]
+    out = np.empty((len(origins), steps))
+    for step in range(steps):
+        out[:, step] = (z @ state).ravel() + d
+        state = t @ state + c
+    return out
 
 
 def _best_ar(y: np.ndarray, train_end: int, val_end: int, season: int) -> tuple[int, np.ndarray]:
@@ -78,7 +137,8 @@ def _best_ar(y: np.ndarray, train_end: int, val_end: int, season: int) -> tuple[
     return best[1], best[2]
 
 
-def _ets(y: np.ndarray, train_end: int, season: int) -> tuple[np.ndarray, str] | None:
+def _ets_results(y: np.ndarray, train_end: int, season: int) -> tuple[Any, str] | None:
+    """The ETS model fitted on the training part, applied (parameters fixed) to the whole series."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
     seasonal = season if 2 <= season <= MAX_ETS_SEASON and train_end >= 3 * season else None
@@ -86,8 +146,7 @@ def _ets(y: np.ndarray, train_end: int, season: int) -> tuple[np.ndarray, str] |
         warnings.simplefilter("ignore")  # convergence chatter; the fit is scored, not trusted
         try:
             model = ExponentialSmoothing(y[:train_end], trend=True, damped_trend=True, seasonal=seasonal)
-            fitted = model.fit(disp=False)
-            forecasts = np.asarray(fitted.apply(y).predict(), dtype=np.float64)
+            applied = model.fit(disp=False).apply(y)
         except (ValueError, np.linalg.LinAlgError):
             return None
-    return forecasts, f"ETS(A,Ad,{'A' if seasonal else 'N'}) from statsmodels"
+    return applied, f"ETS(A,Ad,{'A' if seasonal else 'N'}) from statsmodels"

@@ -193,6 +193,15 @@ class Prepared:
             x = x + (np.log(previous) if self.transform == "log-diff" else previous)
         return np.exp(x) if self.transform in ("log", "log-diff") else x
 
+    def paths_to_original(self, pred: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Multi-step forecasts (n, H) from model indices `origins` (the last value each knew),
+        in the original units: predicted differences are summed onto the value at the origin."""
+        x = np.asarray(pred, dtype=np.float64) * self.std + self.mean
+        if self.transform in ("diff", "log-diff"):
+            base = self.values[np.asarray(origins) + self.lag]
+            x = (np.log(base) if self.transform == "log-diff" else base)[:, None] + np.cumsum(x, axis=1)
+        return np.exp(x) if self.transform in ("log", "log-diff") else x
+
     @property
     def train_values(self) -> np.ndarray:
         """The original values of the training part (every target before validation)."""

@@ -59,3 +59,9 @@ def test_a_users_csv_end_to_end(tmp_path: Path) -> None:
     assert "Does any cell beat forecasting's baselines?" in text
     assert f"the best baseline on validation is {best}" in text
     assert "seasonal naive (m = 12)" in set(comparison["model"].dropna())
+    horizon = pd.read_csv(out / "sales-error-by-horizon.csv")
+    assert (out / "sales-error-by-horizon.png").exists()
+    assert "sales-error-by-horizon.png" in (out / "report.md").read_text()
+    assert {"rnn", "gru", "naive", "seasonal-naive", "ets"} <= set(horizon["name"])
+    steps = horizon.groupby("name")["h"].max()
+    assert steps.nunique() == 1 and steps.iloc[0] == 96 - 1 - (round(0.85 * 96) - 1)  # the test part caps M4's 18

@@ -69,3 +69,27 @@ def test_ets_is_fitted_once_and_filtered_without_refit() -> None:
     b = fit(spoiled, 80, 100).forecasts["ets"]
     np.testing.assert_allclose(a[:101], b[:101], rtol=1e-9)
     assert np.isfinite(a[1:]).all()
+
+
+def test_multi_step_paths_by_hand() -> None:
+    from harness.series.baselines import paths
+
+    y = np.array([1.0, 2.0, 4.0, 7.0, 11.0, 16.0, 22.0, 29.0])
+    fitted = fit(y, 4, 6, season=2)
+    p = paths(y, fitted, 4, 2, np.array([5]), 3)  # from y[5] = 16: forecasts of y[6], y[7], y[8]
+    assert p["naive"].tolist() == [[16, 16, 16]]
+    assert p["seasonal-naive"].tolist() == [[11, 16, 11]]  # y[4], y[5], y[4]: the same phase a season back
+    assert p["drift"].tolist() == [[18, 20, 22]]  # slope 2 from the training part
+    assert p["mean"].tolist() == [[3.5, 3.5, 3.5]]
+    if "ets" in p:  # its first step is the one-step forecast the filter gave at that origin
+        assert p["ets"][0, 0] == pytest.approx(fitted.forecasts["ets"][6])
+
+
+def test_ar_paths_iterate_on_their_own_forecasts() -> None:
+    from harness.series.baselines import paths
+
+    t = np.arange(60.0)
+    y = t * (t + 1) / 2 + 1
+    fitted = fit(y, 40, 50)
+    p = paths(y, fitted, 40, 1, np.array([49, 52]), 5)["linear-ar"]
+    np.testing.assert_allclose(p, np.stack([y[50:55], y[53:58]]), rtol=1e-8)
