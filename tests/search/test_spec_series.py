@@ -109,3 +109,20 @@ def test_relaunch_on_a_changed_file_is_refused_naming_both_hashes(
     assert launch(spec, db) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and before in err[0] and after in err[0] and "changed" in err[0], err
+
+
+def test_confirm_and_report_refuse_a_changed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_csv(tmp_path / "mine.csv", np.sin(np.arange(60.0) / 3) + 2)
+    spec = write_spec(tmp_path, 'source = "file"\npath = "mine.csv"\ncolumn = "y"')
+    db = tmp_path / "h.db"
+    assert launch(spec, db) == 0
+    before = load_spec(spec).signal.sha256
+    write_csv(csv, np.sin(np.arange(60.0) / 3) + 2.5)
+    after = load_spec(spec).signal.sha256
+    storage = ["--storage", f"sqlite:///{db}"]
+    for argv in (["confirm", "--seeds", "2", *storage], ["report", *storage, "--out", str(tmp_path / "report")]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and before in err[0] and after in err[0] and "changed" in err[0], err
+    assert not (tmp_path / "report").exists()
