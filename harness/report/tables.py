@@ -376,7 +376,8 @@ def predictions_info(
     search: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
 ) -> PredictionsInfo:
     """Figures 1 and 6: each cell's best trial on the test region, from its stored weights:
-    truth, one-step and free-running predictions, and the free-running error."""
+    truth, one-step and free-running predictions, and the free-running error (a real series:
+    in its own units and times)."""
     done = search.trials[search.trials["state"] == "COMPLETE"]
     frames, missing = [], []
     for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
@@ -395,6 +396,12 @@ def predictions_info(
         one = evaluate.predict(model, windows, config.protocol, splits.test).cpu().numpy()
         free = evaluate.rollout(model, windows, config.protocol).cpu().numpy()
         start = splits.test_start_time
+        if config.signal.real:  # back to the file's units and times
+            series = prepared(config.signal, config.train_frac)
+            times = np.arange(start, start + len(truth))
+            truth, one = series.targets(times), series.to_original(one, times)
+            free = series.paths_to_original(free[None, :], times[:1] - 1)[0]
+            start += series.lag
         frames.append(pd.DataFrame({
             "cell": row["cell"], "t": np.arange(start, start + len(truth)),
             "step": np.arange(1, len(truth) + 1), "truth": truth, "one_step": one, "free_running": free,

@@ -96,8 +96,9 @@ def draw_figures(
                                                    out / f"{stem}-error-by-horizon.png"))  # fmt: skip
     if not preds.frame.empty:
         paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
-        paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
-                                                out / f"{stem}-rollout-error.png"))  # fmt: skip
+        if horizon is None:  # a real series has its error by horizon instead
+            paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
+                                                    out / f"{stem}-rollout-error.png"))  # fmt: skip
     scatter = param_scatter_info(search)
     if not scatter.frame.empty:
         paths.append(figures.plot_param_scatter(scatter, f"{title}: search space", out / f"{stem}-params.png"))
