@@ -99,8 +99,11 @@ class SignalConfig:
         if self.sha256 and self.sha256 != loaded.sha256:
             raise ConfigError("sha256", f"{loaded.where} changed since it was recorded: recorded sha256 "
                                         f"{self.sha256}, now {loaded.sha256}; restore it or start anew")  # fmt: skip
-        season = self.season or loaded.season
-        check("season", season, Integer(0, max(1, prepared.train_end // 2)))
+        longest = Integer(0, max(1, prepared.train_end // 2))  # seasonal naive needs two seasons of training values
+        if self.season:
+            season = check("season", self.season, longest)
+        else:  # the time column's season, or none where the training part is too short for it
+            season = loaded.season if longest.accepts(loaded.season) else 1
         object.__setattr__(self, "length", len(prepared.model))  # frozen: the data's facts, filled in once
         object.__setattr__(self, "season", season)
         object.__setattr__(self, "horizon", self.horizon or loaded.horizon)

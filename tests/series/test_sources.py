@@ -133,3 +133,10 @@ def test_prepare_needs_enough_values() -> None:
 
     with pytest.raises(ConfigError, match="at least 30"):
         prepare(Loaded(np.arange(30.0), "x", "", ""), "diff", 0.7)
+
+
+def test_a_season_needs_two_seasons_of_training_values(tmp_path: Path) -> None:
+    path = str(monthly_csv(tmp_path / "short.csv", n=30))  # 21 training values: a season of at most 10
+    assert SignalConfig(source="file", path=path, column="sales", time_column="month").season == 1
+    with pytest.raises(ConfigError, match=r"season: must be an integer \(allowed: 0..10\), got 12"):
+        SignalConfig(source="file", path=path, column="sales", season=12)
