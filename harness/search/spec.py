@@ -186,6 +186,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise SpecError("--set", key, f"unknown table {table!r}; allowed: {_ALL_TABLES}")
         if name not in _allowed_keys(table):
             raise SpecError("--set", key, f"unknown key; allowed: {', '.join(_allowed_keys(table))}")
+        if table in ("signal", "series") and table not in merged:  # one table by either of its names
+            table = next((t for t in ("series", "signal") if t in merged), table)
         merged.setdefault(table, {})[name] = _parse_value(value.strip())
     return merged
 

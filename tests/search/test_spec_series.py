@@ -89,6 +89,7 @@ def test_signal_is_the_older_name_of_series_and_not_both(tmp_path: Path) -> None
     old = load_spec(write_spec(tmp_path, 'source = "builtin"\nname = "nile"', table="signal"))
     new = load_spec(write_spec(tmp_path, 'source = "builtin"\nname = "nile"'))
     assert old == new and new.signal.length == 100
+    assert load_spec(tmp_path / "mine.toml", ["signal.transform=diff"]).signal.transform == "diff"  # either name
     both = tmp_path / "both.toml"
     both.write_text(SPEC.format(table="series", series='source = "builtin"\nname = "nile"') + '[signal]\nname = "x"\n')
     with pytest.raises(Exception, match="series: given with \\[signal\\] too"):
