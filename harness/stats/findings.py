@@ -173,8 +173,9 @@ def baseline_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
         best = min(facts.search_mase, key=lambda c: facts.search_mase[c])
         ratio = facts.search_mase[best] / facts.baseline_mase
         verdict = "below" if ratio < 1 else "above"
-        return Finding("baseline", facts.name, f"{head}. The best search trial, a {best.upper()}, has test MASE "
-                       f"{facts.search_mase[best]:.3g}, {_x(ratio)} the baseline's ({verdict} it), on one seed: "
+        article = "an" if best.upper()[0] in "AEFHILMNORSX" else "a"  # as the letters are read: an RNN, a GRU
+        return Finding("baseline", facts.name, f"{head}. The best search trial, {article} {best.upper()}, has test "
+                       f"MASE {facts.search_mase[best]:.3g}, {_x(ratio)} the baseline's ({verdict} it), on one seed: "
                        f"run `{CONFIRM}` for a verdict.")  # fmt: skip
     phrases, beats = [], []
     tests: dict[str, tuple[float, float, int]] = {}

@@ -48,3 +48,7 @@ def test_cells_of_a_real_series_are_compared_in_mase() -> None:
     assert [f.question for f in found] == ["cells", "baseline", "window"]
     assert "lowest test MASE" in found[0].text and "log test MASE" in found[0].text
     assert "Does any cell beat forecasting's baselines?" in findings.markdown(found)
+
+
+def test_an_rnn_a_gru() -> None:
+    assert "trial, an RNN, has" in findings.baseline_finding(nile({"rnn": 0.6}), runs({})).text
