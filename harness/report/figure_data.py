@@ -51,3 +51,12 @@ class ParetoInfo:
     """Figure 5: validation MSE against train seconds, the non-dominated trials marked."""
 
     frame: pd.DataFrame  # number, cell, value, train_seconds, on_front (bool)
+
+
+@dataclass(frozen=True, eq=False)
+class HorizonInfo:
+    """A real series' error by horizon: each cell's best trial and each baseline, forecasting
+    h = 1..H steps ahead from rolling origins over the test part."""
+
+    frame: pd.DataFrame  # name, kind ("cell" or "baseline"), h, mae, rmse, mase, rmsse
+    origins: int  # how many origins each error is averaged over

@@ -31,6 +31,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLoca
 
 from harness.report.figure_data import (  # noqa: E402
     BestSoFarInfo,
+    HorizonInfo,
     LearningCurvesInfo,
     ParamScatterInfo,
     ParetoInfo,
@@ -514,3 +515,30 @@ def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path:
     Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
     optionally axis ("seconds" or "trials": integer ticks for trials)."""
     return _save(_draw_race(frame, xlabel, target, title), path)
+
+
+# ---------------------------------------------------------------- a real series: error by horizon
+def _draw_error_by_horizon(frame: pd.DataFrame, origins: int, title: str) -> Figure:
+    fig = _figure(9, 4.5)
+    ax = fig.subplots()
+    markers = iter(["s", "^", "v", "D", "x", "P", "*"])
+    for _, f in frame[frame["kind"] == "baseline"].groupby("name", sort=False):
+        ax.plot(f["h"], f["mase"], color="grey", ls="--", lw=1.2, marker=next(markers, "."), ms=5,
+                label=str(f["model"].iloc[0]))  # fmt: skip
+    for cell in _cells(frame.loc[frame["kind"] == "cell", "name"]):
+        f = frame[(frame["kind"] == "cell") & (frame["name"] == cell)]
+        ax.plot(f["h"], f["mase"], color=color(cell), lw=2.2, marker="o", ms=4, label=f"{cell} (best trial)")
+    ax.axhline(1.0, color="black", lw=0.8, alpha=0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("steps ahead h")
+    ax.set_ylabel("MASE at h (1 = in-sample seasonal naive)")
+    ax.set_title(f"{title} ({origins} rolling origins over the test part)")
+    _legend(fig, *ax.get_legend_handles_labels())
+    return fig
+
+
+def plot_error_by_horizon(info: HorizonInfo, title: str, path: Path) -> Path:
+    """MASE at each step ahead, a coloured line per cell and a grey one per baseline.
+
+    Columns used: name, kind, model, h, mase."""
+    return _save(_draw_error_by_horizon(info.frame, info.origins, title), path)

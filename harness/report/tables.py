@@ -23,12 +23,20 @@ import torch
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
-from harness.report.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
+from harness.report.figure_data import (
+    BestSoFarInfo,
+    HorizonInfo,
+    LearningCurvesInfo,
+    ParamScatterInfo,
+    ParetoInfo,
+    PredictionsInfo,
+)
 from harness.search import weights
 from harness.search.spec import Range, StudySpec, spec_from_dict
 from harness.search.study import COMPANION_ATTR, PER_CELL_ATTR
+from harness.series.compare import baseline_horizon, baseline_scores, horizon_scores, origins
 from harness.series.data import make_windows, split_indices
-from harness.series.signals import make_signal
+from harness.series.signals import make_signal, prepared
 from harness.stats.race_stats import RACE_ATTR
 from harness.training import evaluate
 from harness.training.models import RecurrentRegressor
@@ -51,7 +59,7 @@ class StudyData:
     @property
     def signal_label(self) -> str:
         signal = self.spec.signal
-        return signal.name + (f" (noise {signal.noise_std:g})" if signal.noise_std > 0 else "")
+        return signal.label + (f" (noise {signal.noise_std:g})" if signal.noise_std > 0 else "")
 
     def trial(self, study_name: str, number: int) -> optuna.trial.FrozenTrial:
         study = next(study for study in self.studies if study.study_name == study_name)
@@ -70,6 +78,8 @@ class StudyData:
         return dict(sorted(budgets.items(), key=lambda item: _cell_rank(item[0])))
 
 
+# A real series' test errors in its own units and scale-free (`harness.training.train.units_metrics`).
+UNIT_COLUMNS = ("test_mase", "test_rmsse", "test_mae", "test_rmse", "test_mse_units")
 TRIAL_COLUMNS = ["study", "number", "state", "value", "cell", "test_mse", "rollout_mse", "horizon", "train_seconds",
                  "seconds_per_epoch", "n_params", "overhead_seconds", "fail_reason", "curve"]  # fmt: skip
 
@@ -96,6 +106,7 @@ def trials_frame(study: optuna.Study, params: list[str] | tuple[str, ...] = ()) 
                 **{name: config[name] for name in params if name not in trial.params and name in config},
                 **{name: attrs.get(name, np.nan) for name in ("test_mse", "rollout_mse", "horizon", "train_seconds")},
                 **{name: attrs.get(name, np.nan) for name in ("seconds_per_epoch", "n_params", "overhead_seconds")},
+                **{name: attrs[name] for name in UNIT_COLUMNS if name in attrs},  # real series only
                 "fail_reason": attrs.get("fail_reason"),
                 "curve": curve,
             }
@@ -183,13 +194,28 @@ def cell_summary(searches: list[StudyData]) -> pd.DataFrame:
                     "train_seconds": best["train_seconds"],
                     "n_params": best["n_params"],
                 }
+                if search.spec.signal.real:
+                    row |= {name: best.get(name, np.nan) for name in UNIT_COLUMNS}
             rows.append(row)
     return pd.DataFrame(rows)
 
 
+def baseline_rows(search: StudyData) -> pd.DataFrame:
+    """Table 2 for a real series: forecasting's baselines on the cells' validation and test
+    targets (`harness.series.compare`), named `baseline: <name>`; `model` says what each is."""
+    scores = baseline_scores(search.spec.signal)
+    rows = scores.rename(columns={"baseline": "cell"}).assign(cell=lambda f: "baseline: " + f["cell"])
+    rows.insert(0, "signal", search.signal_label)
+    rows.insert(0, "study", search.name)
+    return rows[["study", "signal", "cell", "model", "best", "val_mase", *UNIT_COLUMNS]]
+
+
 def reference_rows(search: StudyData) -> pd.DataFrame:
-    """Table 2's references on the study's own splits; linear AR at its best validation window."""
+    """Table 2's references on the study's own splits; linear AR at its best validation window.
+    A real series has forecasting's baselines instead (`baseline_rows`)."""
     spec = search.spec
+    if spec.signal.real:
+        return baseline_rows(search)
     series = make_signal(spec.signal)
     searched = spec.search.get("window", spec.fixed.get("window"))
     if isinstance(searched, Range):
@@ -211,12 +237,22 @@ def comparison_table(searches: list[StudyData]) -> pd.DataFrame:
     """Tables 1 and 2 in one: every cell and reference, with `x_floor` = test MSE divided by
     the linear reference's test MSE on the same study. On a noiseless signal that floor is
     float rounding (1e-28), so the ratio says nothing and is left empty; with noise the floor
-    is about the noise variance and the ratio reads as "how far above the noise"."""
+    is about the noise variance and the ratio reads as "how far above the noise". A real
+    series has every cell and baseline in MASE, RMSSE and its own units instead, with
+    `x_best_baseline` = test MASE over that of the baseline best on validation."""
     parts = []
     for search in searches:
         cells = cell_summary([search])
         refs = reference_rows(search)
         both = pd.concat([cells, refs], ignore_index=True)
+        if search.spec.signal.real:
+            # every cell and baseline against the baseline that was best on validation
+            best = float(refs.loc[refs["best"].astype(bool), "test_mase"].iloc[0])
+            both["x_best_baseline"] = both["test_mase"] / best
+            first = ["study", "signal", "cell", "model", "test_mase", "test_rmsse", "x_best_baseline"]
+            first += ["val_mase", "best"]
+            parts.append(both[[*first, *[c for c in both.columns if c not in first]]])
+            continue
         floor = float(refs.loc[refs["cell"] == "ref: linear-ar", "test_mse"].iloc[0])
         meaningful = search.spec.signal.noise_std > 0 and floor > 0
         both["x_floor"] = both["test_mse"] / floor if meaningful else np.nan
@@ -340,7 +376,8 @@ def predictions_info(
     search: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
 ) -> PredictionsInfo:
     """Figures 1 and 6: each cell's best trial on the test region, from its stored weights:
-    truth, one-step and free-running predictions, and the free-running error."""
+    truth, one-step and free-running predictions, and the free-running error (a real series:
+    in its own units and times)."""
     done = search.trials[search.trials["state"] == "COMPLETE"]
     frames, missing = [], []
     for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
@@ -359,9 +396,42 @@ def predictions_info(
         one = evaluate.predict(model, windows, config.protocol, splits.test).cpu().numpy()
         free = evaluate.rollout(model, windows, config.protocol).cpu().numpy()
         start = splits.test_start_time
+        if config.signal.real:  # back to the file's units and times
+            series = prepared(config.signal, config.train_frac)
+            times = np.arange(start, start + len(truth))
+            truth, one = series.targets(times), series.to_original(one, times)
+            free = series.paths_to_original(free[None, :], times[:1] - 1)[0]
+            start += series.lag
         frames.append(pd.DataFrame({
             "cell": row["cell"], "t": np.arange(start, start + len(truth)),
             "step": np.arange(1, len(truth) + 1), "truth": truth, "one_step": one, "free_running": free,
             "free_error": np.abs(free - truth),
         }))  # fmt: skip
     return PredictionsInfo(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
+
+
+def horizon_info(
+    search: StudyData, artifacts: Path | None = None, device: str = "auto", retrain: bool = False
+) -> HorizonInfo:
+    """A real series' error at each step ahead h = 1..H (the spec's horizon), from every
+    rolling origin over the test part: each cell's best trial (stored weights, window protocol:
+    fed its own predictions, mapped back to the series' units) and each baseline."""
+    signal = search.spec.signal
+    at = origins(signal)
+    frames = [baseline_horizon(signal).rename(columns={"baseline": "name"}).assign(kind="baseline")]
+    done = search.trials[search.trials["state"] == "COMPLETE"]
+    for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
+        cell_trials = done[done["cell"] == cell]
+        trial = search.trial(*cell_trials.loc[cell_trials["value"].idxmin(), ["study", "number"]])
+        config = RunConfig.from_dict(trial.user_attrs["config"])
+        model = best_model(search, trial, artifacts, device, retrain)
+        if model is None or config.protocol != "window":
+            continue  # the seed protocol carries a state across the series: no rolling origins
+        series = prepared(config.signal, config.train_frac)
+        weight = model.fc.weight
+        tensor = torch.as_tensor(series.model, dtype=weight.dtype, device=weight.device)
+        path = evaluate.rollout_paths(model, tensor, at.model_times, config.window, at.steps).double().cpu().numpy()
+        scores = horizon_scores(signal, series.paths_to_original(path, at.model_times), at)
+        frames.append(scores.assign(name=cell, kind="cell", model=cell))
+    columns = ["name", "kind", "model", "h", "mae", "rmse", "mase", "rmsse"]
+    return HorizonInfo(pd.concat(frames, ignore_index=True)[columns], len(at.times))

@@ -15,12 +15,14 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from harness.report.figure_data import PredictionsInfo
+from harness.report.figure_data import HorizonInfo, PredictionsInfo
 from harness.report.tables import (
+    CELL_ORDER,
     StudyData,
     best_so_far_info,
     cell_summary,
     comparison_table,
+    horizon_info,
     importances,
     learning_curves_info,
     param_scatter_info,
@@ -80,16 +82,23 @@ def study_header(search: StudyData) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the report
-def draw_figures(search: StudyData, out: Path, preds: PredictionsInfo) -> list[Path]:
+def draw_figures(
+    search: StudyData, out: Path, preds: PredictionsInfo, horizon: HorizonInfo | None = None
+) -> list[Path]:
     from harness.report import figures
 
     stem = slug(search.name)
     title = search.name if search.name == search.signal_label else f"{search.name} ({search.signal_label})"
     paths = []
+    if horizon is not None and not horizon.frame.empty:  # a real series: its table beside the figure
+        _integers(horizon.frame).to_csv(out / f"{stem}-error-by-horizon.csv", index=False)
+        paths.append(figures.plot_error_by_horizon(horizon, f"{title}: error by horizon",
+                                                   out / f"{stem}-error-by-horizon.png"))  # fmt: skip
     if not preds.frame.empty:
         paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
-        paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
-                                                out / f"{stem}-rollout-error.png"))  # fmt: skip
+        if horizon is None:  # a real series has its error by horizon instead
+            paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
+                                                    out / f"{stem}-rollout-error.png"))  # fmt: skip
     scatter = param_scatter_info(search)
     if not scatter.frame.empty:
         paths.append(figures.plot_param_scatter(scatter, f"{title}: search space", out / f"{stem}-params.png"))
@@ -141,6 +150,14 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
 def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
     which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    if search.spec.signal.real:
+        rows = comparison[comparison["study"] == search.name]
+        best = rows[rows["best"].fillna(False).astype(bool)].iloc[0]
+        cells = rows[rows["cell"].isin(CELL_ORDER)].set_index("cell")["test_mase"]
+        return findings.StudyFacts(name=search.name, signal=search.signal_label, noise_std=0.0,
+                                   persistence_mse=np.nan, floor_mse=np.nan, budgets=search.budgets(), real=True,
+                                   baseline=str(best["model"]), baseline_mase=float(best["test_mase"]),
+                                   search_mase={str(c): float(v) for c, v in cells.items()})  # fmt: skip
     refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
     return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
@@ -242,7 +259,8 @@ def write_report(
         upload_figures(replicate_studies, replicate_figures, artifact_dir)
     for search in searches:
         preds = predictions_info(search, artifact_dir, device, retrain)
-        paths = draw_figures(search, out, preds)
+        horizon = horizon_info(search, artifact_dir, device, retrain) if search.spec.signal.real else None
+        paths = draw_figures(search, out, preds, horizon)
         if artifact_dir is not None and paths:
             upload_figures(search.studies, paths, artifact_dir)
         lines += ["", f"## {md_escape(search.name)}: figures", ""]
@@ -277,6 +295,17 @@ def _search_sections(
               "noiseless sine exactly, so it is given only for a noisy signal (where that floor is about the noise "
               "variance).", "",
               markdown_table(_integers(comparison.drop(columns=["signal"], errors="ignore"))), ""]  # fmt: skip
+    if any(search.spec.signal.real for search in searches):
+        lines[-2:-2] = [
+            "For a real series the references are forecasting's baselines (`baseline: ...`, `model` says "
+            "which), fitted on the training part only and scored one step ahead on the cells' own "
+            "validation and test targets; `test_mase` and `test_rmsse` are test MAE and RMSE over the "
+            "in-sample MAE and RMSE of seasonal naive (naive without a season) on the training part, "
+            "`test_mae`, `test_rmse` and `test_mse_units` are in the series' own units, and "
+            "`x_best_baseline` is test MASE over that of the baseline best on validation (`best`). "
+            "`best_val_mse` and `test_mse` are on the standardised series the cells train on.",
+            "",
+        ]
     lines += ["## Side by side", "", markdown_table(_integers(side)), "", "## Parameter importances", "",
               markdown_table(imp)]  # fmt: skip
     return lines

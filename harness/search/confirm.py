@@ -33,7 +33,7 @@ from harness.search import weights
 from harness.search.spec import StudySpec
 from harness.search.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.series.data import split_indices
-from harness.stats.replicates import FRAME_COLUMNS, METRICS
+from harness.stats.replicates import FRAME_COLUMNS, METRICS, UNIT_METRICS
 from harness.training.device import resolve_device, threads_per_worker
 from harness.training.group import pack, train_members
 from harness.training.models import CELLS
@@ -218,5 +218,5 @@ def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]
                          "replicate_of_study": a.get("replicate_of_study", name),
                          "replicate_of": a["replicate_of"], "rank": a["rank"], "seed": a["seed"], "window": window,
                          "found_window": a.get("found_window", window), "max_horizon": test.stop - test.start,
-                         **{m: a.get(m, np.nan) for m in METRICS}})  # fmt: skip
+                         **{m: a.get(m, np.nan) for m in (*METRICS, *UNIT_METRICS)}})  # fmt: skip
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)

@@ -153,6 +153,7 @@ class StudySpec:
 _TABLES: dict[str, type] = {
     "study": StudySettings,
     "signal": SignalConfig,
+    "series": SignalConfig,  # the same table by its newer name: a spec gives one of the two
     "training": TrainingSettings,
     "execution": ExecutionSettings,
 }
@@ -185,6 +186,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise SpecError("--set", key, f"unknown table {table!r}; allowed: {_ALL_TABLES}")
         if name not in _allowed_keys(table):
             raise SpecError("--set", key, f"unknown key; allowed: {', '.join(_allowed_keys(table))}")
+        if table in ("signal", "series") and table not in merged:  # one table by either of its names
+            table = next((t for t in ("series", "signal") if t in merged), table)
         merged.setdefault(table, {})[name] = _parse_value(value.strip())
     return merged
 
@@ -270,7 +273,7 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
         raise SpecError(
             source, "study.pruner", 'pruning is single-objective in Optuna 5; use pruner = "none" with two objectives'
         )
-    signal = _table(source, raw, "signal", SignalConfig, {})
+    signal = _table(source, _with_path(raw, source), _series_table(source, raw), SignalConfig, {})
     training = _table(source, raw, "training", TrainingSettings, {})
     search_raw = raw.get("search", {})
     if not isinstance(search_raw, dict):
@@ -296,6 +299,25 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
     spec = StudySpec(study, signal, training, search, fixed, execution)
     _check_search(source, spec)
     return spec
+
+
+def _series_table(source: str, raw: dict[str, Any]) -> str:
+    """`[series]` or `[signal]` (its older name, still read), never both."""
+    if "series" in raw and "signal" in raw:
+        raise SpecError(source, "series", "given with [signal] too; give one of them (signal is its older name)")
+    return "series" if "series" in raw else "signal"
+
+
+def _with_path(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """A file series' relative `path` is read from the spec file's folder, and stored resolved."""
+    table = _series_table(source, raw)
+    section = raw.get(table)
+    if not isinstance(section, dict):
+        return raw
+    path = section.get("path")
+    if not isinstance(path, str) or not path or Path(path).is_absolute() or not Path(source).is_file():
+        return raw
+    return {**raw, table: {**section, "path": str((Path(source).parent / path).resolve())}}
 
 
 def _from_overrides(e: SpecError, overrides: list[str]) -> SpecError:

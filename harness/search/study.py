@@ -26,11 +26,13 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 import harness
+from harness.errors import ConfigError
 from harness.search import weights
 from harness.search.faults import artifact_fault
 from harness.search.optuna_internals import record_trial, reseed
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.spec import Choice, Range, StudySpec
+from harness.series.signals import identity
 from harness.training import train
 from harness.training.device import cpu_name, numerics_path
 
@@ -111,6 +113,8 @@ def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
         "epochs_run": result.epochs_run,
         "torch_threads": torch.get_num_threads(),  # intra-op threads the run had (launch --threads)
         "numerics_path": numerics_path(),  # what decides its float rounding: same path, same numbers
+        # source, name or path, length, SHA-256 of the values; a real series' train-only scaler
+        "series": identity(result.config.signal, result.config.train_frac),
     }
     if result.fail_reason:
         attrs["fail_reason"] = result.fail_reason
@@ -208,6 +212,7 @@ def create_study(
         directions=["minimize"] * len(spec.study.objectives),
         load_if_exists=True,
     )
+    check_same_series(study, spec)
     recorded = replace(spec, study=replace(spec.study, trials=target)) if target else spec
     study.set_user_attr("spec", recorded.to_dict())
     study.set_user_attr("environment", environment())
@@ -218,6 +223,17 @@ def create_study(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(spec.study.objectives))  # the dashboard says val_mse, not "Objective 0"
     return study
+
+
+def check_same_series(study: optuna.Study, spec: StudySpec) -> None:
+    """A relaunch on a series whose values changed since the study recorded them is refused:
+    its old and new trials would not be comparable."""
+    recorded = study.user_attrs.get("spec", {}).get("signal", {}).get("sha256", "")
+    now = spec.signal.sha256
+    if recorded and now and recorded != now:
+        raise ConfigError("signal.sha256", f"{spec.signal.label} changed since study {spec.study.name!r} recorded it: "
+                                           f"recorded sha256 {recorded}, now {now}; restore it or give the study "
+                                           "another name")  # fmt: skip
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:

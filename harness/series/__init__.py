@@ -1,7 +1,10 @@
 """Series: where values come from and how they are cut (layer 1, just above `constraints`
 and `errors`, which are all it may import).
 
-`signals` makes the sines (registry, noise); `data` turns a series into windows and the
-chronological train/validation/test splits, on the device, as one tensor. Pure numpy and
-torch: never Optuna, never a model.
+`signals` chooses a series (the sines, a builtin dataset, a user's CSV) and makes the values
+the model sees; `sources` loads, checks, identifies, transforms and scales a real series;
+`data` turns a series into windows and the chronological train/validation/test splits, on
+the device, as one tensor; `baselines` and `metrics` are forecasting's own benchmarks and
+error measures (MAE, RMSE, MSE, MASE, RMSSE). Pure numpy, pandas, torch and statsmodels:
+never Optuna, never a model.
 """

@@ -35,11 +35,16 @@ class StudyFacts:
     persistence_mse: float  # test MSE of predicting the last value
     floor_mse: float  # test MSE of the best linear autoregression (exact on a noiseless sine)
     budgets: dict[str, int] = field(default_factory=dict)  # trials each cell's search got
+    # A real series: read in MASE, against the baseline best on validation (harness.series.compare)
+    real: bool = False
+    baseline: str = ""  # what it is, e.g. "linear AR(4)"
+    baseline_mase: float = float("nan")  # its test MASE
+    search_mase: dict[str, float] = field(default_factory=dict)  # each cell's best search trial's test MASE
 
 
 @dataclass(frozen=True)
 class Finding:
-    question: str  # "cells", "period" or "window"
+    question: str  # "cells", "baseline", "period" or "window"
     study: str  # the study it is about ("" for a comparison across studies)
     text: str
 
@@ -113,19 +118,29 @@ def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     if runs.empty:
         return Finding("cells", facts.name, f"{head}: no replicates yet, so the cells cannot be compared beyond one "
                                             f"lucky or unlucky seed each; run `{CONFIRM}`.")  # fmt: skip
-    by_cell = {cell: g.set_index("seed")["test_mse"] for cell, g in runs.groupby("cell")}
+    metric, words = ("test_mase", "test MASE") if facts.real else ("test_mse", "test MSE")
+    by_cell = {cell: g.set_index("seed")[metric] for cell, g in runs.groupby("cell")}
     # ranked and compared on the seeds every cell ran, so the ratios below all point one way
     common = sorted(set.intersection(*(set(v.index) for v in by_cell.values())))
     if not common:
         return Finding("cells", facts.name, f"{head}: the cells' replicates share no seed; run `{CONFIRM}`.")
     by_cell = {cell: v.loc[common] for cell, v in by_cell.items()}
-    gmeans = {cell: summary(v.to_numpy(), "test_mse")[0] for cell, v in by_cell.items()}
+    gmeans = {cell: summary(v.to_numpy(), "test_mse")[0] for cell, v in by_cell.items()}  # geometric means
     order = sorted(gmeans, key=lambda c: gmeans[c])
     best = order[0]
+    if facts.real:
+        text = (f"{head}: the {best.upper()} has the lowest test MASE, {gmeans[best]:.3g} (geometric mean over "
+                f"{len(common)} seeds).")  # fmt: skip
+        return Finding("cells", facts.name, _versus(text, best, order, by_cell, words))
     vs_persistence = facts.persistence_mse / gmeans[best] if gmeans[best] > 0 else np.inf
     against = f"{_x(vs_persistence)} below" if vs_persistence >= 1 else f"{_x(1 / vs_persistence)} above"
     text = (f"{head}: the {best.upper()} has the lowest test MSE, {gmeans[best]:.2g} (geometric mean over "
             f"{len(common)} seeds), {against} persistence ({facts.persistence_mse:.2g}); {_floor(facts)}.")  # fmt: skip
+    return Finding("cells", facts.name, _versus(text, best, order, by_cell, words))
+
+
+def _versus(text: str, best: str, order: list[str], by_cell: dict[str, pd.Series], words: str) -> str:
+    """The best cell against each other cell on the same seeds, Holm-adjusted."""
     tests = [paired_log_t(by_cell[other].to_numpy(), by_cell[best].to_numpy()) for other in order[1:]]
     adjusted = holm([p for _, p in tests])
     beaten: list[str] = []
@@ -140,8 +155,58 @@ def cell_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     elif tied:
         text += f" But it cannot be told apart from {' or '.join(tied)}."
     if len(order) > 1:
-        text += " (Paired t-test on log test MSE over the same seeds, Holm-adjusted.)"
-    return Finding("cells", facts.name, text)
+        text += f" (Paired t-test on log {words} over the same seeds, Holm-adjusted.)"
+    return text
+
+
+def baseline_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
+    """A real series: does any cell beat forecasting's best baseline? The baseline best on
+    validation, named; each cell's test MASE over the baseline's (geometric mean over seeds)
+    and a t-test of log10(cell MASE / baseline MASE) against 0 over the seeds: the baseline
+    is deterministic, so pairing each seed with it is a one-sample test on the log ratios."""
+    head = f"**{facts.name}**: the best baseline on validation is {facts.baseline}"
+    head += f" (test MASE {facts.baseline_mase:.3g})"
+    runs = best_config_only(frame[frame["study"] == facts.name])
+    if runs.empty:
+        if not facts.search_mase:
+            return Finding("baseline", facts.name, f"{head}; no cell has finished a trial yet.")
+        best = min(facts.search_mase, key=lambda c: facts.search_mase[c])
+        ratio = facts.search_mase[best] / facts.baseline_mase
+        verdict = "below" if ratio < 1 else "above"
+        article = "an" if best.upper()[0] in "AEFHILMNORSX" else "a"  # as the letters are read: an RNN, a GRU
+        return Finding("baseline", facts.name, f"{head}. The best search trial, {article} {best.upper()}, has test "
+                       f"MASE {facts.search_mase[best]:.3g}, {_x(ratio)} the baseline's ({verdict} it), on one seed: "
+                       f"run `{CONFIRM}` for a verdict.")  # fmt: skip
+    phrases, beats = [], []
+    tests: dict[str, tuple[float, float, int]] = {}
+    for cell, g in runs.groupby("cell", sort=False):
+        mase = g["test_mase"].to_numpy(float)
+        mase = mase[np.isfinite(mase) & (mase > 0)]
+        logs = np.log10(mase / facts.baseline_mase)
+        ratio = float(10 ** logs.mean()) if len(logs) else np.nan
+        p = float(stats.ttest_1samp(logs, 0.0).pvalue) if len(logs) > 1 and np.ptp(logs) > 0 else np.nan
+        tests[str(cell)] = (ratio, p, len(logs))
+    cells = sorted(tests, key=lambda c: tests[c][0])
+    adjusted = dict(zip(cells, holm([tests[c][1] for c in cells]), strict=True))
+    for cell in cells:
+        ratio, _, n = tests[cell]
+        p = adjusted[cell]
+        if p < ALPHA and ratio < 1:
+            beats.append(cell)
+            phrases.append(f"the {cell.upper()} beats it (MASE {_x(ratio)} the baseline's, {_p(p)})")
+        elif p < ALPHA:
+            phrases.append(f"the {cell.upper()} is worse ({_x(ratio)} the baseline's MASE, {_p(p)})")
+        else:
+            phrases.append(f"the {cell.upper()} cannot be told apart from it ({_x(ratio)} its MASE, {_p(p)})")
+    n = min(t[2] for t in tests.values())
+    if beats:
+        who = " and ".join(f"the {c.upper()}" for c in beats)
+        summary_words = f"{who} beat{'s' if len(beats) == 1 else ''} {facts.baseline}"
+    else:
+        summary_words = f"no recurrent cell beats {facts.baseline} here"
+    text = (f"{head}; {'; '.join(phrases)}. In short: {summary_words}. (Test MASE over {n} seeds of each cell's best "
+            "configuration; t-test on log10 of the ratio to the baseline's MASE, Holm-adjusted.)")  # fmt: skip
+    return Finding("baseline", facts.name, text)
 
 
 def period_finding(short: StudyFacts, long: StudyFacts, frame: pd.DataFrame) -> Finding:
@@ -222,13 +287,15 @@ def _pairs(facts: Sequence[StudyFacts]) -> list[tuple[StudyFacts, StudyFacts]]:
 def findings(facts: Sequence[StudyFacts], frame: pd.DataFrame) -> list[Finding]:
     """Every finding, in the notebook's order: cells per signal, the period, the window."""
     out = [cell_finding(f, frame) for f in facts]
+    out += [baseline_finding(f, frame) for f in facts if f.real]
     out += [period_finding(s, g, frame) for s, g in _pairs(facts)]
     out += [window_finding(f, frame) for f in facts]
     return out
 
 
 def markdown(found: Sequence[Finding]) -> str:
-    titles = {"cells": "Which cell predicts best?", "period": "Does the long period hurt?",
+    titles = {"cells": "Which cell predicts best?", "baseline": "Does any cell beat forecasting's baselines?",
+              "period": "Does the long period hurt?",
               "window": "Does a longer window help?"}  # fmt: skip
     lines = []
     for question, title in titles.items():

@@ -19,8 +19,9 @@ from scipy import stats
 METRICS = ("test_mse", "rollout_mse", "horizon")
 LOG_METRICS = ("test_mse", "rollout_mse")
 CONFIDENCE = 0.95
+UNIT_METRICS = ("test_mase", "test_rmsse")  # a real series' scale-free test errors (empty for the sines)
 FRAME_COLUMNS = ["study", "cell", "run", "replicate_of_study", "replicate_of", "rank", "seed", "window",
-                 "found_window", "max_horizon", *METRICS]  # fmt: skip
+                 "found_window", "max_horizon", *METRICS, *UNIT_METRICS]  # fmt: skip
 
 
 def interval(values: np.ndarray) -> tuple[float, float, str]:

@@ -95,3 +95,22 @@ def references(y: np.ndarray, splits: Splits) -> dict[str, dict[str, float]]:
         name: {"val_mse": mse(p[splits.val], target[splits.val]), "test_mse": mse(p[splits.test], target[splits.test])}
         for name, p in preds.items()
     }
+
+
+@torch.no_grad()
+def rollout_paths(
+    model: RecurrentRegressor, series: torch.Tensor, origins: np.ndarray, window: int, steps: int
+) -> torch.Tensor:
+    """Window protocol, from many origins at once: for each origin o (an index of `series`),
+    the model starts from the true window series[o-W+1..o] and is fed its own predictions for
+    `steps` steps. Returns (len(origins), steps): the forecasts of series[o+1..o+steps]."""
+    model.eval()
+    device = series.device
+    idx = torch.as_tensor(np.asarray(origins), device=device)[:, None] + torch.arange(1 - window, 1, device=device)
+    buffer = series[idx]
+    out = []
+    for _ in range(steps):
+        following = model(buffer.unsqueeze(-1))[0][:, -1, 0]
+        out.append(following)
+        buffer = torch.cat([buffer[:, 1:], following[:, None]], dim=1)
+    return torch.stack(out, dim=1)

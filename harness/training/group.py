@@ -318,7 +318,7 @@ def _train(
     configs: Sequence[RunConfig], base: RunConfig, dev: torch.device, on_epoch: OnMemberEpoch | None
 ) -> GroupResult:
     held = reset_peak_memory(dev)
-    series = make_signal(base.signal)
+    series = make_signal(base.signal, train_frac=base.train_frac)
     dtype = dtype_for(base.precision)
     members = [
         _Member(i, c, make_windows(series, c.window, dev, c.train_frac, c.val_frac, dtype),
@@ -417,7 +417,7 @@ def _result(m: _Member, model: RecurrentRegressor, dev: torch.device, held: int)
         samples_per_second=m.n_train * epochs_run / m.seconds if m.seconds > 0 else 0.0,
         run_memory_bytes=run_memory_bytes(dev, held),  # the group's: members share one process
         process_peak_bytes=process_peak_bytes(dev),
-        metrics=final_metrics(model, m.data, c.protocol) if kept else {},
+        metrics=final_metrics(model, m.data, c.protocol, c) if kept else {},
         diverged=m.diverged,
         stopped=m.stopped,
         fail_reason=m.reason,

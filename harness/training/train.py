@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from harness.constraints import Boolean, Integer, OneOf, Real, check_fields, setting
+from harness.series import metrics as forecast_metrics
 from harness.series.data import TRAIN_FRAC, VAL_FRAC, Windows, make_windows, split_indices
-from harness.series.signals import SignalConfig, make_signal
+from harness.series.signals import SignalConfig, make_signal, prepared
 from harness.training import evaluate
 from harness.training.device import (
     PRECISION,
@@ -166,7 +167,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
     held = reset_peak_memory(dev)  # the run's peak includes its data and model
-    y = make_signal(config.signal)
+    y = make_signal(config.signal, train_frac=config.train_frac)  # a real series: scaled on its training part
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
     model = build_model(config, dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -223,7 +224,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
         samples_per_second=n_train * epochs_run / seconds if seconds > 0 else 0.0,
         run_memory_bytes=run_memory_bytes(dev, held),
         process_peak_bytes=process_peak_bytes(dev),
-        metrics=final_metrics(model, data, config.protocol) if not diverged or best_state is not None else {},
+        metrics=final_metrics(model, data, config.protocol, config) if not diverged or best_state is not None else {},
         diverged=diverged,
         stopped=stopped,
         fail_reason=reason,
@@ -231,7 +232,12 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     )
 
 
-def final_metrics(model: RecurrentRegressor, data: Windows, protocol: str) -> dict[str, float]:
+def final_metrics(
+    model: RecurrentRegressor, data: Windows, protocol: str, config: RunConfig | None = None
+) -> dict[str, float]:
+    """One-step MSE on validation and test, the free-running rollout and horizon (in the units
+    the model sees: standardised for a real series), and for a real series (`config` given)
+    its errors in the file's own units (`units_metrics`)."""
     s = data.splits
     out: dict[str, float] = {}
     if s.val.stop > s.val.start:
@@ -242,4 +248,25 @@ def final_metrics(model: RecurrentRegressor, data: Windows, protocol: str) -> di
         out["test_mse"] = evaluate.mse(evaluate.predict(model, data, protocol, s.test), truth)
         out["rollout_mse"] = evaluate.mse(free, truth)
         out["horizon"] = evaluate.horizon(free, truth)
+    if config is not None and config.signal.real:
+        out |= units_metrics(model, data, protocol, config)
+    return out
+
+
+def units_metrics(model: RecurrentRegressor, data: Windows, protocol: str, config: RunConfig) -> dict[str, float]:
+    """A real series' one-step errors in its original units, on validation and test:
+    `<part>_mae`, `_rmse`, `_mse_units`, `_mase`, `_rmsse` (`harness.series.metrics`), each
+    prediction mapped back through the scaler and transform (`sources.Prepared.to_original`)."""
+    series = prepared(config.signal, config.train_frac)
+    s = data.splits
+    out: dict[str, float] = {}
+    for name, part in (("val", s.val), ("test", s.test)):
+        if part.stop <= part.start:
+            continue
+        pred = evaluate.predict(model, data, protocol, part).double().cpu().numpy()
+        times = np.arange(part.start, part.stop) + s.window  # target indices in the model's series
+        scores = forecast_metrics.scores(
+            series.to_original(pred, times), series.targets(times), series.train_values, config.signal.season
+        )
+        out |= {f"{name}_{'mse_units' if k == 'mse' else k}": v for k, v in scores.items()}
     return out

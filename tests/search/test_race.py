@@ -375,7 +375,9 @@ def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, caps
     assert list(pd.read_csv(out / "comparison.csv")["study"].unique()) == ["smoke"]
     text = (out / "report.md").read_text()
     assert "## Search race" in text and "use tpe+median" in text
-    assert "_Warning: smoke: tpe\\+median's median repeat holds 2 trials, fewer than tpe's 10" in text  # escaped markdown
+    assert (
+        "_Warning: smoke: tpe\\+median's median repeat holds 2 trials, fewer than tpe's 10" in text
+    )  # escaped markdown
     for axis in ("seconds", "trials"):
         assert f"![smoke-race-{axis}](smoke-race-{axis}.png)" in text
         assert (out / f"smoke-race-{axis}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
