@@ -185,7 +185,8 @@ def conclude(
     if result.diverged:  # a pruned single-objective trial keeps its curve; a Pareto study has no pruning
         return Outcome(TrialState.PRUNED if pruning.single else TrialState.FAIL, reason=result.fail_reason)
     if result.stopped:
-        return Outcome(TrialState.PRUNED, reason=f"pruned at epoch {result.epochs_run - 1}")
+        # the pruner's stop, or the slow-epoch guard's (its reason is in the record as fail_reason)
+        return Outcome(TrialState.PRUNED, reason=result.fail_reason or f"pruned at epoch {result.epochs_run - 1}")
     best = result.metrics["val_mse"]
     return Outcome(TrialState.COMPLETE, best if pruning.single else (best, result.train_seconds))
 

@@ -162,6 +162,37 @@ def train_epoch(
     return _window_epoch(model, data, optimizer, config.batch_size, gen)
 
 
+SLOW_FACTOR = 8.0  # an epoch that costs this many times the run's healthy epochs ...
+STALL_EPOCHS = 3  # ... while the best val_mse has not improved for this many epochs: ended
+
+
+class SlowEpochs:
+    """Ends a run whose epochs have become many times slower than its first ones while its
+    validation loss no longer improves. An LSTM whose activations saturate drives oneDNN's
+    backward into denormal arithmetic: one such trial's epochs grew from 0.13 s to 2.6 s on an
+    Intel Xeon (55 s for one trial, half a search's training), learning nothing more. Epochs are
+    timed in process CPU seconds, so a machine busy with other work does not look like a slow
+    trial; epoch 0 (warm-up) is not a healthy reference."""
+
+    def __init__(self, factor: float = SLOW_FACTOR, stall: int = STALL_EPOCHS) -> None:
+        self.factor, self.stall = factor, stall
+        self.seconds: list[float] = []
+        self.best, self.since = math.inf, 0
+
+    def __call__(self, seconds: float, val_mse: float) -> str | None:
+        """Record one epoch; the reason to end the run, or None."""
+        self.seconds.append(seconds)
+        self.best, self.since = (val_mse, 0) if val_mse < self.best else (self.best, self.since + 1)
+        if len(self.seconds) < 4:
+            return None
+        healthy = min(self.seconds[1:3])
+        if healthy > 0 and seconds > self.factor * healthy and self.since >= self.stall:
+            return (f"ended at epoch {len(self.seconds) - 1}: {seconds:.2g} CPU s, {seconds / healthy:.0f}x its "
+                    f"healthy epochs, while val_mse had not improved for {self.since} epochs (saturated activations; "
+                    "docs/performance.md)")  # fmt: skip
+        return None
+
+
 def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train one model as `config` says and evaluate its best-validation weights."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -179,10 +210,13 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     best_val, best_state = math.inf, None
     diverged, stopped, reason = False, False, None
     callback_seconds = 0.0
+    slow = SlowEpochs() if dev.type == "cpu" and has_val else None  # a GPU's time is not this process's CPU time
     synchronize(dev)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
+        cpu0 = time.process_time()
         metrics = {"loss": float(train_epoch(model, data, optimizer, config, gen))}
+        cpu = time.process_time() - cpu0
         if has_val:
             metrics["val_mse"] = evaluate.mse(
                 evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
@@ -196,6 +230,9 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
             # Keep the best epoch's weights: a trial is judged by the best validation value
             # it reached (tuning playbook), so its test metrics must come from those weights.
             best_val, best_state = metrics["val_mse"], copy.deepcopy(model.state_dict())
+        if slow is not None and (reason := slow(cpu, metrics["val_mse"])) is not None:
+            stopped = True  # recorded as pruned with this reason: the search keeps its best value
+            break
         if on_epoch is not None:
             # The caller's time (pruning checks, storage writes) is not training time.
             t_cb = time.perf_counter()

@@ -154,3 +154,41 @@ def test_divergence_stops_early_and_is_reported(protocol: str) -> None:
     r = run(RunConfig(cell="rnn", protocol=protocol, lr=1e30, epochs=10, hidden_size=8), "cpu")
     assert r.diverged and r.epochs_run < 10
     assert r.fail_reason is not None and "diverged at epoch" in r.fail_reason
+
+
+def test_the_slow_epoch_guard_needs_both_slow_epochs_and_a_stalled_loss() -> None:
+    from harness.training.train import SlowEpochs
+
+    guard = SlowEpochs(factor=8, stall=3)
+    healthy = [guard(s, v) for s, v in [(0.5, 1.0), (0.1, 0.5), (0.12, 0.4), (0.9, 0.3), (0.95, 0.2)]]
+    assert healthy == [None] * 5  # 9x slower, but still improving: a slow trial is not a stuck one
+    stalled = [guard(s, 0.3) for s in (0.1, 0.1, 0.1)]  # stalled, but not slow
+    assert stalled == [None] * 3
+    reason = guard(0.9, 0.3)
+    assert reason is not None and reason.startswith("ended at epoch 8: 0.9 CPU s, 9x its healthy epochs")
+    assert "not improved for 4 epochs" in reason
+
+
+def test_a_trial_that_saturates_is_ended_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted saturating trial: from epoch 3 on each epoch burns 30x its healthy CPU time
+    (what denormals did to oneDNN's LSTM backward) and, at a learning rate of ~0, learns nothing."""
+    from harness.training import train as train_module
+
+    real = train_module.train_epoch
+    epochs: list[float] = []
+
+    def saturating(*args: object, **kwargs: object) -> float:
+        start = time.process_time()
+        loss = real(*args, **kwargs)  # type: ignore[arg-type]
+        took = time.process_time() - start
+        if len(epochs) >= 3:
+            while time.process_time() - start < 30 * min(epochs[1:3]):
+                pass
+        epochs.append(took)
+        return loss
+
+    monkeypatch.setattr(train_module, "train_epoch", saturating)
+    config = RunConfig(cell="gru", hidden_size=8, window=8, epochs=20, lr=1e-12)
+    result = run(config, "cpu")
+    assert result.stopped and result.epochs_run < 10  # ended, not run to epoch 20
+    assert result.fail_reason is not None and "healthy epochs, while val_mse had not improved" in result.fail_reason
