@@ -41,7 +41,8 @@ from harness.search.study import (
     summarize,
 )
 from harness.search.trials import INTERRUPTED, STORAGE_FAULT, Runner
-from harness.training.device import FIRST_CALL_IMPORTS, resolve_device, threads_per_worker, warm_up
+from harness.training.device import FIRST_CALL_IMPORTS, resolve_device, threads_per_worker
+from harness.training.train import warm_up
 
 MAX_CONSECUTIVE_FAILURES = 3
 # A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker

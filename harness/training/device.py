@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import re
@@ -178,11 +177,6 @@ CUBLAS_WORKSPACE = ":4096:8"
 # `torch.use_deterministic_algorithms` imports this (and torch._dynamo with it) on its first
 # call: ~1.2 s that the first trial of every launch used to pay inside its clock.
 FIRST_CALL_IMPORTS = "torch._inductor.config"
-
-
-def warm_up() -> None:
-    """Pay torch's one-time costs before any trial's clock starts (`FIRST_CALL_IMPORTS`)."""
-    importlib.import_module(FIRST_CALL_IMPORTS)
 
 
 def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
