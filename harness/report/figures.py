@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -480,6 +481,20 @@ def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizo
 RACE_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 
 
+@dataclass(frozen=True)
+class _RaceStyle:
+    width: float
+    dashes: str
+    marker: str
+    hatch: str | None
+
+
+# Wide and solid first, then narrower and dashed: a line drawn later over an identical one
+# leaves the earlier one showing around it.
+RACE_STYLES = (_RaceStyle(3.2, "-", "o", None), _RaceStyle(2.2, "--", "s", "//"), _RaceStyle(1.4, ":", "^", "\\\\"),
+               _RaceStyle(1.0, "-.", "v", "xx"))  # fmt: skip
+
+
 def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
     fig = _figure(9, 4)
     ax = fig.subplots()
@@ -488,10 +503,14 @@ def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> F
     for i, method in enumerate(methods):
         f = frame[frame["method"] == method].sort_values("x", kind="stable")
         c = RACE_COLORS[i % len(RACE_COLORS)]
-        ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.2, lw=0, step="post")
+        style = RACE_STYLES[i % len(RACE_STYLES)]
+        ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.15, lw=0, step="post",
+                        hatch=style.hatch)  # fmt: skip
         few = len(f) <= 60  # few points (trials): mark each, or the last one would not show
-        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=1.8, marker="o" if few else None,
-                          markersize=3)  # fmt: skip
+        # Methods that search alike (the same random start-up) draw the same curve: a dash
+        # pattern, marker and width of their own keep each one visible on top of the others.
+        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=style.width, ls=style.dashes,
+                          marker=style.marker if few else None, markersize=4)  # fmt: skip
         handles.append(line)
     labels = [f"{m}: IQM, 95% bootstrap band" for m in methods]
     if np.isfinite(target) and target > 0:

@@ -430,6 +430,10 @@ def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -
     assert labels == ["random+none: IQM, 95% bootstrap band", "tpe+median: IQM, 95% bootstrap band",
                       "target: random+none's median final best"]  # fmt: skip
     assert len(ax.collections) == 2  # the bands
+    # identical curves stay visible: each method its own width, dash pattern and marker
+    first, second = ax.get_lines()[:2]  # the two methods' curves, in drawing order
+    assert first.get_linewidth() > second.get_linewidth()  # the first drawn is the widest
+    assert (first.get_linestyle(), first.get_marker()) != (second.get_linestyle(), second.get_marker())
     figures.plt.close(fig)
 
 
