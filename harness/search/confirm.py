@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import multiprocessing as mp
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +122,9 @@ def confirm(
     """
     companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
     companion.set_user_attr(COMPANION_ATTR, name)
-    companion.set_metric_names(["val_mse"])  # the dashboard says val_mse, not "Objective 0"
+    with warnings.catch_warnings():  # Optuna calls it experimental; the search studies use it too
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        companion.set_metric_names(["val_mse"])  # the dashboard says val_mse, not "Objective 0"
     # a failed run counts as done too: training it again would fail again (the same seed)
     done = {
         _key(t.user_attrs, name)
