@@ -33,6 +33,7 @@ from harness.report.tables import (
 from harness.search.confirm import replicate_frame
 from harness.search.optuna_internals import study_artifacts
 from harness.search.race import startup_warnings
+from harness.search.spec import Range
 from harness.search.study import COMPANION_SUFFIX
 from harness.stats import findings, replicates
 
@@ -150,6 +151,8 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
 def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
     which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    window = search.spec.search["window"]
+    max_window = int(window.high if isinstance(window, Range) else max(window.values))
     if search.spec.signal.real:
         rows = comparison[comparison["study"] == search.name]
         best = rows[rows["best"].fillna(False).astype(bool)].iloc[0]
@@ -157,11 +160,13 @@ def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFa
         return findings.StudyFacts(name=search.name, signal=search.signal_label, noise_std=0.0,
                                    persistence_mse=np.nan, floor_mse=np.nan, budgets=search.budgets(), real=True,
                                    baseline=str(best["model"]), baseline_mase=float(best["test_mase"]),
-                                   search_mase={str(c): float(v) for c, v in cells.items()})  # fmt: skip
+                                   search_mase={str(c): float(v) for c, v in cells.items()},
+                                   max_window=max_window)  # fmt: skip
     refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
     return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
-                               floor_mse=float(refs["ref: linear-ar"]), budgets=search.budgets())  # fmt: skip
+                               floor_mse=float(refs["ref: linear-ar"]), budgets=search.budgets(),
+                               max_window=max_window)  # fmt: skip
 
 
 NOTE_ATTR = "note_written_by"  # which report wrote a study's dashboard note: "harness report" or "... --study X"

@@ -22,7 +22,7 @@ from harness.stats.replicates import POWER, best_config_only, paired_log_t, seed
 ALPHA = 0.05  # below this p-value a difference is stated as one
 NOTEBOOK_WINDOWS = (5, 32)  # the notebook's two input sizes: the window question compares them
 CONFIRM = "harness confirm"
-SWEEP = "harness confirm --windows 2,5,10,20,32,64"
+SWEEP_WINDOWS = (2, 5, 10, 20, 32, 64)  # the main job's sweep (Makefile WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class StudyFacts:
     baseline: str = ""  # what it is, e.g. "linear AR(4)"
     baseline_mase: float = float("nan")  # its test MASE
     search_mase: dict[str, float] = field(default_factory=dict)  # each cell's best search trial's test MASE
+    max_window: int = SWEEP_WINDOWS[-1]  # the longest window the spec's search allows (a short series allows few)
+
+
+def sweep_command(facts: StudyFacts) -> str:
+    """The confirm command that would sweep this study's windows: the main job's windows that
+    its search space allows (a sweep past them would refuse to start)."""
+    windows = [w for w in SWEEP_WINDOWS if w <= facts.max_window] or [facts.max_window]
+    return f"{CONFIRM} --study {facts.name} --windows {','.join(map(str, windows))}"
 
 
 @dataclass(frozen=True)
@@ -248,7 +256,7 @@ def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
     longest."""
     runs = sweep_only(frame[frame["study"] == facts.name])
     if runs.empty:
-        return Finding("window", facts.name, f"**{facts.name}**: no window sweep yet; run `{SWEEP}`.")
+        return Finding("window", facts.name, f"**{facts.name}**: no window sweep yet; run `{sweep_command(facts)}`.")
     phrases = []
     for cell, g in runs.groupby("cell", sort=False):
         windows = sorted(set(g["window"]))
@@ -270,7 +278,8 @@ def window_finding(facts: StudyFacts, frame: pd.DataFrame) -> Finding:
         phrases.append(f"the {cell.upper()}, window {long_w} vs {short_w}: {verdict}; best window {best_w} "
                        f"of {', '.join(map(str, windows))}")  # fmt: skip
     if not phrases:
-        return Finding("window", facts.name, f"**{facts.name}**: the sweep's windows share no seed; run `{SWEEP}`.")
+        text = f"**{facts.name}**: the sweep's windows share no seed; run `{sweep_command(facts)}`."
+        return Finding("window", facts.name, text)
     seeds_n = runs.groupby(["cell", "window"])["seed"].nunique().min()
     text = (f"**{facts.name}**: {'; '.join(phrases)} (each cell's best configuration re-trained at each window on "
             f"the same {seeds_n} seeds; paired t-test on log test MSE).")  # fmt: skip

@@ -304,14 +304,7 @@ def train_group(
     if not all(_trainable_together(c) and _shape_free(c) == _shape_free(base) for c in configs):
         raise ValueError("a group's members must share all settings but hidden_size, window, lr and seed")
     apply_numerics(base.precision, base.deterministic)
-    # Deterministic mode fills every new uninitialised tensor with NaN (to catch reads of
-    # it); the kernels write all they read, and the fill cost as much as a third of a step.
-    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
-    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
-    try:
-        return _train(configs, base, dev, on_epoch)
-    finally:
-        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
+    return _train(configs, base, dev, on_epoch)
 
 
 def _train(

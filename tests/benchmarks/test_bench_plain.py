@@ -1,13 +1,17 @@
 """The harness against the plain Optuna + PyTorch script a user would write instead
 (`plain_script.py`): the same enqueued configurations of each default study, per cell, no
-pruning, one process on the same threads; trials per hour from each study's own record
-(first trial's start to last trial's end). `make bench` times them; the normal suite runs
-one tiny configuration of each as a correctness check.
+pruning; trials per hour from each study's own record (first trial's start to last trial's
+end). Three ways: the plain script (one process, torch's default threads: every core), the
+harness as launched by default (one worker, every core), and the harness with one worker per
+core and fused trials (`--workers <cores>`, `execution.fuse=4`), which is how to run it on a
+CPU: the models here are too small to gain from a second thread. `make bench` times them; the
+normal suite runs one tiny configuration of each as a correctness check.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import pytest
 
 from benchmarks import plain_script
 from harness.search.launch import launch
-from harness.search.spec import Choice, Range, StudySpec, load_spec
+from harness.search.spec import Choice, ExecutionSettings, Range, StudySpec, load_spec
 from harness.search.storage import open_storage
 from harness.search.study import create_study, wall_seconds
 from harness.series.signals import make_signal
@@ -26,6 +30,7 @@ from conftest import CELLS
 
 STUDIES = Path(__file__).parents[2] / "studies"
 CONFIGS = int(os.environ.get("HARNESS_BENCH_CONFIGS", "6"))  # per study and cell
+WORKERS = os.cpu_count() or 1  # the tuned harness: one worker (one thread) per core
 
 
 def draws(spec: StudySpec, cell: str, count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -44,7 +49,7 @@ def draws(spec: StudySpec, cell: str, count: int, seed: int = 0) -> list[dict[st
     return [{"cell": cell, **{n: draw(spec.search[n]) for n in names}} for _ in range(count)]
 
 
-@pytest.mark.parametrize("how", ["harness", "plain"])
+@pytest.mark.parametrize("how", ["plain", "harness", "harness-workers"])
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("study", ["short_period", "long_period"])
 def test_trials_per_hour_against_a_plain_script(
@@ -55,6 +60,9 @@ def test_trials_per_hour_against_a_plain_script(
     small = ["training.epochs=1", "search.hidden_size={low=4, high=8}", "search.window={low=2, high=8}"] if tiny else []
     spec = load_spec(STUDIES / f"{study}.toml", ["study.equal_cells=false", 'study.pruner="none"',
                                                  f'search.cell=["{cell}"]', *small])  # fmt: skip
+    tuned = how == "harness-workers"
+    if tuned:
+        spec = replace(spec, execution=ExecutionSettings(fuse=4))
     configs = draws(spec, cell, 1 if tiny else CONFIGS)
     y = make_signal(spec.signal)
     space = {"cell": [cell], **{n: (spec.search[n].low, spec.search[n].high) for n in ("hidden_size", "window", "lr")}}
@@ -66,7 +74,7 @@ def test_trials_per_hour_against_a_plain_script(
         made = create_study(spec, open_storage(url), len(configs))
         for params in configs:
             made.enqueue_trial(params)
-        launch(spec, url, trials=len(configs), progress=False)
+        launch(spec, url, trials=len(configs), progress=False, workers=WORKERS if tuned else 1)
         return optuna.load_study(study_name=spec.study.name, storage=url)
 
     def plain() -> optuna.Study:
@@ -75,7 +83,7 @@ def test_trials_per_hour_against_a_plain_script(
         return plain_script.run_study(url, "plain", y, space, configs, spec.training.epochs)
 
     def fill() -> None:
-        done = harness() if how == "harness" else plain()
+        done = plain() if how == "plain" else harness()
         assert [t.params for t in done.trials] == configs  # the same configurations, in order
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in done.trials)
         per_hour.append(3600 * len(configs) / wall_seconds(done))

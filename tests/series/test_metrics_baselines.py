@@ -32,6 +32,26 @@ def test_metrics_match_statsmodels() -> None:
     assert rmse(f, y) == pytest.approx(eval_measures.rmse(y, f))
 
 
+@pytest.mark.parametrize("season", [1, 4])
+def test_mase_and_rmsse_match_nixtla_utilsforecast(season: int) -> None:
+    """The M4/M5 formulas as Nixtla's utilsforecast (the metrics of statsforecast and
+    neuralforecast) computes them, on a seasonal series with a trend."""
+    import pandas as pd
+    from utilsforecast import losses  # a dev dependency
+
+    rng = np.random.default_rng(1)
+    y = 10 + 0.3 * np.arange(60) + 2 * np.sin(np.arange(60) * np.pi / 2) + rng.normal(size=60)
+    train, target = y[:48], y[48:]
+    forecast = target + rng.normal(scale=0.8, size=12)
+    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(48, 60), "y": target, "model": forecast})
+    train_frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(48), "y": train})
+    theirs = {name: float(getattr(losses, name)(frame, ["model"], season, train_frame)["model"].iloc[0])
+              for name in ("mase", "rmsse")}  # fmt: skip
+    ours = scores(forecast, target, train, season)
+    assert ours["mase"] == pytest.approx(theirs["mase"], rel=1e-12)
+    assert ours["rmsse"] == pytest.approx(theirs["rmsse"], rel=1e-12)
+
+
 def test_mase_below_one_means_better_than_in_sample_naive() -> None:
     train = np.arange(10.0)  # naive's in-sample error is 1 everywhere
     assert scores(np.array([10.5]), np.array([10.0]), train)["mase"] == pytest.approx(0.5)

@@ -3,6 +3,7 @@ that hurts, a window that helps, and missing replicates."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,16 @@ def test_a_longer_window_helps_one_cell_and_not_another(frame: object) -> None:
     assert "the RNN, window 32 vs 5: cannot be told apart (MSE at 32 / at 5 = 1x" in text
     assert "of 5, 8, 32" in text and "on the same 6 seeds" in text
     # the short study was never swept: one window per cell is no sweep
-    assert "no window sweep yet" in findings.window_finding(facts("short", "short-period"), frame).text  # type: ignore[arg-type]
+    text = findings.window_finding(facts("short", "short-period"), frame).text  # type: ignore[arg-type]
+    assert "no window sweep yet; run `harness confirm --study short --windows 2,5,10,20,32,64`" in text
+
+
+def test_the_sweep_suggested_fits_the_search_space(frame: object) -> None:
+    """A short series' spec allows windows up to 20: the command suggested must be one that runs."""
+    short = dataclasses.replace(facts("nile", "nile"), max_window=20)
+    text = findings.window_finding(short, frame).text  # type: ignore[arg-type]
+    assert "run `harness confirm --study nile --windows 2,5,10,20`" in text
+    assert findings.sweep_command(dataclasses.replace(short, max_window=3)).endswith("--windows 2")
 
 
 def test_holm_keeps_the_family_error() -> None:
