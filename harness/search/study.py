@@ -138,22 +138,50 @@ def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig:
 class Pruning:
     """What a running trial does with each epoch's validation MSE: reports it to the pruner
     and asks whether to stop, or (no pruner) keeps it to be written with the trial's attrs.
-    A Pareto study (two objectives) has no pruner and keeps no curve."""
+    A Pareto study (two objectives) has no pruner and keeps no curve.
+
+    The median (percentile) pruner reads only the study's COMPLETE trials and this trial's own
+    curve, so it is asked in memory: the complete trials are read once when the trial starts,
+    and the curve goes to the storage with the trial's record (`record_trial`, one
+    transaction). Optuna's `report` + `should_prune` cost two storage round trips an epoch,
+    10-15 ms on SQLite, a third of a 1-s trial of 30 epochs. With one worker the decisions are
+    Optuna's own (nothing else completes meanwhile); with several, a trial does not see the
+    trials other workers complete while it trains. Other pruners (Hyperband and successive
+    halving write their rungs into the trial) are asked through the storage, as Optuna does.
+    """
 
     def __init__(self, spec: StudySpec, trial: optuna.Trial) -> None:
         self.trial = trial
         self.single = len(spec.study.objectives) == 1
         self.pruning = self.single and spec.study.pruner != "none"
         self.curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
+        pruner = trial.study.pruner
+        self.in_memory = self.pruning and isinstance(pruner, optuna.pruners.PercentilePruner)
+        if self.in_memory:
+            self._complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
         if not (self.single and math.isfinite(metrics.get("val_mse", math.nan))):
             return False
-        if not self.pruning:
+        if not self.pruning or self.in_memory:
             self.curve[epoch] = metrics["val_mse"]
-            return False
+            return self.in_memory and self.trial.study.pruner.prune(_Completed(self), self._running())  # type: ignore[arg-type]
         self.trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
         return self.trial.should_prune()
+
+    def _running(self) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(state=TrialState.RUNNING, intermediate_values=self.curve)
+
+
+class _Completed:
+    """The part of a study a percentile pruner reads: its direction and its COMPLETE trials."""
+
+    def __init__(self, pruning: Pruning) -> None:
+        self.direction = pruning.trial.study.direction
+        self._trials = pruning._complete
+
+    def get_trials(self, deepcopy: bool = False, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        return list(self._trials)
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,10 @@ _WARM: list[bool] = []  # once per process
 # 20x; a machine loaded by other work inflates process CPU time too, measured up to ~10x, so
 # the factor sits above that)
 SLOW_FACTOR = 15.0
-STALL_EPOCHS = 3  # ... while the best val_mse has not improved for this many epochs: ended
+STALL_EPOCHS = 3  # ... for this many epochs in a row, while the best val_mse has not improved for as many: ended
+# ... and each of them took at least this long: a 15-ms epoch of a tiny trial that one hiccup
+# of the machine made 0.3 s is no slow trial (it ended one such Nile trial before this floor)
+MIN_SLOW_SECONDS = 0.2
 
 
 class SlowEpochs:
@@ -192,7 +195,8 @@ class SlowEpochs:
     backward into denormal arithmetic: one such trial's epochs grew from 0.13 s to 2.6 s on an
     Intel Xeon (55 s for one trial, half a search's training), learning nothing more. Epochs are
     timed in process CPU seconds, so a machine busy with other work does not look like a slow
-    trial; epoch 0 (warm-up) is not a healthy reference."""
+    trial; epoch 0 (warm-up) is not a healthy reference; the last `stall` epochs must all be
+    slow, so one hiccup is not a slow trial."""
 
     def __init__(self, factor: float = SLOW_FACTOR, stall: int = STALL_EPOCHS) -> None:
         self.factor, self.stall = factor, stall
@@ -206,7 +210,8 @@ class SlowEpochs:
         if len(self.seconds) < 4:
             return None
         healthy = min(self.seconds[1:3])
-        if healthy > 0 and seconds > self.factor * healthy and self.since >= self.stall:
+        recent = min(self.seconds[-self.stall :])
+        if healthy > 0 and recent > max(self.factor * healthy, MIN_SLOW_SECONDS) and self.since >= self.stall:
             return (f"ended at epoch {len(self.seconds) - 1}: {seconds:.2g} CPU s, {seconds / healthy:.0f}x its "
                     f"healthy epochs, while val_mse had not improved for {self.since} epochs (saturated activations; "
                     "docs/performance.md)")  # fmt: skip

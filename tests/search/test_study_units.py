@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -15,11 +16,13 @@ from optuna.trial import TrialState, create_trial
 
 from harness.constraints import rule_of
 from harness.search import spec as spec_module
+from harness.search.optuna_internals import record_trial
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.spec import StudySettings, load_spec
 from harness.search.study import (
     PER_CELL_ATTR,
     TRIAL_ATTRS,
+    Pruning,
     best_trial,
     count_trials,
     create_study,
@@ -150,3 +153,37 @@ def test_a_failing_trial_is_told_fail_with_its_error(
     assert Runner(spec, torch.device("cpu")).run(study, [study.ask()]) == [[TrialState.FAIL]]
     assert study.trials[0].state == TrialState.FAIL
     assert study.trials[0].user_attrs["fail_reason"] == "RuntimeError: disk on fire"
+
+
+# ---------------------------------------------------------------- pruning in memory
+def test_the_median_pruner_asked_in_memory_decides_as_optuna_does(tmp_path: Path) -> None:
+    """Every epoch's decision of `Pruning` (no storage round trip) equals Optuna's own
+    `report` + `should_prune` on the same study, and the curve reaches the storage with the record."""
+    spec = smoke('study.pruner="median"')
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
+    study = new_study(storage, pruner=make_pruner(spec))
+    rng = np.random.default_rng(0)
+    for _ in range(8):  # completed trials with curves to compare against
+        curve = {e: float(v) for e, v in enumerate(np.sort(rng.uniform(0, 1, 10))[::-1])}
+        study.add_trial(create_trial(value=min(curve.values()), intermediate_values=curve))
+    decisions = 0
+    for curve_seed in range(6):
+        values = np.sort(np.random.default_rng(curve_seed).uniform(0, 1.5, 10))[::-1]
+        live, mine = study.ask(), study.ask()
+        pruning = Pruning(spec, mine)
+        assert pruning.in_memory
+        for epoch, v in enumerate(values):
+            live.report(float(v), epoch)
+            expected = live.should_prune()
+            assert pruning(epoch, {"val_mse": float(v)}) == expected, (curve_seed, epoch)
+            decisions += expected
+            if expected:
+                break
+        record_trial(mine, {}, pruning.curve)
+        assert (
+            storage.get_trial(mine._trial_id).intermediate_values
+            == storage.get_trial(live._trial_id).intermediate_values
+        )
+        study.tell(live, state=TrialState.PRUNED)
+        study.tell(mine, state=TrialState.PRUNED)
+    assert decisions > 0  # some curves were pruned, some not: both answers were compared

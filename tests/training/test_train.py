@@ -164,15 +164,28 @@ def test_the_slow_epoch_guard_needs_both_slow_epochs_and_a_stalled_loss() -> Non
     assert healthy == [None] * 5  # 9x slower, but still improving: a slow trial is not a stuck one
     stalled = [guard(s, 0.3) for s in (0.1, 0.1, 0.1)]  # stalled, but not slow
     assert stalled == [None] * 3
+    assert [guard(s, 0.3) for s in (0.9, 0.9)] == [None, None]  # slow and stalled, but not 3 epochs in a row yet
     reason = guard(0.9, 0.3)
-    assert reason is not None and reason.startswith("ended at epoch 8: 0.9 CPU s, 9x its healthy epochs")
-    assert "not improved for 4 epochs" in reason
+    assert reason is not None and reason.startswith("ended at epoch 10: 0.9 CPU s, 9x its healthy epochs")
+    assert "not improved for 6 epochs" in reason
+
+
+def test_one_slow_epoch_or_slow_tiny_epochs_end_nothing() -> None:
+    """One hiccup of the machine, or a tiny trial's epochs 20x their 10 ms: not a slow trial."""
+    from harness.training.train import MIN_SLOW_SECONDS, SlowEpochs
+
+    hiccup = SlowEpochs(factor=8, stall=3)
+    assert [hiccup(s, 0.3) for s in (0.1, 0.1, 0.1, 0.1, 0.1, 2.0, 0.1, 0.1, 2.0)] == [None] * 9
+    tiny = SlowEpochs(factor=8, stall=3)
+    slow_but_short = MIN_SLOW_SECONDS * 0.9
+    assert [tiny(s, 0.3) for s in (0.01, 0.01, 0.01, *[slow_but_short] * 6)] == [None] * 9
 
 
 def test_a_trial_that_saturates_is_ended_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     """A planted saturating trial: from epoch 3 on each epoch burns 40x its healthy CPU time
     (what denormals did to oneDNN's LSTM backward) and, at a learning rate of ~0, learns nothing."""
     from harness.training import train as train_module
+    from harness.training.train import MIN_SLOW_SECONDS
 
     real = train_module.train_epoch
     epochs: list[float] = []
@@ -182,7 +195,7 @@ def test_a_trial_that_saturates_is_ended_with_its_reason(monkeypatch: pytest.Mon
         loss = real(*args, **kwargs)  # type: ignore[arg-type]
         took = time.process_time() - start
         if len(epochs) >= 3:
-            while time.process_time() - start < 40 * min(epochs[1:3]):
+            while time.process_time() - start < max(40 * min(epochs[1:3]), 2 * MIN_SLOW_SECONDS):
                 pass
         epochs.append(took)
         return loss
