@@ -222,8 +222,8 @@ def _add_race(sub: argparse._SubParsersAction) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), metavar="S+P,...",
                    help=f"sampler+pruner pairs (default {','.join(DEFAULT_METHODS)})")  # fmt: skip
-    p.add_argument("--repeats", type=_positive_int,
-                   help=f"repeats per method (default {DEFAULT_REPEATS}; with --simulate {SIMULATED_REPEATS})")
+    repeats = f"repeats per method (default {DEFAULT_REPEATS}; with --simulate {SIMULATED_REPEATS})"
+    p.add_argument("--repeats", type=_positive_int, help=repeats)
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=_positive_int, help="finished trials per repeat (default: the spec's trials)")
     budget.add_argument("--seconds", type=_positive_float, help="wall-clock seconds per repeat (no new trial after)")
