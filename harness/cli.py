@@ -227,7 +227,8 @@ def _add_race(sub: argparse._SubParsersAction) -> None:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=_positive_int, help="finished trials per repeat (default: the spec's trials)")
     budget.add_argument("--seconds", type=_positive_float, help="wall-clock seconds per repeat (no new trial after)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes per repeat")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="worker processes per repeat (--simulate: processes replaying repeats at once)")  # fmt: skip
     p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
     _add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
@@ -307,8 +308,6 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
     from harness.search.storage import open_storage, redact, storage_url
     from harness.stats import race_stats
 
-    if args.workers != 1:
-        raise ConfigError("workers", "a replay runs one worker's race; leave --workers out with --simulate")
     if args.simulate and len(specs) > 1:
         raise ConfigError("simulate", "one TABLE names one spec's table; give one spec, or no TABLE "
                                       "(each spec's own <name>/curves)")  # fmt: skip
@@ -322,7 +321,8 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
     for spec, table in zip(specs, tables, strict=True):
         budget = Budget(args.trials, args.seconds) if (args.trials or args.seconds) else Budget(spec.study.trials)
         start = time.perf_counter()
-        runs = simulate(spec, table, methods, repeats, budget, log=sys.stderr if not args.no_progress else None)
+        runs = simulate(spec, table, methods, repeats, budget, workers=args.workers,
+                        log=sys.stderr if not args.no_progress else None)  # fmt: skip
         store(storage, spec, table, runs, budget, repeats)
         print(summary_line(spec, runs, time.perf_counter() - start), file=sys.stderr)
     print(f"storage: {redact(url)}; `harness report` draws the replayed race")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,24 +147,52 @@ def check_replayable(spec: StudySpec, table: CurveTable, methods: Sequence[Metho
                                      "trained alone); race it live")  # fmt: skip
 
 
+_SHARED: dict[str, Any] = {}  # a replay worker process's spec, table and budget
+
+
+def _init_worker(spec: StudySpec, table: CurveTable, budget: Budget) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _SHARED.update(spec=spec, table=table, budget=budget)
+
+
+def _job(job: tuple[Method, int]) -> ReplayRun:
+    return replay_repeat(_SHARED["spec"], _SHARED["table"], job[0], job[1], _SHARED["budget"])
+
+
 def simulate(
     spec: StudySpec,
     table: CurveTable,
     methods: Sequence[Method],
     repeats: int,
     budget: Budget,
+    workers: int = 1,
     log: Any = None,
 ) -> list[ReplayRun]:
-    """Every repeat of every method, repeat 0 of each method first."""
+    """Every repeat of every method, repeat 0 of each method first; `workers` processes replay
+    repeats side by side (each repeat is still one worker's race; its asks are timed in its own
+    process, so give each worker a core of its own)."""
     check_replayable(spec, table, methods)
-    runs = []
+    jobs = [(m, r) for r in range(repeats) for m in methods]
     start = time.perf_counter()
-    for r in range(repeats):
-        for m in methods:
+
+    def progress(done: int) -> None:
+        if log is not None and done % max(1, len(jobs) // 10) == 0:
+            print(f"{spec.study.name}: replayed {done} of {len(jobs)} repeats in {time.perf_counter() - start:.1f} s",
+                  file=log)  # fmt: skip
+
+    runs: list[ReplayRun] = []
+    if workers == 1:
+        for m, r in jobs:
             runs.append(replay_repeat(spec, table, m, r, budget))
-        if log is not None and (r + 1) % max(1, repeats // 10) == 0:
-            print(f"{spec.study.name}: replayed {r + 1} of {repeats} repeats of {len(methods)} methods "
-                  f"in {time.perf_counter() - start:.1f} s", file=log)  # fmt: skip
+            progress(len(runs))
+        return runs
+    from harness.search.launch import worker_context  # the launcher's process start method (fork server)
+
+    with ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
+                             initargs=(spec, table, budget)) as pool:  # fmt: skip
+        for run in pool.map(_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
+            runs.append(run)
+            progress(len(runs))
     return runs
 
 
