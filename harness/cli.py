@@ -399,7 +399,8 @@ def _studies(args: argparse.Namespace) -> int:
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from harness.search.race import describe
-    from harness.stats.race_stats import race_study_names
+    from harness.search.replay import describe_replays
+    from harness.stats.race_stats import race_study_names, simulated_names
 
     summaries = [
         summarize(optuna.load_study(study_name=name, storage=storage))
@@ -411,10 +412,11 @@ def _studies(args: argparse.Namespace) -> int:
         return 0
     print(f"storage: {redact(url)}")
     races = race_study_names(storage)  # one line per race method, not one per repeat
+    replays = simulated_names(storage)  # a replayed race holds histories, not trials
     for summary in summaries:
-        if summary["study"] not in races:
+        if summary["study"] not in races and summary["study"] not in replays:
             print(_describe(summary))
-    for line in describe(storage, races):
+    for line in describe(storage, races) + describe_replays(storage, replays):
         print(line)
     if not summaries:
         print("no studies yet; run `harness launch SPEC`")

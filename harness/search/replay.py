@@ -230,3 +230,14 @@ def summary_line(spec: StudySpec, runs: Sequence[ReplayRun], seconds: float) -> 
     trials = sum(len(r.trials) for r in runs)
     return (f"{spec.study.name}: replayed {len(runs)} repeats ({trials} trials) in {seconds:.1f} s; "
             "`harness report` draws them")  # fmt: skip
+
+
+def describe_replays(storage: optuna.storages.BaseStorage, names: Sequence[str]) -> list[str]:
+    """One line per replayed race for `harness studies`."""
+    lines = []
+    for name in names:
+        info = optuna.load_study(study_name=name, storage=storage).user_attrs.get(SIMULATED_ATTR)
+        if info is not None:
+            lines.append(f"{name}: replayed race, {len(info['methods'])} methods x {info['repeats']} repeats, "
+                         f"budget {info['budget']}, from {info['table']} ({info['runs']} runs)")  # fmt: skip
+    return lines

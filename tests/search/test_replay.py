@@ -203,6 +203,12 @@ def test_race_simulate_replays_stores_and_reports(url: str, tmp_path: Path, caps
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "**smoke (simulated)** (4 repeats per method" in text and "(smoke_simulated-race-seconds.png)" in text
     assert "| smoke/curves | 2 |" in text  # the table's coverage: the two rnn configurations held out in turn
+    capsys.readouterr()
+    assert main(["studies", "--storage", url]) == 0
+    assert (
+        "smoke/simulated: replayed race, 2 methods x 4 repeats, budget {'seconds': 30.0}, from smoke/curves (5 runs)"
+        in (capsys.readouterr().out.splitlines())
+    )
 
 
 @pytest.mark.parametrize(
