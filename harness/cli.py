@@ -237,6 +237,9 @@ def _add_race(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulate", nargs="?", const="", metavar="TABLE",
                    help="replay the race from recorded curves (`harness record`; default table: <spec name>/curves) "
                         f"on a simulated clock, {SIMULATED_REPEATS} repeats unless --repeats")  # fmt: skip
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="--simulate: the table's wall seconds, or its CPU seconds (a table recorded on a busy machine "
+                        "with --threads 1)")  # fmt: skip
     p.set_defaults(func=_race, flags=_STORAGE_FLAGS | {"methods": "--methods", "simulate": "--simulate"})
 
 
@@ -314,7 +317,7 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    tables = [load_table(storage, args.simulate or table_name(spec.study.name)) for spec in specs]
+    tables = [load_table(storage, args.simulate or table_name(spec.study.name), args.clock) for spec in specs]
     for spec, table in zip(specs, tables, strict=True):
         check_replayable(spec, table, methods)
     repeats = args.repeats or SIMULATED_REPEATS

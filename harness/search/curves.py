@@ -86,6 +86,7 @@ class CurveTable:
     overhead: np.ndarray  # runs: seconds outside training
     complete: np.ndarray  # runs: trained to the last epoch
     seeds: np.ndarray  # runs: the training seed
+    clock: str = "wall"  # what the seconds are: "wall", or "cpu" (`read_table`)
 
     @property
     def epochs(self) -> int:
@@ -127,10 +128,10 @@ def _scales(spec: StudySpec) -> dict[str, Scale]:
     return {k: Scale(float(p.low), float(p.high), p.log) for k, p in spec.search.items() if isinstance(p, Range)}
 
 
-def _runs_of(trial: optuna.trial.FrozenTrial, epochs: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """A recorded trial's curve and epoch seconds (NaN-padded to `epochs`); None where it holds
-    no curve or ended early for another reason than its own (pruned by a pruner, a harvested
-    trial that ran fewer epochs)."""
+def _runs_of(trial: optuna.trial.FrozenTrial, epochs: int, clock: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A recorded trial's curve and epoch seconds on `clock` (NaN-padded to `epochs`); None where
+    it holds no curve or ended early for another reason than its own (pruned by a pruner, a
+    harvested trial that ran fewer epochs)."""
     steps = sorted(trial.intermediate_values)
     if not steps or steps != list(range(len(steps))) or len(steps) > epochs:
         return None
@@ -139,7 +140,10 @@ def _runs_of(trial: optuna.trial.FrozenTrial, epochs: int) -> tuple[np.ndarray, 
     attrs = trial.user_attrs
     train = float(attrs.get("train_seconds", 0.0))
     raw = attrs.get("epoch_seconds")
-    if raw and len(raw) == len(steps) and sum(raw) > 0:
+    cpu = attrs.get("epoch_cpu_seconds")
+    if clock == "cpu" and cpu and len(cpu) == len(steps):
+        shape = np.asarray(cpu, dtype=float)
+    elif raw and len(raw) == len(steps) and sum(raw) > 0:
         shape = np.asarray(raw, dtype=float) * train / sum(raw)
     else:
         shape = np.full(len(steps), train / len(steps))
@@ -148,9 +152,16 @@ def _runs_of(trial: optuna.trial.FrozenTrial, epochs: int) -> tuple[np.ndarray, 
     return curve, seconds
 
 
-def read_table(study: optuna.Study) -> CurveTable:
+def read_table(study: optuna.Study, clock: str = "wall") -> CurveTable:
     """The table held by a curves study (`harness record`); a `ConfigError` on `simulate` when
-    it is not one or holds no run."""
+    it is not one or holds no run.
+
+    `clock` "wall": each epoch's wall seconds, each run's own overhead. "cpu", for a table
+    recorded on a machine shared with other work (whose wall times that work inflates): each
+    epoch's process CPU seconds (`epoch_cpu_seconds`; a run without them keeps its wall
+    seconds) and, for every run, the table's median overhead. CPU seconds count all of torch's
+    threads, so they match an idle machine's wall time where the runs had one thread
+    (`harness record --threads 1`)."""
     info = study.user_attrs.get(CURVES_ATTR)
     if info is None:
         raise ConfigError(FLAG, f"study {study.study_name!r} is not a table of recorded curves (`harness record`)")
@@ -163,7 +174,7 @@ def read_table(study: optuna.Study) -> CurveTable:
     rows: list[tuple[int, np.ndarray, np.ndarray, float, bool, int]] = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         config = t.user_attrs.get("config", {})
-        read = _runs_of(t, epochs)
+        read = _runs_of(t, epochs, clock)
         if read is None or any(k not in config for k in spec.search):
             continue
         complete = t.state == TrialState.COMPLETE and not np.isnan(read[0][-1])
@@ -178,6 +189,9 @@ def read_table(study: optuna.Study) -> CurveTable:
         rows.append((configs[key], read[0], read[1], overhead, complete, int(config.get("seed", 0))))
     if not rows:
         raise ConfigError(FLAG, f"table {study.study_name!r} holds no recorded run yet; `harness record` fills it")
+    overheads = np.array([r[3] for r in rows])
+    if clock == "cpu":
+        overheads = np.full(len(rows), float(np.median(overheads)))
     scales = _scales(spec)
     points = np.array([[float(scales[k](p[k])) for k in numeric] for p in params]).reshape(len(params), len(numeric))
     owner = np.array([r[0] for r in rows])
@@ -192,13 +206,14 @@ def read_table(study: optuna.Study) -> CurveTable:
         runs=tuple(np.nonzero(owner == i)[0] for i in range(len(params))),
         curves=np.vstack([r[1] for r in rows]),
         epoch_seconds=np.vstack([r[2] for r in rows]),
-        overhead=np.array([r[3] for r in rows]),
+        overhead=overheads,
+        clock=clock,
         complete=np.array([r[4] for r in rows]),
         seeds=np.array([r[5] for r in rows]),
     )
 
 
-def load_table(storage: optuna.storages.BaseStorage, name: str) -> CurveTable:
+def load_table(storage: optuna.storages.BaseStorage, name: str, clock: str = "wall") -> CurveTable:
     """The table `name` in the storage; a `ConfigError` on `simulate` that lists the tables
     there when there is no such study."""
     names = optuna.get_all_study_names(storage=storage)
@@ -206,7 +221,7 @@ def load_table(storage: optuna.storages.BaseStorage, name: str) -> CurveTable:
         tables = [n for n in names if n.endswith(CURVES_SUFFIX)]
         raise ConfigError(FLAG, f"no table {name!r} in the storage; tables there: {', '.join(tables) or '(none)'}; "
                                 "`harness record SPEC` records one")  # fmt: skip
-    return read_table(optuna.load_study(study_name=name, storage=storage))
+    return read_table(optuna.load_study(study_name=name, storage=storage), clock)
 
 
 def check_covers(table: CurveTable, spec: StudySpec) -> None:
@@ -267,7 +282,7 @@ def loo_pairs(table: CurveTable) -> tuple[np.ndarray, np.ndarray]:
 def describe_table(table: CurveTable) -> dict[str, Any]:
     """A table's size, for the replay's record and the command's summary line."""
     return {"table": table.name, "configs": len(table.params), "runs": len(table.overhead),
-            "ended_early": int((~table.complete).sum()), "epochs": table.epochs}  # fmt: skip
+            "ended_early": int((~table.complete).sum()), "epochs": table.epochs, "clock": table.clock}  # fmt: skip
 
 
 def harvestable(trial: optuna.trial.FrozenTrial, spec: StudySpec, settings: dict[str, Any]) -> bool:

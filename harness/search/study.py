@@ -43,7 +43,7 @@ TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
     "samples_per_second", "run_memory_bytes", "process_peak_bytes", "device", "device_name", "n_params", "epochs_run",
     "torch_threads",
-    "overhead_seconds", "epoch_seconds",
+    "overhead_seconds", "epoch_seconds", "epoch_cpu_seconds",
 )  # fmt: skip
 
 
@@ -150,18 +150,20 @@ class Pruning:
         self.single = len(spec.study.objectives) == 1
         self.pruning = self.single and spec.study.pruner != "none"
         self.curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
-        # When each epoch's callback came (the first stamp: training's start), for `epoch_seconds`:
-        # recorded curves (`harness record`) replay a trial's clock epoch by epoch.
-        self.stamps = [time.perf_counter()]
+        # When each epoch's callback came (the first stamp: training's start), on the wall clock
+        # and in process CPU time, for `epoch_seconds` and `epoch_cpu_seconds`: recorded curves
+        # (`harness record`) replay a trial's clock epoch by epoch.
+        self.stamps = [(time.perf_counter(), time.process_time())]
 
-    @property
-    def epoch_seconds(self) -> list[float]:
-        """Wall seconds between epoch callbacks: each epoch's training and validation (the first
-        also the run's set-up; a fused member's, its group's epoch), the callbacks' own time included."""
-        return [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+    def epoch_seconds(self, cpu: bool = False) -> list[float]:
+        """Seconds between epoch callbacks: each epoch's training and validation (the first
+        also the run's set-up; a fused member's, its group's epoch), the callbacks' own time
+        included; wall seconds, or with `cpu` this process's CPU seconds (all its threads), which
+        a machine busy with other work does not inflate."""
+        return [b[cpu] - a[cpu] for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
-        self.stamps.append(time.perf_counter())
+        self.stamps.append((time.perf_counter(), time.process_time()))
         if not (self.single and math.isfinite(metrics.get("val_mse", math.nan))):
             return False
         if not self.pruning:
@@ -190,7 +192,8 @@ def conclude(
     """Write a trained trial's record (the contract in `TRIAL_ATTRS`, plus `extra`) and its
     weights, and say how it ends. Weights go up before the trial is told: Optuna 5 refuses
     artifacts on finished trials."""
-    record_trial(trial, trial_attrs(result) | {"epoch_seconds": pruning.epoch_seconds} | (extra or {}), pruning.curve)
+    timing = {"epoch_seconds": pruning.epoch_seconds(), "epoch_cpu_seconds": pruning.epoch_seconds(cpu=True)}
+    record_trial(trial, trial_attrs(result) | timing | (extra or {}), pruning.curve)
     complete = not (result.diverged or result.stopped)
     if complete and artifacts is not None and result.model is not None:
         try:

@@ -40,7 +40,7 @@ def test_sobol_points_are_a_stable_prefix_inside_the_space() -> None:
 def test_record_trains_each_point_on_each_seed_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     sets = [x for s in TINY for x in ("--set", s)]
-    argv = ["record", str(SMOKE), *sets, "--storage", url, "--seeds", "2", "--no-progress"]
+    argv = ["record", str(SMOKE), *sets, "--storage", url, "--seeds", "2", "--threads", "1", "--no-progress"]
     assert main([*argv, "--configs", "1"]) == 0
     study = optuna.load_study(study_name="smoke/curves", storage=url)
     first = [(t.number, t.datetime_complete) for t in study.trials]
@@ -51,6 +51,7 @@ def test_record_trains_each_point_on_each_seed_and_resumes(tmp_path: Path, capsy
     assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
     for t in study.trials:
         assert len(t.intermediate_values) == 2 and len(t.user_attrs["epoch_seconds"]) == 2
+        assert len(t.user_attrs["epoch_cpu_seconds"]) == 2 and t.user_attrs["torch_threads"] == 1
         assert t.user_attrs["config"]["seed"] == t.params["seed"] and "numerics_path" in t.user_attrs
     spec = load_spec(SMOKE, TINY)
     assert [{k: t.params[k] for k in ("hidden_size", "window", "lr")} for t in study.trials[::2]] == sobol_points(

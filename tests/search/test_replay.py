@@ -37,12 +37,15 @@ def smoke_spec(*sets: str) -> StudySpec:
 def add_run(
     study: optuna.Study, spec: StudySpec, params: dict[str, Any], seed: int, curve: list[float],
     seconds: list[float] | None, train: float, overhead: float, state: TrialState = TrialState.COMPLETE,
+    cpu: list[float] | None = None,
 ) -> None:  # fmt: skip
     """One recorded run, with exactly the attrs `harness record` writes that a replay reads."""
     config = spec.run_config(params).to_dict() | {"seed": seed}
     attrs = {"config": config, "seed": seed, "train_seconds": train, "overhead_seconds": overhead}
     if seconds is not None:
         attrs["epoch_seconds"] = seconds
+    if cpu is not None:
+        attrs["epoch_cpu_seconds"] = cpu
     study.add_trial(create_trial(
         params=params, distributions={k: distribution(p) for k, p in spec.search.items()}, state=state,
         value=min(curve) if state == TrialState.COMPLETE else None,
@@ -56,7 +59,8 @@ def make_table(url: str, spec: StudySpec, extra: list[dict[str, Any]] = ()) -> o
     study.set_user_attr(CURVES_ATTR, {"name": spec.study.name, "spec": spec.to_dict(), "seeds": 2, "configs": 1})
     base = {"hidden_size": 8, "window": 4, "lr": 0.01}
     for seed in (0, 1):
-        add_run(study, spec, {"cell": "rnn", **base}, seed, GOOD[seed], RNN_SECONDS, 10.0, RNN_OVERHEAD)
+        add_run(study, spec, {"cell": "rnn", **base}, seed, GOOD[seed], RNN_SECONDS, 10.0, RNN_OVERHEAD,
+                cpu=[0.5] * 4)  # fmt: skip
         # gru's epoch seconds recorded as equal shares of 1 s each, scaled to its train_seconds
         add_run(study, spec, {"cell": "gru", **base}, seed, BAD, [1.0] * 4, 8.0, GRU_OVERHEAD)
     for params in extra:
@@ -76,6 +80,10 @@ def test_read_table_scales_epoch_seconds_to_the_training_time(url: str) -> None:
     rnn, gru = table.runs[0][0], table.runs[1][0]
     assert table.epoch_seconds[rnn].tolist() == RNN_SECONDS and table.epoch_seconds[gru].tolist() == GRU_SECONDS
     assert table.overhead[rnn] == RNN_OVERHEAD and table.final(rnn) == 0.2 and table.complete.all()
+    # the CPU clock: rnn's CPU seconds as recorded, gru (none recorded) its wall seconds, every run the median overhead
+    cpu = read_table(make_table(url.replace("curves.db", "cpu.db"), spec), clock="cpu")
+    assert cpu.epoch_seconds[rnn].tolist() == [0.5] * 4 and cpu.epoch_seconds[gru].tolist() == GRU_SECONDS
+    assert cpu.overhead.tolist() == [(RNN_OVERHEAD + GRU_OVERHEAD) / 2] * 4 and cpu.clock == "cpu"
 
 
 def test_a_replay_of_known_curves_is_computed_exactly(url: str) -> None:
