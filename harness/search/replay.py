@@ -12,8 +12,9 @@ through ask and tell on an in-memory storage. Each trial is answered from the ta
 - each epoch's validation MSE reported to the pruner, as a live trial reports it, and the
   trial stopped where the pruner says (or where the recorded run ended by itself);
 - the simulated clock advanced by the recorded seconds of the epochs run, the run's recorded
-  overhead, and the real seconds the sampler took to ask and suggest (`time.perf_counter`),
-  which is the one cost a table cannot know: it grows with the trials a sampler has seen.
+  overhead, and the real seconds the sampler took to ask and suggest (`time.perf_counter`; CPU
+  seconds, `time.process_time`, when the table is read on its CPU clock), which is the one
+  cost a table cannot know: it grows with the trials a sampler has seen.
 
 Like the live race, a seconds budget starts no trial after the deadline and keeps no trial
 that would end past it; a trials budget stops at that many finished trials. One worker.
@@ -103,11 +104,12 @@ def replay_repeat(
     pruning = member.study.pruner != "none"
     rng = np.random.default_rng(derive_seed(repeat_seed(spec, repeat), _DRAW_SALT))
     clock, done = 0.0, list[ReplayTrial]()
+    timer = time.process_time if table.clock == "cpu" else time.perf_counter  # the table's clock
     while (trials is None or len(done) < trials) and (budget.seconds is None or clock < budget.seconds):
-        start = time.perf_counter()
+        start = timer()
         trial = study.ask()
         params = sample_params(member, trial)
-        ask = time.perf_counter() - start
+        ask = timer() - start
         config = table.nearest(params)
         runs = table.runs[config]
         run = int(runs[rng.integers(len(runs))])
