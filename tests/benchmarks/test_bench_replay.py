@@ -59,6 +59,8 @@ def synthetic_table(spec: StudySpec, configs: int = 32, seeds: int = 2) -> optun
 @pytest.mark.parametrize("workers", [1, 2])
 def test_replay_100_repeats(benchmark: Any, workers: int) -> None:
     benchmark.group = "replay"
+    if benchmark.disabled and workers > 1:
+        pytest.skip("timed only (`make bench`): tests/search/test_replay.py checks replays in worker processes")
     repeats = 1 if benchmark.disabled else 100
     spec = load_spec(SHORT)
     table = read_table(synthetic_table(spec))

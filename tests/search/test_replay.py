@@ -159,6 +159,18 @@ def test_a_replay_with_a_fixed_seed_is_reproducible(url: str) -> None:
     assert replay(0) == first and replay(1) != first
 
 
+def test_replays_in_worker_processes_equal_the_same_replays_in_one(url: str) -> None:
+    spec = smoke_spec()
+    table = read_table(make_table(url, spec))
+    methods = [Method("random", "none"), Method("tpe", "median")]
+
+    def answers(workers: int) -> list[tuple[Any, ...]]:
+        runs = simulate(spec, table, methods, 3, Budget(trials=8), workers=workers)
+        return [(r.method, r.repeat, [(t.params, t.run, t.epochs, t.value) for t in r.trials]) for r in runs]
+
+    assert answers(2) == answers(1)
+
+
 class SlowSampler(optuna.samplers.RandomSampler):
     """Random search that takes 20 ms per parameter: a sampler's decision time, made visible."""
 
