@@ -379,7 +379,7 @@ def faithfulness_section(
         frame = faithfulness.agreement_frame(agree)
         frames.append(frame.assign(name=name))
         lines += ["", f"### {md_escape(name)}: the live race against its replay", "",
-                  f"{faithfulness.summary(agree, ranks).capitalize()}. Times to target are both against the "
+                  f"{_sentence(faithfulness.summary(agree, ranks))}. Times to target are both against the "
                   "live race's target; the band is the replay's 95% bootstrap band of the IQM final best.", "",
                   markdown_table(frame), "", markdown_table(ranks), ""]  # fmt: skip
     if frames:
@@ -399,3 +399,8 @@ def faithfulness_section(
                   "validation MSE and that of its nearest other configuration (same cell), the answer a replay "
                   "gives a trial that lands there.", "", markdown_table(pd.DataFrame(rows)), ""]  # fmt: skip
     return lines
+
+
+def _sentence(text: str) -> str:
+    """`text` with a capital first letter (str.capitalize would lower "IQM" and "Kendall")."""
+    return text[:1].upper() + text[1:]
