@@ -32,6 +32,7 @@ from harness.report.figure_data import (
     PredictionsInfo,
 )
 from harness.search import weights
+from harness.search.curves import CURVES_ATTR, CURVES_SUFFIX
 from harness.search.spec import Range, StudySpec, spec_from_dict
 from harness.search.study import COMPANION_ATTR, PER_CELL_ATTR
 from harness.series.compare import baseline_horizon, baseline_scores, horizon_scores, origins
@@ -125,6 +126,8 @@ def _searches(storage: optuna.storages.BaseStorage) -> dict[str, list[str]]:
         # concurrent writer (a worker, the dashboard) can make that read fail
         attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
         if "spec" not in attrs or COMPANION_ATTR in attrs or RACE_ATTR in attrs:  # race studies: `race_section`
+            continue
+        if CURVES_ATTR in attrs or name.endswith(CURVES_SUFFIX):  # recorded curves (`harness record`)
             continue
         if PER_CELL_ATTR in attrs:
             searches.setdefault(attrs[PER_CELL_ATTR]["name"], []).append(name)

@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from harness.errors import ConfigError
 from harness.report.figure_data import HorizonInfo, PredictionsInfo
 from harness.report.tables import (
     CELL_ORDER,
@@ -323,7 +324,7 @@ def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[st
     from harness.report import figures
     from harness.stats import race_stats
 
-    histories = race_stats.load_histories(storage, names)
+    histories = race_stats.load_histories(storage, names) | race_stats.load_simulated(storage, names)
     if not histories:
         return []
     tables = {name: race_stats.table(h) for name, h in histories.items()}
@@ -337,7 +338,11 @@ def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[st
              "best; `time_to_target`: the time by which half of the repeats reached it (lower median, a repeat "
              "that never did counting as slowest; empty when fewer than half did); `reached`: the fraction that "
              "did; `speedup`: random+none's time to target over the method's; `rank`: by time to target, then "
-             "IQM final best.", ""]  # fmt: skip
+             "IQM final best; `p_improvement`: the probability that a repeat of the method reaches the target "
+             "sooner than one of random+none (ties count half, rliable's probability of improvement); "
+             "`p_mann_whitney`: the one-sided Mann-Whitney U p-value of the same comparison. A race marked "
+             f"`{race_stats.SIMULATED_MARK.strip()}` was replayed from recorded curves on a simulated clock "
+             "(`harness race --simulate`; docs/guide.md), not run.", ""]  # fmt: skip
     lines += [f"- {race_stats.verdict(t, name)}" for name, t in tables.items()]
     lines += [f"- _Warning: {md_escape(w)}._" for t in tables.values() for w in startup_warnings(t)]
     lines += ["", markdown_table(frame), ""]
@@ -349,4 +354,58 @@ def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[st
             repeats = max(r.repeats for r in tables[name])
             figures.plot_race(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
             lines.append(f"![{md_escape(path.stem)}]({path.name})")
+    for simulated in (False, True):  # each kind of race ranked across its tasks (signals, series)
+        kind = {n: t for n, t in tables.items() if n.endswith(race_stats.SIMULATED_MARK) == simulated}
+        if len(kind) > 1:
+            ranks = race_stats.average_ranks(kind)
+            ranks.to_csv(out / f"race-average-rank{'-simulated' if simulated else ''}.csv", index=False)
+            lines += ["", f"Average rank over the {'replayed' if simulated else 'live'} races (1 = first):", "",
+                      markdown_table(ranks), ""]  # fmt: skip
+    return lines + faithfulness_section(storage, histories, out, names)
+
+
+def faithfulness_section(
+    storage: optuna.storages.BaseStorage, histories: dict[str, Any], out: Path, names: list[str] | None
+) -> list[str]:
+    """A replay against the live race of the same name (where both are in the storage), and each
+    recorded table's leave-one-out coverage (`harness.stats.faithfulness`)."""
+    from harness.search.curves import CURVES_SUFFIX, loo_pairs, read_table
+    from harness.stats import faithfulness
+    from harness.stats.race_stats import SIMULATED_MARK
+
+    lines: list[str] = []
+    frames = []
+    for name, live in histories.items():
+        simulated = histories.get(name + SIMULATED_MARK)
+        if name.endswith(SIMULATED_MARK) or simulated is None:
+            continue
+        agree = faithfulness.method_agreement(live, simulated)
+        ranks = faithfulness.ranking_agreement(live, simulated)
+        frame = faithfulness.agreement_frame(agree)
+        frames.append(frame.assign(name=name))
+        lines += ["", f"### {md_escape(name)}: the live race against its replay", "",
+                  f"{_sentence(faithfulness.summary(agree, ranks))}. Times to target are both against the "
+                  "live race's target; the band is the replay's 95% bootstrap band of the IQM final best.", "",
+                  markdown_table(frame), "", markdown_table(ranks), ""]  # fmt: skip
+    if frames:
+        pd.concat(frames, ignore_index=True).to_csv(out / "race-faithfulness.csv", index=False)
+    rows = []
+    for study in optuna.get_all_study_names(storage=storage):
+        base = study.removesuffix(CURVES_SUFFIX)
+        if study.endswith(CURVES_SUFFIX) and (names is None or base in names):
+            try:
+                table = read_table(optuna.load_study(study_name=study, storage=storage))
+            except ConfigError:  # no run recorded yet
+                continue
+            rows.append(vars(faithfulness.coverage(study, *loo_pairs(table))) | {"runs": len(table.overhead)})
+    if rows:
+        lines += ["", "### Recorded curves (`harness record`): coverage", "",
+                  "Each recorded configuration held out in turn: Spearman's rank correlation between its mean final "
+                  "validation MSE and that of its nearest other configuration (same cell), the answer a replay "
+                  "gives a trial that lands there.", "", markdown_table(pd.DataFrame(rows)), ""]  # fmt: skip
     return lines
+
+
+def _sentence(text: str) -> str:
+    """`text` with a capital first letter (str.capitalize would lower "IQM" and "Kendall")."""
+    return text[:1].upper() + text[1:]

@@ -27,7 +27,8 @@ from harness.training.train import RunConfig
 # The objective lists a study may have: validation MSE alone, or with training time (Pareto).
 OBJECTIVES = (("val_mse",), ("val_mse", "train_seconds"))
 # Searchable RunConfig fields (their rules are RunConfig's); the first four are the notebook's questions.
-SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size")
+# `seed` as a list is `harness record`'s: each recorded run's training seed is one of its choices.
+SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size", "seed")
 
 
 class SpecError(ConfigError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import platform
 import subprocess
+import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +43,7 @@ TRIAL_ATTRS = (
     "config", "seed", "val_mse", "test_mse", "rollout_mse", "horizon", "train_seconds", "seconds_per_epoch",
     "samples_per_second", "run_memory_bytes", "process_peak_bytes", "device", "device_name", "n_params", "epochs_run",
     "torch_threads",
-    "overhead_seconds",
+    "overhead_seconds", "epoch_seconds", "epoch_cpu_seconds",
 )  # fmt: skip
 
 
@@ -128,11 +129,15 @@ def count_trials(study: optuna.Study) -> tuple[int, int, int]:
     return len(states) - running - waiting, running, waiting
 
 
+def sample_params(spec: StudySpec, trial: optuna.Trial) -> dict[str, Any]:
+    """The trial's parameters from the spec's search space (a replay samples exactly so)."""
+    reseed(trial.study.sampler, derive_seed(spec.study.sampler_seed, trial.number))
+    return {name: suggest(trial, name, p) for name, p in spec.search.items()}
+
+
 def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig:
     """The trial's parameters from the spec's search space, as a run config."""
-    reseed(trial.study.sampler, derive_seed(spec.study.sampler_seed, trial.number))
-    params = {name: suggest(trial, name, p) for name, p in spec.search.items()}
-    return spec.run_config(params)
+    return spec.run_config(sample_params(spec, trial))
 
 
 class Pruning:
@@ -159,8 +164,20 @@ class Pruning:
         self.in_memory = self.pruning and isinstance(pruner, optuna.pruners.PercentilePruner)
         if self.in_memory:
             self._complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        # When each epoch's callback came (the first stamp: training's start), on the wall clock
+        # and in process CPU time, for `epoch_seconds` and `epoch_cpu_seconds`: recorded curves
+        # (`harness record`) replay a trial's clock epoch by epoch.
+        self.stamps = [(time.perf_counter(), time.process_time())]
+
+    def epoch_seconds(self, cpu: bool = False) -> list[float]:
+        """Seconds between epoch callbacks: each epoch's training and validation (the first
+        also the run's set-up; a fused member's, its group's epoch), the callbacks' own time
+        included; wall seconds, or with `cpu` this process's CPU seconds (all its threads), which
+        a machine busy with other work does not inflate."""
+        return [b[cpu] - a[cpu] for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        self.stamps.append((time.perf_counter(), time.process_time()))
         if not (self.single and math.isfinite(metrics.get("val_mse", math.nan))):
             return False
         if not self.pruning or self.in_memory:
@@ -203,7 +220,8 @@ def conclude(
     """Write a trained trial's record (the contract in `TRIAL_ATTRS`, plus `extra`) and its
     weights, and say how it ends. Weights go up before the trial is told: Optuna 5 refuses
     artifacts on finished trials."""
-    record_trial(trial, trial_attrs(result) | (extra or {}), pruning.curve)
+    timing = {"epoch_seconds": pruning.epoch_seconds(), "epoch_cpu_seconds": pruning.epoch_seconds(cpu=True)}
+    record_trial(trial, trial_attrs(result) | timing | (extra or {}), pruning.curve)
     complete = not (result.diverged or result.stopped)
     if complete and artifacts is not None and result.model is not None:
         try:

@@ -33,9 +33,10 @@ records (`*Info`), and `*_frame` turns them into tables.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import optuna
@@ -47,6 +48,10 @@ BASELINE = "random+none"
 RACE_INFIX = "/race/"  # a repeat's study: <name>/race/<method>/<r>
 RACE_ATTR = "race"  # on each repeat's study: who it belongs to and how it searches
 SEGMENTS_ATTR = "race_segments"  # on each repeat's study: [[start, end], ...] ISO wall-clock times
+SIMULATED_SUFFIX = "/simulated"  # a replayed race of spec X (`harness race --simulate`): study X/simulated
+SIMULATED_ATTR = "simulated"  # on it: the race's name, methods, repeats, budget, table
+HISTORIES_ATTR = "simulated_histories"  # on it: every repeat's history (`history_record`)
+SIMULATED_MARK = " (simulated)"  # a replayed race's name in tables and titles: "<name> (simulated)"
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
@@ -161,6 +166,41 @@ def load_histories(
     return {k: sorted(v, key=lambda h: h.repeat) for k, v in out.items()}
 
 
+def history_record(h: RepeatHistory) -> dict[str, Any]:
+    """A history as plain JSON data (a pruned trial's NaN as null), for a replay's study attr."""
+    values = [None if math.isnan(v) else float(v) for v in h.values]
+    return {"method": h.method, "repeat": h.repeat, "elapsed": [round(float(e), 6) for e in h.elapsed],
+            "values": values, "seconds": h.seconds}  # fmt: skip
+
+
+def history_from_record(name: str, d: dict[str, Any]) -> RepeatHistory:
+    values = np.array([math.nan if v is None else v for v in d["values"]], dtype=float)
+    return RepeatHistory(name, d["method"], int(d["repeat"]), np.array(d["elapsed"], dtype=float), values,
+                         float(d["seconds"]))  # fmt: skip
+
+
+def simulated_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The studies holding replayed races (`harness race --simulate`)."""
+    return [n for n in optuna.get_all_study_names(storage=storage) if n.endswith(SIMULATED_SUFFIX)]
+
+
+def load_simulated(
+    storage: optuna.storages.BaseStorage, names: Sequence[str] | None = None
+) -> dict[str, list[RepeatHistory]]:
+    """Replayed race `<name> (simulated)` -> its histories, like `load_histories`; only the
+    replays of the specs named in `names` when given."""
+    out: dict[str, list[RepeatHistory]] = {}
+    for study_name in simulated_names(storage):
+        attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
+        info = attrs.get(SIMULATED_ATTR)
+        if info is None or (names is not None and info["name"] not in names):
+            continue
+        label = info["name"] + SIMULATED_MARK
+        out[label] = sorted((history_from_record(label, d) for d in attrs.get(HISTORIES_ATTR, [])),
+                            key=lambda h: h.repeat)  # fmt: skip
+    return out
+
+
 def methods(histories: Sequence[RepeatHistory]) -> list[str]:
     """The methods, the baseline first, then in the order first seen."""
     seen = list(dict.fromkeys(h.method for h in histories))
@@ -187,7 +227,7 @@ def bootstrap_band(
     return low, high
 
 
-def _step(x: np.ndarray, at: np.ndarray, best: np.ndarray) -> np.ndarray:
+def best_at(x: np.ndarray, at: np.ndarray, best: np.ndarray) -> np.ndarray:
     """The best-so-far step function (value at each `at` point of the trials finished at `x`)."""
     i = np.searchsorted(x, at, side="right") - 1
     return np.where(i >= 0, best[np.clip(i, 0, None)] if len(best) else np.nan, np.nan)
@@ -223,7 +263,7 @@ def curves(
     for method in methods(histories):
         runs = [h for h in histories if h.method == method]
         x = grid[grid <= max(extent(h) for h in runs)]
-        rows = [_step(h.elapsed if axis == "seconds" else np.arange(1.0, len(h.values) + 1.0), x, h.best_so_far)
+        rows = [best_at(h.elapsed if axis == "seconds" else np.arange(1.0, len(h.values) + 1.0), x, h.best_so_far)
                 for h in runs]  # fmt: skip
         logs = np.log10(np.vstack(rows)) if rows else np.empty((0, len(x)))
         full = np.all(np.isfinite(logs), axis=0)
@@ -286,6 +326,8 @@ class MethodInfo:
     speedup: float  # the baseline's time to target / this method's
     rank: int
     seconds_to_target: tuple[float, ...]  # per repeat, inf where never reached
+    p_improvement: float = math.nan  # P(this method's time to target < the baseline's), ties half
+    p_mann_whitney: float = math.nan  # one-sided Mann-Whitney U p that its times are shorter than the baseline's
 
 
 def table(histories: Sequence[RepeatHistory], baseline: str = BASELINE) -> list[MethodInfo]:
@@ -318,9 +360,16 @@ def table(histories: Sequence[RepeatHistory], baseline: str = BASELINE) -> list[
                 seconds_to_target=seconds,
             )
         )
-    base = next((r.time_to_target for r in rows if r.method == baseline), math.nan)
+    base_row = next((r for r in rows if r.method == baseline), None)
+    base = base_row.time_to_target if base_row is not None else math.nan
     order = sorted(rows, key=lambda r: (_nan_last(r.time_to_target), _nan_last(r.final_best_iqm)))
-    return [replace(r, speedup=_ratio(base, r.time_to_target), rank=order.index(r) + 1) for r in rows]
+    out = [replace(r, speedup=_ratio(base, r.time_to_target), rank=order.index(r) + 1) for r in rows]
+    if base_row is None or not math.isfinite(target):
+        return out
+    b = base_row.seconds_to_target
+    return [r if r.method == baseline else replace(r, p_improvement=probability_of_improvement(r.seconds_to_target, b),
+                                                   p_mann_whitney=slower_p(r.seconds_to_target, b))
+            for r in out]  # fmt: skip
 
 
 def _nan_last(v: float) -> float:
@@ -335,7 +384,8 @@ def _ratio(a: float, b: float) -> float:
 
 
 TABLE_COLUMNS = ["name", "method", "rank", "repeats", "median_trials", "median_seconds", "final_best_median",
-                 "final_best_iqm", "target", "time_to_target", "trials_to_target", "reached", "speedup"]  # fmt: skip
+                 "final_best_iqm", "target", "time_to_target", "trials_to_target", "reached", "speedup",
+                 "p_improvement", "p_mann_whitney"]  # fmt: skip
 
 
 def table_frame(infos: Sequence[MethodInfo]) -> pd.DataFrame:
@@ -355,6 +405,25 @@ def slower_p(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a2) == 0 or len(b2) == 0 or np.all(np.concatenate([a2, b2]) == a2[0]):
         return 1.0
     return float(stats.mannwhitneyu(a2, b2, alternative="less").pvalue)
+
+
+def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
+    """rliable's probability of improvement on times: P(A < B) + P(A = B) / 2 over every pair
+    of a repeat of `a` and one of `b` (never reached: inf, which ties with inf); NaN when empty."""
+    x, y = np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[None, :]
+    if x.size == 0 or y.size == 0:
+        return math.nan
+    return float(np.mean((x < y) + 0.5 * (x == y)))
+
+
+def average_ranks(tables: Mapping[str, Sequence[MethodInfo]]) -> pd.DataFrame:
+    """Each method's mean rank over the races (tasks) it ran in, best first: columns method,
+    average_rank, tasks, and one rank column per race."""
+    ranks = pd.DataFrame({name: {i.method: i.rank for i in infos} for name, infos in tables.items()})
+    frame = pd.DataFrame({"method": ranks.index, "average_rank": ranks.mean(axis=1).to_numpy(),
+                          "tasks": ranks.notna().sum(axis=1).to_numpy()})  # fmt: skip
+    frame = pd.concat([frame, ranks.reset_index(drop=True)], axis=1)
+    return frame.sort_values(["average_rank", "method"]).reset_index(drop=True)
 
 
 def verdict(infos: Sequence[MethodInfo], signal: str, baseline: str = BASELINE) -> str:
@@ -389,7 +458,9 @@ def verdict(infos: Sequence[MethodInfo], signal: str, baseline: str = BASELINE) 
             f"({base.time_to_target:.3g} s). ")  # fmt: skip
     p_base = slower_p(best.seconds_to_target, base.seconds_to_target)
     p_runner = slower_p(best.seconds_to_target, runner.seconds_to_target)
-    test = "one-sided Mann-Whitney U on the repeats' times to target"
+    poi = probability_of_improvement(best.seconds_to_target, base.seconds_to_target)
+    test = (f"one-sided Mann-Whitney U on the repeats' times to target; probability that a repeat of it reaches "
+            f"the target sooner than one of random search {poi:.2f}")  # fmt: skip
     if p_base >= SURE_P:
         text += (f"But with {best.repeats} repeat{plural} it cannot be told apart from random search "
                  f"(p = {p_base:.2g}; {test}): a lead, not a verdict.")  # fmt: skip
