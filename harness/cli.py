@@ -9,10 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from harness.constraints import Integer, Real, Rule, check, default_of, rule_of
+from harness.cli_flags import (
+    STORAGE_FLAGS,
+    add_artifacts,
+    add_storage,
+    config_error,
+    config_flag,
+    flag_type,
+    positive_float,
+    positive_int,
+    study_line,
+)
+from harness.cli_race import _add_race, _add_record
+from harness.constraints import rule_of
 from harness.errors import ConfigError
 from harness.search.spec import ExecutionSettings, SpecError, StudySettings
 
@@ -31,33 +43,6 @@ class _Parser(argparse.ArgumentParser):
         # argparse prints the whole usage block; one line that names the flag is clearer, in
         # the shape every other mistake has ("--lr: must be ...", not "argument --lr: ...").
         raise UsageError(f"{self.prog}: {message.removeprefix('argument ')}")
-
-
-def _flag_type(rule: Rule) -> Callable[[str], Any]:
-    """An argparse `type` that judges the word by a declared rule, with the one message shape."""
-
-    def parse(text: str) -> Any:
-        try:
-            return check("", rule.parse(text), rule)
-        except ConfigError as e:
-            raise argparse.ArgumentTypeError(e.message) from None
-
-    return parse
-
-
-_positive_int = _flag_type(Integer(1))
-_positive_float = _flag_type(Real(0, low_open=True))
-
-
-def _config_flag(p: argparse.ArgumentParser, flag: str, cls: type, name: str, **kwargs: Any) -> None:
-    """A flag for a config field: its rule and (unless `default=None` is passed) its default
-    are the field's, declared once on the config class."""
-    kwargs.setdefault("default", default_of(cls, name))
-    p.add_argument(flag, type=_flag_type(rule_of(cls, name)), **kwargs)
-
-
-def _config_error(flags: dict[str, str]) -> Callable[[ConfigError], str]:
-    return lambda e: f"{flags.get(e.key, e.key)}: {e.message}"
 
 
 # ---------------------------------------------------------------- reproduce
@@ -81,11 +66,11 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("reproduce", help="re-run the notebook's configurations on the seed protocol")
     # No default: without --cell, --signal or --window, the notebook's own runs.
-    _config_flag(p, "--cell", RunConfig, "cell", default=None, metavar="{" + ",".join(CELLS) + "}")
-    _config_flag(p, "--signal", SignalConfig, "name", default=None, metavar="{" + ",".join(SIGNALS) + "}")
-    _config_flag(p, "--window", RunConfig, "window", default=None)
+    config_flag(p, "--cell", RunConfig, "cell", default=None, metavar="{" + ",".join(CELLS) + "}")
+    config_flag(p, "--signal", SignalConfig, "name", default=None, metavar="{" + ",".join(SIGNALS) + "}")
+    config_flag(p, "--window", RunConfig, "window", default=None)
     for flag in ("--epochs", "--hidden-size", "--lr", "--seed"):
-        _config_flag(p, flag, NotebookSettings, flag[2:].replace("-", "_"))
+        config_flag(p, flag, NotebookSettings, flag[2:].replace("-", "_"))
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (auto: cuda, then mps, then cpu)")
     p.add_argument("--json", action="store_true", help="one JSON object per run per line")
     p.set_defaults(func=_reproduce, flags=_REPRODUCE_FLAGS)
@@ -139,50 +124,22 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- launch
-_STORAGE_FLAGS = {"storage": "--storage", "device": "--device"}
-
-
-def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", help="SQLAlchemy URL (default: $HARNESS_STORAGE or sqlite:///results/harness.db)")
-
-
-def _add_artifacts(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--artifacts",
-        help=f"artifact folder: {what} (default: artifacts/ beside a SQLite database, else results/artifacts)",
-    )
-
-
 def _add_launch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("launch", help="create or resume one Optuna study per spec and fill its trial budget")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
-    _config_flag(p, "--trials", StudySettings, "trials", default=None,
+    config_flag(p, "--trials", StudySettings, "trials", default=None,
                  help="target number of finished trials per study (default: the spec's)")  # fmt: skip
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
-    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
-    _config_flag(p, "--fuse", ExecutionSettings, "fuse", default=None, metavar="B",
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes on the same storage")
+    p.add_argument("--threads", type=positive_int, help="torch intra-op threads per worker (default: cores / workers)")
+    config_flag(p, "--fuse", ExecutionSettings, "fuse", default=None, metavar="B",
                  help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
+    p.add_argument("--timeout", type=positive_float, help="start no new trial after this many seconds")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_artifacts(p, "where complete trials keep their trained weights")
-    p.set_defaults(func=_launch, flags=_STORAGE_FLAGS | {"artifacts": "--artifacts"})
-
-
-def _describe(summary: dict[str, Any]) -> str:
-    c = summary["counts"]
-    budget = f" of {summary['target']}" if summary.get("target") else ""  # a per-cell study's share, as it runs
-    line = (
-        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished{budget} ({c['COMPLETE']} complete, "
-        f"{c['PRUNED']} pruned), {c['FAIL']} failed"
-    )
-    if summary["best_value"] is None:
-        return line + "; no complete trial yet"
-    params = ({"cell": summary["best_cell"]} if summary.get("best_cell") else {}) | summary["best_params"]
-    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-    return line + f"; best val_mse {summary['best_value']:.4g} (trial {summary['best_trial']}): {shown}"
+    add_artifacts(p, "where complete trials keep their trained weights")
+    p.set_defaults(func=_launch, flags=STORAGE_FLAGS | {"artifacts": "--artifacts"})
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -210,186 +167,17 @@ def _launch(args: argparse.Namespace) -> int:
             return 1
     print(f"storage: {redact(url)}")
     for summary in summaries:
-        print(_describe(summary))
+        print(study_line(summary))
     return 0
 
 
 # ---------------------------------------------------------------- race
-def _add_race(sub: argparse._SubParsersAction) -> None:
-    from harness.search.race import DEFAULT_METHODS
-
-    p = sub.add_parser("race", help="race search methods (sampler+pruner) over repeats, on wall-clock")
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), metavar="S+P,...",
-                   help=f"sampler+pruner pairs (default {','.join(DEFAULT_METHODS)})")  # fmt: skip
-    repeats = f"repeats per method (default {DEFAULT_REPEATS}; with --simulate {SIMULATED_REPEATS})"
-    p.add_argument("--repeats", type=_positive_int, help=repeats)
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--trials", type=_positive_int, help="finished trials per repeat (default: the spec's trials)")
-    budget.add_argument("--seconds", type=_positive_float, help="wall-clock seconds per repeat (no new trial after)")
-    p.add_argument("--workers", type=_positive_int, default=1,
-                   help="worker processes per repeat (--simulate: processes replaying repeats at once)")  # fmt: skip
-    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
-    _add_storage(p)
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--simulate", nargs="?", const="", metavar="TABLE",
-                   help="replay the race from recorded curves (`harness record`; default table: <spec name>/curves) "
-                        f"on a simulated clock, {SIMULATED_REPEATS} repeats unless --repeats")  # fmt: skip
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="--simulate: the table's wall seconds, or its CPU seconds (a table recorded on a busy machine "
-                        "with --threads 1)")  # fmt: skip
-    p.set_defaults(func=_race, flags=_STORAGE_FLAGS | {"methods": "--methods", "simulate": "--simulate"})
-
-
-SIMULATED_REPEATS = 100
-
-
-DEFAULT_REPEATS = 10  # harness.search.race's, here so the flag's help need not import the launcher
-
-
-def _race(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, prepare_workers
-    from harness.search.race import Budget, parse_methods, race, race_spec
-    from harness.search.spec import load_spec
-    from harness.search.storage import check_storage, redact, storage_url
-    from harness.training.device import resolve_device
-
-    methods = parse_methods(args.methods)
-    specs = [load_spec(path, args.set) for path in args.specs]
-    for spec in specs:  # every method fits every spec (e.g. grid needs lists) before anything is written
-        for m in methods:
-            race_spec(spec, m, 0, 1)
-    if args.simulate is not None:
-        return _simulate(args, specs, methods)
-    args.repeats = args.repeats or DEFAULT_REPEATS
-    resolve_device(args.device)
-    prepare_workers(args.workers)
-    url = storage_url(args.storage)
-    check_storage(url)
-    try:
-        race(specs, url, methods=methods, repeats=args.repeats, budget=Budget(args.trials, args.seconds),
-             workers=args.workers, device=args.device, threads=args.threads, progress=not args.no_progress)  # fmt: skip
-    except WorkerError as e:
-        print(f"harness race: {e}", file=sys.stderr)
-        return 1
-    from harness.search.storage import open_storage
-    from harness.stats import race_stats
-
-    histories = race_stats.load_histories(open_storage(url), [s.study.name for s in specs])
-    print(f"storage: {redact(url)}; `harness report` draws the race")
-    _print_race(histories)
-    return 0
-
-
-def _print_race(histories: dict[str, Any]) -> None:
-    """Each race's table and verdict, and the methods' average rank where several were raced."""
-    from harness.search.race import startup_warnings
-    from harness.stats import race_stats
-
-    tables = {name: race_stats.table(h) for name, h in histories.items()}
-    for name, infos in tables.items():
-        frame = race_stats.table_frame(infos).drop(columns=["name", "target"])
-        text = frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")  # never reached: blank
-        print(f"\n{text}\n{race_stats.verdict(infos, name).replace('**', '')}")
-        for warning in startup_warnings(infos):
-            print(f"harness race: warning: {warning}", file=sys.stderr)
-    if len(tables) > 1:
-        print("\naverage rank over the races:\n" + race_stats.average_ranks(tables).to_string(index=False))
-
-
-def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]) -> int:
-    """`harness race --simulate`: every table is loaded and judged before anything is written."""
-    import time
-
-    import optuna
-
-    from harness.search.curves import load_table, table_name
-    from harness.search.race import Budget
-    from harness.search.replay import check_replayable, simulate, store, summary_line
-    from harness.search.storage import open_storage, redact, storage_url
-    from harness.stats import race_stats
-
-    if args.simulate and len(specs) > 1:
-        raise ConfigError("simulate", "one TABLE names one spec's table; give one spec, or no TABLE "
-                                      "(each spec's own <name>/curves)")  # fmt: skip
-    url = storage_url(args.storage)
-    storage = open_storage(url, must_exist=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    tables = [load_table(storage, args.simulate or table_name(spec.study.name), args.clock) for spec in specs]
-    for spec, table in zip(specs, tables, strict=True):
-        check_replayable(spec, table, methods)
-    repeats = args.repeats or SIMULATED_REPEATS
-    for spec, table in zip(specs, tables, strict=True):
-        budget = Budget(args.trials, args.seconds) if (args.trials or args.seconds) else Budget(spec.study.trials)
-        start = time.perf_counter()
-        runs = simulate(spec, table, methods, repeats, budget, workers=args.workers,
-                        log=sys.stderr if not args.no_progress else None)  # fmt: skip
-        store(storage, spec, table, runs, budget, repeats)
-        print(summary_line(spec, runs, time.perf_counter() - start), file=sys.stderr)
-    print(f"storage: {redact(url)}; `harness report` draws the replayed race")
-    _print_race(race_stats.load_simulated(storage, [s.study.name for s in specs]))
-    return 0
-
-
-# ---------------------------------------------------------------- record
-def _add_record(sub: argparse._SubParsersAction) -> None:
-    from harness.search.record import DEFAULT_CONFIGS, DEFAULT_SEEDS
-
-    p = sub.add_parser("record", help="record learning curves of a spec's search space for simulated races")
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
-    p.add_argument("--configs", type=_positive_int, default=DEFAULT_CONFIGS,
-                   help=f"Sobol points per cell (each categorical combination; default {DEFAULT_CONFIGS})")  # fmt: skip
-    p.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
-                   help=f"training seeds per configuration (default {DEFAULT_SEEDS})")  # fmt: skip
-    p.add_argument("--harvest", action="store_true", help="also copy the spec's searches' complete full-epoch runs")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on the same storage")
-    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads per worker (default: cores / workers)")
-    _add_storage(p)
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--timeout", type=_positive_float, help="start no new run after this many seconds (resume later)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_record, flags=_STORAGE_FLAGS | {"seeds": "--seeds", "spec": "SPEC"})
-
-
-def _record(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, prepare_workers
-    from harness.search.record import curves_spec, record
-    from harness.search.spec import load_spec
-    from harness.search.storage import check_storage, redact, storage_url
-    from harness.training.device import resolve_device
-
-    specs = [load_spec(path, args.set) for path in args.specs]
-    for spec in specs:
-        curves_spec(spec, args.seeds)  # judged before anything is written
-    resolve_device(args.device)
-    prepare_workers(args.workers)
-    url = storage_url(args.storage)
-    check_storage(url)
-    summaries = []
-    for spec in specs:
-        try:
-            summaries.append(record(spec, url, configs=args.configs, seeds=args.seeds, harvest_runs=args.harvest,
-                                    workers=args.workers, device=args.device, threads=args.threads,
-                                    timeout=args.timeout, progress=not args.no_progress))  # fmt: skip
-        except WorkerError as e:
-            print(f"harness record: {spec.study.name}: {e}", file=sys.stderr)
-            return 1
-    print(f"storage: {redact(url)}")
-    for summary in summaries:
-        print(_describe(summary) + f"; {summary['configs']} Sobol points per cell x {summary['seeds']} seeds, "
-              f"{summary['harvested']} runs harvested now")  # fmt: skip
-    return 0
-
-
 # ---------------------------------------------------------------- studies, dashboard
 def _add_studies(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("studies", help="list the studies in a storage")
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--json", action="store_true", help="one JSON object per study per line")
-    p.set_defaults(func=_studies, flags=_STORAGE_FLAGS)
+    p.set_defaults(func=_studies, flags=STORAGE_FLAGS)
 
 
 def _studies(args: argparse.Namespace) -> int:
@@ -418,7 +206,7 @@ def _studies(args: argparse.Namespace) -> int:
     replays = simulated_names(storage)  # a replayed race holds histories, not trials
     for summary in summaries:
         if summary["study"] not in races and summary["study"] not in replays:
-            print(_describe(summary))
+            print(study_line(summary))
     for line in describe(storage, races) + describe_replays(storage, replays):
         print(line)
     if not summaries:
@@ -428,11 +216,11 @@ def _studies(args: argparse.Namespace) -> int:
 
 def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the same storage")
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_positive_int, default=8080)
-    _add_artifacts(p, "figures and trained weights shown beside the studies")
-    p.set_defaults(func=_dashboard, flags=_STORAGE_FLAGS | {"port": "--port"})
+    p.add_argument("--port", type=positive_int, default=8080)
+    add_artifacts(p, "figures and trained weights shown beside the studies")
+    p.set_defaults(func=_dashboard, flags=STORAGE_FLAGS | {"port": "--port"})
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -462,10 +250,10 @@ def _artifact_store(folder: str) -> Any:
 # ---------------------------------------------------------------- confirm
 def _add_confirm(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("confirm", help="re-train each cell's best configurations over several seeds")
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
-    p.add_argument("--seeds", type=_positive_int, default=5, help="replicates per configuration (default 5)")
-    p.add_argument("--top", type=_positive_int, default=1, help="best configurations per cell (default 1)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="replicates per configuration (default 5)")
+    p.add_argument("--top", type=positive_int, default=1, help="best configurations per cell (default 1)")
     p.add_argument(
         "--windows",
         type=_window_list,
@@ -473,13 +261,13 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
         metavar="W,W,...",
         help="also re-train each cell's best configuration at these windows (a window sweep), e.g. 2,5,16,32,64",
     )
-    p.add_argument("--workers", type=_positive_int, default=1, help="parallel training processes")
-    _config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
+    p.add_argument("--workers", type=positive_int, default=1, help="parallel training processes")
+    config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
                  help="train up to B runs that fit together as one batched model (default 1)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    _add_artifacts(p, "each run keeps its trained weights there")
+    add_artifacts(p, "each run keeps its trained weights there")
     p.set_defaults(
-        func=_confirm, flags=_STORAGE_FLAGS | {"study": "--study", "window": "--windows", "artifacts": "--artifacts"}
+        func=_confirm, flags=STORAGE_FLAGS | {"study": "--study", "window": "--windows", "artifacts": "--artifacts"}
     )
 
 
@@ -493,7 +281,7 @@ def _window_list(text: str) -> tuple[int, ...]:
 def _window(text: str) -> int:
     from harness.training.train import RunConfig
 
-    window: int = _flag_type(rule_of(RunConfig, "window"))(text)
+    window: int = flag_type(rule_of(RunConfig, "window"))(text)
     return window
 
 
@@ -540,9 +328,9 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     p.add_argument("study", help="the Optuna study, e.g. short-period/lstm (see `harness studies`)")
     p.add_argument("trial", type=int, help="the trial number")
     p.add_argument("--out", required=True, help="the file to write, e.g. lstm.pt")
-    _add_storage(p)
-    _add_artifacts(p, "where the weights are stored")
-    p.set_defaults(func=_weights, flags=_STORAGE_FLAGS | {"artifacts": "--artifacts", "out": "--out"})
+    add_storage(p)
+    add_artifacts(p, "where the weights are stored")
+    p.set_defaults(func=_weights, flags=STORAGE_FLAGS | {"artifacts": "--artifacts", "out": "--out"})
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -573,13 +361,13 @@ def _weights(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- report
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables and figures from a storage")
-    _add_storage(p)
+    add_storage(p)
     p.add_argument(
         "--out",
         help=f"output folder (default {REPORT_DIR}; with --study, {REPORT_DIR}/<study> so the full report stays whole)",
     )
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
-    _add_artifacts(p, "trained weights are read from it, figures uploaded to it for optuna-dashboard")
+    add_artifacts(p, "trained weights are read from it, figures uploaded to it for optuna-dashboard")
     p.add_argument(
         "--retrain",
         action="store_true",
@@ -589,9 +377,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", help="device for re-running best trials (auto: the class each was recorded on)"
     )
-    p.set_defaults(
-        func=_report, flags=_STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts"}
-    )
+    p.set_defaults(func=_report, flags=STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts"})
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -665,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ConfigError as e:
         flags = getattr(args, "flags", {})
-        print(f"harness {args.command}: {_config_error(flags)(e)}", file=sys.stderr)
+        print(f"harness {args.command}: {config_error(flags)(e)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as e:  # the storage failing mid-command: one line with the real cause, not a traceback
         from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import cli
+from harness import cli, cli_flags
 from harness.constraints import default_of
 from harness.errors import ConfigError
 from harness.search.spec import SpecError
@@ -101,8 +101,10 @@ def test_the_summary_line() -> None:
         "best_trial": 2,
         "best_params": {"cell": "gru", "lr": 0.0123456, "window": 5},
     }
-    assert cli._describe(summary) == (
+    assert cli_flags.study_line(summary) == (
         "s: 4 finished (3 complete, 1 pruned), 2 failed; best val_mse 0.0001235 (trial 2): cell=gru lr=0.0123 window=5"
     )
-    assert cli._describe(summary | {"best_value": None}).endswith("2 failed; no complete trial yet")
-    assert cli._describe(summary | {"target": 6}).startswith("s: 4 finished of 6 (3 complete, 1 pruned), 2 failed")
+    assert cli_flags.study_line(summary | {"best_value": None}).endswith("2 failed; no complete trial yet")
+    assert cli_flags.study_line(summary | {"target": 6}).startswith(
+        "s: 4 finished of 6 (3 complete, 1 pruned), 2 failed"
+    )
