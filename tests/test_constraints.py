@@ -64,6 +64,7 @@ BAD: list[tuple[str, Any, tuple[str, str] | None]] = [
     ("search.lr", 0, ("reproduce", "--lr")),
     ("search.num_layers", 0, None),
     ("search.batch_size", 0, None),
+    ("search.seed", "x", None),
     ("execution.fuse", 0, ("launch", "--fuse")),
 ]
 
