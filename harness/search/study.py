@@ -162,8 +162,9 @@ class Pruning:
         self.curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
         pruner = trial.study.pruner
         self.in_memory = self.pruning and isinstance(pruner, optuna.pruners.PercentilePruner)
-        if self.in_memory:
-            self._complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if self.in_memory:  # what the pruner reads, once
+            complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._study_view = _Completed(trial.study.direction, complete)
         # When each epoch's callback came (the first stamp: training's start), on the wall clock
         # and in process CPU time, for `epoch_seconds` and `epoch_cpu_seconds`: recorded curves
         # (`harness record`) replay a trial's clock epoch by epoch.
@@ -182,7 +183,7 @@ class Pruning:
             return False
         if not self.pruning or self.in_memory:
             self.curve[epoch] = metrics["val_mse"]
-            return self.in_memory and self.trial.study.pruner.prune(_Completed(self), self._running())  # type: ignore[arg-type]
+            return self.in_memory and self.trial.study.pruner.prune(self._study_view, self._running())  # type: ignore[arg-type]
         self.trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
         return self.trial.should_prune()
 
@@ -193,12 +194,11 @@ class Pruning:
 class _Completed:
     """The part of a study a percentile pruner reads: its direction and its COMPLETE trials."""
 
-    def __init__(self, pruning: Pruning) -> None:
-        self.direction = pruning.trial.study.direction
-        self._trials = pruning._complete
+    def __init__(self, direction: optuna.study.StudyDirection, complete: list[optuna.trial.FrozenTrial]) -> None:
+        self.direction, self._complete = direction, complete
 
     def get_trials(self, deepcopy: bool = False, states: Any = None) -> list[optuna.trial.FrozenTrial]:
-        return list(self._trials)
+        return self._complete  # the pruner asks for COMPLETE trials only, and never changes them
 
 
 @dataclass(frozen=True)
