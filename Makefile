@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 WINDOWS ?= 2,5,10,20,32,64
 SEEDS ?= 5
 run: $(VENV)/.installed
-	$(BIN)/harness launch studies/short_period.toml studies/long_period.toml studies/nile.toml
-	$(BIN)/harness confirm --seeds $(SEEDS) --windows $(WINDOWS) --workers 2 --study short-period --study long-period
+	$(BIN)/harness launch studies/short_period.toml studies/long_period.toml studies/nile.toml --concurrent 2
+	$(BIN)/harness confirm --seeds $(SEEDS) --windows $(WINDOWS) --workers 2 --fuse $(SEEDS) --study short-period --study long-period
 	$(BIN)/harness confirm --seeds $(SEEDS) --workers 2 --study nile
 	$(BIN)/harness report
 

@@ -130,7 +130,19 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     config_flag(p, "--trials", StudySettings, "trials", default=None,
                  help="target number of finished trials per study (default: the spec's)")  # fmt: skip
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes on the same storage")
-    p.add_argument("--threads", type=positive_int, help="torch intra-op threads per worker (default: cores / workers)")
+    p.add_argument(
+        "--concurrent",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="run up to N of the launch's studies at once (each spec's, and each cell's of an equal_cells "
+        "spec), each with --workers workers; each study asks the same trials as when run alone",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch intra-op threads per worker (default: cores / (workers x concurrent))",
+    )
     config_flag(p, "--fuse", ExecutionSettings, "fuse", default=None, metavar="B",
                  help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
     add_storage(p)
@@ -143,28 +155,33 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, launch_all, prepare_workers
+    from harness.search.launch import WorkerError, check_members, fill, plan, prepare_workers
+    from harness.search.side_by_side import launch_side_by_side
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
     from harness.search.weights import check_artifacts
-    from harness.training.device import resolve_device
+    from harness.training.device import resolve_device, threads_per_worker
 
     fuse = [f"execution.fuse={args.fuse}"] if args.fuse else []  # recorded with the spec, like --set
     specs = [load_spec(path, [*args.set, *fuse]) for path in args.specs]  # all validated before anything runs
     resolve_device(args.device)
-    prepare_workers(args.workers)  # the fork server's imports overlap what follows
+    concurrent = args.concurrent
+    prepare_workers(args.workers * concurrent)  # the fork server's imports overlap what follows
     url = storage_url(args.storage)
     check_storage(url)
     check_artifacts(args.artifacts)  # refused here, not after the first trial trained
-    summaries = []
-    for spec in specs:
-        try:
-            summaries += launch_all(spec, url, trials=args.trials, workers=args.workers, device=args.device,
-                                    timeout=args.timeout, progress=not args.no_progress,
-                                    artifacts=args.artifacts, threads=args.threads)  # fmt: skip
-        except WorkerError as e:
-            print(f"harness launch: {spec.study.name}: {e}", file=sys.stderr)
-            return 1
+    members = [m for spec in specs for m in plan(spec, url, trials=args.trials, timeout=args.timeout)]
+    check_members(members, url)
+    options = {"workers": args.workers, "device": args.device, "artifacts": args.artifacts,
+               "threads": args.threads or threads_per_worker(args.workers * min(concurrent, len(members)))}  # fmt: skip
+    try:
+        if concurrent > 1 and len(members) > 1:
+            summaries = launch_side_by_side(members, url, concurrent, progress=not args.no_progress, **options)
+        else:
+            summaries = [fill(m, url, progress=not args.no_progress, **options) for m in members]
+    except WorkerError as e:
+        print(f"harness launch: {e}", file=sys.stderr)
+        return 1
     print(f"storage: {redact(url)}")
     for summary in summaries:
         print(study_line(summary))

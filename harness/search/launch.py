@@ -34,6 +34,7 @@ from harness.search.storage import GRACE_PERIOD, ClaimLock, open_storage, redact
 from harness.search.study import (
     CLAIMING,
     best_value,
+    check_same_series,
     count_trials,
     create_study,
     make_pruner,
@@ -269,7 +270,7 @@ def launch(
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Create or resume the spec's study and fill its budget; returns its summary. `parent`
-    is the `equal_cells` spec this one was split from (`launch_all`), recorded on the study."""
+    is the `equal_cells` spec this one was split from (`plan`), recorded on the study."""
     from tqdm import tqdm
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
@@ -310,15 +311,23 @@ def launch(
     return summarize(study)
 
 
-def launch_all(
-    spec: StudySpec, storage_url: str, *, trials: int | None = None, timeout: float | None = None, **options: Any
-) -> list[dict[str, Any]]:
-    """`launch` for a spec, or with `equal_cells` for each of its per-cell studies in turn
-    (an equal share of the trials and of `timeout` each); returns their summaries."""
+@dataclass(frozen=True)
+class Member:
+    """One study a launch fills: a spec's own, or one cell's of an `equal_cells` spec
+    (`parent`, recorded on the study), with its share of the launch's timeout."""
+
+    spec: StudySpec
+    parent: StudySpec | None = None
+    timeout: float | None = None
+
+
+def plan(spec: StudySpec, storage_url: str, *, trials: int | None = None, timeout: float | None = None) -> list[Member]:
+    """The studies a launch of `spec` fills: the spec's own, or with `equal_cells` one per cell
+    (an equal share of the trials and of `timeout` each). Checked before anything runs."""
     _check_no_mix(spec, storage_url)
-    if not spec.study.equal_cells:
-        return [launch(spec, storage_url, trials=trials, timeout=timeout, **options)]
     asked = trials or spec.study.trials
+    if not spec.study.equal_cells:
+        return [Member(replace(spec, study=replace(spec.study, trials=asked)), None, timeout)]
     members = spec.per_cell(asked)
     total = sum(m.study.trials for m in members.values())  # what runs, and what the parent records
     if total != asked:
@@ -328,7 +337,29 @@ def launch_all(
               file=sys.stderr)  # fmt: skip
     parent = replace(spec, study=replace(spec.study, trials=total))
     share = timeout / len(members) if timeout else None
-    return [launch(m, storage_url, timeout=share, parent=parent, **options) for m in members.values()]
+    return [Member(m, parent, share) for m in members.values()]
+
+
+def check_members(members: list[Member], storage_url: str) -> None:
+    """What `create_study` would refuse, refused before any study starts: a relaunch whose
+    series changed since (a study run side by side would otherwise meet it in its own process)."""
+    path = sqlite_path(storage_url)
+    if path is not None and not path.exists():
+        return
+    storage = open_storage(storage_url)
+    names = set(optuna.get_all_study_names(storage=storage))
+    for m in members:
+        if m.spec.study.name in names:
+            check_same_series(optuna.load_study(study_name=m.spec.study.name, storage=storage), m.spec)
+
+
+def fill(member: Member, storage_url: str, **options: Any) -> dict[str, Any]:
+    """`launch` for one study of `plan`; a `WorkerError` names the study."""
+    try:
+        return launch(member.spec, storage_url, trials=member.spec.study.trials, timeout=member.timeout,
+                      parent=member.parent, **options)  # fmt: skip
+    except WorkerError as e:
+        raise WorkerError(f"{member.spec.study.name}: {e}") from e
 
 
 def _check_no_mix(spec: StudySpec, storage_url: str) -> None:

@@ -50,7 +50,7 @@ def assert_interrupted(failed: list[optuna.trial.FrozenTrial]) -> None:
 
 def test_killed_worker_trial_is_failed_and_retried(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    proc = subprocess.Popen([*launch_cmd(url, 4), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.DEVNULL)
     # killed once its parameters are drawn: killed between its creation and its draws, the trial
     # has none to hand on, and the retry draws afresh (a race in this test, not in the harness)
     trials = wait_for(url, sampled)
@@ -58,13 +58,13 @@ def test_killed_worker_trial_is_failed_and_retried(tmp_path: Path) -> None:
     proc.wait()
     killed = next(t for t in trials if t.state == TrialState.RUNNING and len(t.params) == 4)
 
-    assert subprocess.run([*launch_cmd(url, 4), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
+    assert subprocess.run([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
     trials = optuna.load_study(study_name="smoke", storage=url).trials
     by_number = {t.number: t for t in trials}
     assert by_number[killed.number].state == TrialState.FAIL  # not left RUNNING
     assert by_number[killed.number].params == killed.params
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 4
+    assert len(complete) == 2
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     retry = [t for t in complete if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retry) == 1 and retry[0].params == killed.params
@@ -74,7 +74,7 @@ def test_killed_worker_trial_is_failed_and_retried(tmp_path: Path) -> None:
 
 def test_ctrl_c_exits_130_keeps_finished_trials_and_relaunch_completes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    proc = subprocess.Popen([*launch_cmd(url, 4), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_for(url, lambda ts: running(ts) and any(t.state == TrialState.COMPLETE for t in ts), timeout=120)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -89,9 +89,9 @@ def test_ctrl_c_exits_130_keeps_finished_trials_and_relaunch_completes(tmp_path:
     done = [t.number for t in trials if t.state == TrialState.COMPLETE]
     assert done
 
-    assert subprocess.run([*launch_cmd(url, 4), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
+    assert subprocess.run([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
     trials = optuna.load_study(study_name="smoke", storage=url).trials
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4 and len(trials) == 5  # the budget, exactly
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 2 and len(trials) == 3  # the budget, exactly
     assert all(trials[n].state == TrialState.COMPLETE for n in done)  # intact
     # the interrupted trial's parameters ran again, as a killed worker's do
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]

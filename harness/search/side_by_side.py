@@ -1,0 +1,125 @@
+"""Several studies at once: `harness launch --concurrent N`.
+
+The main job runs nine independent searches (three specs, one study per cell each). A
+study's sampler sees only its own trials, so two studies running side by side, each with its
+own worker, each ask the same trials as when they run one after the other; more workers on
+one study instead change what it asks (TPE sees the trials still running, and the order in
+which trials finish). On a machine with more cores than one small trial can use (a trial of
+a few thousand weights gains nothing from a second thread: docs/performance.md), studies
+side by side are how the main job keeps every core busy without changing its searches.
+
+Each study runs in its own process, forked from the launch's fork server
+(`launch.worker_context`), with its workers and threads as `launch` gives them; this
+process shows one progress bar over all of them, read from the storage.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from harness.errors import ConfigError
+from harness.search.faults import EXIT_STORAGE, StorageFault
+from harness.search.launch import GATE, Member, WorkerError, fill, worker_context
+from harness.search.storage import open_storage, redact
+from harness.search.study import count_trials, summarize
+
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class _Task:
+    member: Member
+    storage_url: str
+    options: dict[str, Any]
+
+
+def _study_main(task: _Task) -> None:
+    """One study in its own process; its exit status says how it ended (as a worker's does)."""
+    name = task.member.spec.study.name
+    try:
+        fill(task.member, task.storage_url, progress=False, **task.options)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except StorageFault as e:
+        print(f"harness launch: {name}: {e.message(redact(task.storage_url))}", file=sys.stderr)
+        sys.exit(EXIT_STORAGE)
+    except ConfigError as e:  # what `check_members` did not foresee: one line, as the front end says it
+        print(f"harness launch: {name}: {e}", file=sys.stderr)
+        sys.exit(2)
+    except WorkerError as e:
+        print(f"harness launch: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def launch_side_by_side(
+    members: Sequence[Member], storage_url: str, concurrent: int, *, progress: bool = True, **options: Any
+) -> list[dict[str, Any]]:
+    """Run `members` (independent studies) up to `concurrent` at a time, in their order;
+    returns their summaries. A study that fails stops new ones from starting; those running
+    finish, and the failure is raised as it would be by `launch`."""
+    from tqdm import tqdm
+
+    storage = open_storage(storage_url)
+    targets = {m.spec.study.name: m.spec.study.trials for m in members}
+    bar = tqdm(total=sum(targets.values()), desc=f"{len(members)} studies, {concurrent} at a time", unit="trial",
+               disable=not progress, file=sys.stderr)  # fmt: skip
+
+    def update() -> None:
+        names = set(optuna.get_all_study_names(storage=storage))
+        finished = sum(
+            min(count_trials(optuna.load_study(study_name=n, storage=storage))[0], target)
+            for n, target in targets.items()
+            if n in names
+        )
+        if finished != bar.n:
+            bar.n = finished
+            bar.refresh()
+
+    ctx = worker_context()
+    pending = list(members)
+    running: dict[Any, str] = {}  # process -> its study's name
+    failed: dict[str, int] = {}  # study name -> exit status
+    try:
+        with GATE.installed():
+            while running or (pending and not failed):
+                while pending and not failed and len(running) < concurrent:
+                    member = pending.pop(0)
+                    p = ctx.Process(target=_study_main, args=(_Task(member, storage_url, options),),
+                                    name=f"harness-study-{member.spec.study.name}")  # fmt: skip
+                    p.start()
+                    running[p] = member.spec.study.name
+                for p in list(running):
+                    p.join(timeout=POLL_SECONDS / len(running))
+                    if not p.is_alive():
+                        name = running.pop(p)
+                        if p.exitcode:
+                            failed[name] = p.exitcode
+                GATE.check()
+                update()
+    except KeyboardInterrupt:
+        # Processes in the terminal's process group got the same SIGINT; one sent to us alone is
+        # passed on, so every running trial is marked FAIL before we exit.
+        for p in running:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGINT)
+        for p in running:
+            p.join()
+        raise
+    finally:
+        bar.close()
+    if any(code == 130 for code in failed.values()):
+        raise KeyboardInterrupt
+    if any(code == EXIT_STORAGE for code in failed.values()):
+        raise StorageFault(None, "in a study's process (its line above says why)")
+    if failed:
+        raise WorkerError(f"{', '.join(failed)} stopped (exit status {', '.join(map(str, failed.values()))}; "
+                          "its line above says why); the studies before it are complete, run the same command "
+                          "to go on")  # fmt: skip
+    return [summarize(optuna.load_study(study_name=m.spec.study.name, storage=storage)) for m in members]

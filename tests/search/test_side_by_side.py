@@ -1,0 +1,82 @@
+"""Studies side by side (`harness launch --concurrent N`): each study asks, prunes and records
+what it does when the studies run one after the other; a Ctrl-C loses nothing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from harness.cli import main
+
+ROOT = Path(__file__).parents[2]
+NILE = str(ROOT / "studies" / "nile.toml")
+# 12 trials a cell: TPE asks past its 10 random start-up trials, and the median pruner prunes
+SHORT = ["--trials", "36", "--set", "training.epochs=6", "--threads", "1", "--no-progress"]
+
+
+def trials_of(url: str) -> dict[str, list[tuple[object, ...]]]:
+    studies = optuna.get_all_study_names(storage=url)
+    return {
+        name: [
+            (t.number, t.state, t.params, t.values, t.user_attrs.get("val_mse_by_epoch"))
+            for t in optuna.load_study(study_name=name, storage=url).trials
+        ]  # fmt: skip
+        for name in studies
+    }
+
+
+def test_studies_side_by_side_run_the_trials_they_run_one_after_the_other(tmp_path: Path) -> None:
+    alone, together = f"sqlite:///{tmp_path / 'alone.db'}", f"sqlite:///{tmp_path / 'together.db'}"
+    assert main(["launch", NILE, "--storage", alone, *SHORT]) == 0
+    assert main(["launch", NILE, "--storage", together, "--concurrent", "2", *SHORT]) == 0
+    a, b = trials_of(alone), trials_of(together)
+    assert set(a) == {"nile/rnn", "nile/lstm", "nile/gru"}
+    assert a == b
+    assert all(len(trials) == 12 for trials in b.values())
+    pruned = [t for trials in b.values() for t in trials if t[1] == TrialState.PRUNED]
+    assert pruned, "no trial was pruned: the pruner's decisions were not compared"
+
+
+def test_ctrl_c_to_the_launch_alone_fails_the_running_trials_and_a_relaunch_completes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    slow = ["--set", "training.epochs=100", "--no-progress", "--concurrent", "2"]  # ~3 s a trial
+    cmd = [sys.executable, "-m", "harness", "launch", NILE, "--storage", url, "--trials", "3", *slow]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, running = time.time() + 120, []
+    while len(running) < 2 and time.time() < deadline:  # both studies are training
+        time.sleep(0.2)
+        try:
+            names = optuna.get_all_study_names(storage=url)
+            running = [n for n in names for t in optuna.load_study(study_name=n, storage=url).trials
+                       if t.state == TrialState.RUNNING and t.params]  # fmt: skip
+        except (KeyError, sqlalchemy.exc.OperationalError):
+            pass  # not created yet, or being written
+    assert len(running) == 2, running
+    proc.send_signal(signal.SIGINT)  # to the launch only (its own session): it passes it on
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    states = {n: [t.state for t in optuna.load_study(study_name=n, storage=url).trials] for n in running}
+    # none left RUNNING (a trial past its training when the signal came completes), no study started after
+    assert all(TrialState.RUNNING not in s for s in states.values()), states
+    assert set(optuna.get_all_study_names(storage=url)) == set(running)
+
+    assert subprocess.run(cmd, cwd=ROOT, timeout=300).returncode == 0  # the same command resumes
+    for name in ("nile/rnn", "nile/lstm", "nile/gru"):
+        trials = optuna.load_study(study_name=name, storage=url).trials
+        assert [t.state for t in trials].count(TrialState.COMPLETE) == 1, name
+
+
+@pytest.mark.parametrize("concurrent", ["0", "x"])
+def test_a_bad_concurrent_is_one_line(concurrent: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["launch", NILE, "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--concurrent", concurrent]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--concurrent" in err[0], err
+    assert not (tmp_path / "h.db").exists()
