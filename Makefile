@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 # The main job: the searches (the two sines and one real series, the Nile's yearly flow), replicates of each
 # cell's best (SEEDS seeds), a window sweep on the sines (the Nile's 100 values allow no window of 32), the report.
 # More seeds settle the findings marked fragile (`make run SEEDS=10`); the seeds already run are kept.
+# Two searches at a time, one core each (a trial this small gains nothing from a second thread, and each study
+# asks exactly what it asks alone); a configuration's replicates train as one fused group where that pays (RNN, GRU).
 WINDOWS ?= 2,5,10,20,32,64
 SEEDS ?= 5
 run: $(VENV)/.installed
