@@ -114,12 +114,21 @@ def launch_side_by_side(
         raise
     finally:
         bar.close()
-    if any(code == 130 for code in failed.values()):
-        raise KeyboardInterrupt
-    if any(code == EXIT_STORAGE for code in failed.values()):
-        raise StorageFault(None, "in a study's process (its line above says why)")
-    if failed:
-        raise WorkerError(f"{', '.join(failed)} stopped (exit status {', '.join(map(str, failed.values()))}; "
-                          "its line above says why); the studies before it are complete, run the same command "
-                          "to go on")  # fmt: skip
+    error = outcome(failed)
+    if error is not None:
+        raise error
     return [summarize(optuna.load_study(study_name=m.spec.study.name, storage=storage)) for m in members]
+
+
+def outcome(failed: dict[str, int]) -> BaseException | None:
+    """What the launch raises for the studies that exited with a status other than 0 (name ->
+    status), as `launch` itself would: Ctrl-C first, then a storage fault, then a failure."""
+    if any(code == 130 for code in failed.values()):
+        return KeyboardInterrupt()
+    if any(code == EXIT_STORAGE for code in failed.values()):
+        return StorageFault(None, "in a study's process (its line above says why)")
+    if failed:
+        stopped = ", ".join(f"{name} (exit status {code})" for name, code in failed.items())
+        return WorkerError(f"{stopped} stopped (its line above says why); the other studies that started are "
+                           "complete: run the same command to go on")  # fmt: skip
+    return None

@@ -15,6 +15,9 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from harness.cli import main
+from harness.search.faults import EXIT_STORAGE, StorageFault
+from harness.search.launch import WorkerError
+from harness.search.side_by_side import outcome
 
 ROOT = Path(__file__).parents[2]
 NILE = str(ROOT / "studies" / "nile.toml")
@@ -80,3 +83,11 @@ def test_a_bad_concurrent_is_one_line(concurrent: str, tmp_path: Path, capsys: p
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--concurrent" in err[0], err
     assert not (tmp_path / "h.db").exists()
+
+
+def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
+    assert outcome({}) is None
+    assert isinstance(outcome({"a": 1, "b": 130}), KeyboardInterrupt)  # a Ctrl-C wins: exit 130
+    assert isinstance(outcome({"a": 1, "b": EXIT_STORAGE}), StorageFault)
+    error = outcome({"nile/gru": 1})
+    assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error)
