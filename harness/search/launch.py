@@ -268,9 +268,11 @@ def launch(
     parent: StudySpec | None = None,
     artifacts: str | None = None,
     threads: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Create or resume the spec's study and fill its budget; returns its summary. `parent`
-    is the `equal_cells` spec this one was split from (`plan`), recorded on the study."""
+    is the `equal_cells` spec this one was split from (`plan`), recorded on the study;
+    `on_progress` is told the study's finished trials (up to the target) as they change."""
     from tqdm import tqdm
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
@@ -298,6 +300,8 @@ def launch(
 
     def update(s: optuna.Study) -> None:
         bar.n = min(count_trials(s)[0], target)
+        if on_progress is not None:
+            on_progress(bar.n)
         best = best_value(s)
         bar.set_postfix_str(f"best val_mse {best:.3g}" if best is not None else "", refresh=False)
         bar.refresh()
