@@ -22,7 +22,7 @@ from harness.search.side_by_side import outcome
 ROOT = Path(__file__).parents[2]
 NILE = str(ROOT / "studies" / "nile.toml")
 # 12 trials a cell: TPE asks past its 10 random start-up trials, and the median pruner prunes
-SHORT = ["--trials", "36", "--set", "training.epochs=6", "--threads", "1", "--no-progress"]
+SHORT = ["--trials", "36", "--set", "training.epochs=3", "--threads", "1", "--no-progress"]
 
 
 def trials_of(url: str) -> dict[str, list[tuple[object, ...]]]:
