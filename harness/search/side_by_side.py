@@ -10,7 +10,8 @@ side by side are how the main job keeps every core busy without changing its sea
 
 Each study runs in its own process, forked from the launch's fork server
 (`launch.worker_context`), with its workers and threads as `launch` gives them; this
-process shows one progress bar over all of them, read from the storage.
+process shows one progress bar over all of them, summed from the finished-trial counts the
+studies' processes write into shared memory.
 """
 
 from __future__ import annotations
