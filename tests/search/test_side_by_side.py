@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 
 from harness.cli import main
 from harness.search.faults import EXIT_STORAGE, StorageFault
-from harness.search.launch import WorkerError
-from harness.search.side_by_side import outcome
+from harness.search.launch import WorkerError, plan
+from harness.search.side_by_side import outcome, start_order
+from harness.search.spec import load_spec
 
 ROOT = Path(__file__).parents[2]
 NILE = str(ROOT / "studies" / "nile.toml")
@@ -91,3 +92,15 @@ def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
     assert isinstance(outcome({"a": 1, "b": EXIT_STORAGE}), StorageFault)
     error = outcome({"nile/gru": 1})
     assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error)
+
+
+def test_the_largest_studies_start_first_and_are_listed_in_the_order_given(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    paths = [str(ROOT / "studies" / f"{name}.toml") for name in ("nile", "short_period", "long_period")]
+    members = [m for path in paths for m in plan(load_spec(path), url)]
+    names = [m.spec.study.name for m in members]
+    # the long period's windows reach 200, the short period's 64, the Nile's 20 (on 30 trials, not 60)
+    assert [names[i] for i in start_order(members)] == [*names[6:9], *names[3:6], *names[0:3]]
+    tiny = ["--set", "training.epochs=1", "--set", "search.window={low=2, high=8}", "--trials", "3", "--no-progress"]
+    assert main(["launch", paths[0], paths[2], "--storage", url, "--concurrent", "2", *tiny]) == 0
+    assert optuna.get_all_study_names(storage=url) == [*names[0:3], *names[6:9]]  # created in the order given
