@@ -135,7 +135,7 @@ class _NoTraceback(logging.Filter):
         return True
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for handler in logging.getLogger("optuna").handlers:
         if not any(isinstance(f, _NoTraceback) for f in handler.filters):
@@ -189,7 +189,7 @@ def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int, w
 
 
 def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None) -> int:
-    _quiet_optuna()
+    quiet_optuna()
     spec = spec_from_dict(task.spec)
     study = optuna.load_study(
         study_name=spec.study.name,
@@ -276,7 +276,7 @@ def launch(
     from tqdm import tqdm
 
     resolve_device(device)  # a missing device is a usage error, before anything is written
-    _quiet_optuna()
+    quiet_optuna()
     prepare_workers(workers)
     warm_up()  # worker 0 runs here: its first trial should not pay torch's first-call imports
     target = trials or spec.study.trials

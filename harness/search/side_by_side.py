@@ -27,7 +27,7 @@ import optuna
 
 from harness.errors import ConfigError
 from harness.search.faults import EXIT_STORAGE, StorageFault
-from harness.search.launch import GATE, Member, WorkerError, fill, worker_context
+from harness.search.launch import GATE, Member, WorkerError, fill, quiet_optuna, worker_context
 from harness.search.spec import Choice, Range, StudySpec
 from harness.search.storage import open_storage, redact
 from harness.search.study import create_study, summarize
@@ -102,6 +102,7 @@ def launch_side_by_side(
             bar.n = sum(finished)
             bar.refresh()
 
+    quiet_optuna()  # no "A new study created" lines: the launch's own summary says what ran
     storage = open_storage(storage_url)
     for m in members:  # created in the order given, so the storage (and the report) lists them so
         create_study(m.spec, storage, m.spec.study.trials, m.parent)

@@ -44,7 +44,7 @@ def assert_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
 
 def test_four_sqlite_workers_while_report_and_dashboard_read(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    proc = launch(url, 40, "--workers", "4")
+    proc = launch(url, 24, "--workers", "4")
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -70,7 +70,7 @@ def test_four_sqlite_workers_while_report_and_dashboard_read(tmp_path: Path) -> 
     assert proc.returncode == 0, err
     assert reads >= 3
     assert "locked" not in err
-    assert_exact(url, "smoke", 40)
+    assert_exact(url, "smoke", 24)
 
 
 def test_dashboard_binds_loopback_unless_told(tmp_path: Path) -> None:
