@@ -85,9 +85,8 @@ def launch_side_by_side(
             bar.refresh()
 
     # In the order given. Largest first (trials x epochs x largest window x largest hidden) was
-    # measured and dropped: on the 2-core machine the main job's searches took 5 min 3 s instead
-    # of 4 min 21 s, its two largest studies side by side slowing each other's trials by 15-25%,
-    # more than the idle tail it removed.
+    # tried on the main job and measured nothing either way: its one run was slower (searches
+    # 5:03 against 4:21), but so were its replicates, which it does not touch, by as much.
     pending = list(enumerate(members))
     running: dict[Any, str] = {}  # process -> its study's name
     failed: dict[str, int] = {}  # study name -> exit status
