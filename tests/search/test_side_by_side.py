@@ -1,5 +1,5 @@
 """Studies side by side (`harness launch --concurrent N`): each study asks, prunes and records
-what it does when the studies run one after the other; a Ctrl-C loses nothing."""
+what it does when the studies run one after the other; a Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_studies_side_by_side_run_the_trials_they_run_one_after_the_other(tmp_pa
     assert pruned, "no trial was pruned: the pruner's decisions were not compared"
 
 
-def test_ctrl_c_to_the_launch_alone_fails_the_running_trials_and_a_relaunch_completes(tmp_path: Path) -> None:
+def test_ctrl_c_to_the_launch_alone_stops_every_study_and_starts_no_other(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     slow = ["--set", "training.epochs=100", "--no-progress", "--concurrent", "2"]  # ~3 s a trial
     cmd = [sys.executable, "-m", "harness", "launch", NILE, "--storage", url, "--trials", "3", *slow]
@@ -70,11 +70,7 @@ def test_ctrl_c_to_the_launch_alone_fails_the_running_trials_and_a_relaunch_comp
     # none left RUNNING (a trial past its training when the signal came completes), no study started after
     assert all(TrialState.RUNNING not in s for s in states.values()), states
     assert set(optuna.get_all_study_names(storage=url)) == set(running)
-
-    assert subprocess.run(cmd, cwd=ROOT, timeout=300).returncode == 0  # the same command resumes
-    for name in ("nile/rnn", "nile/lstm", "nile/gru"):
-        trials = optuna.load_study(study_name=name, storage=url).trials
-        assert [t.state for t in trials].count(TrialState.COMPLETE) == 1, name
+    # resuming is each study's own launch, as after a Ctrl-C to one (tests/search/test_reliability.py)
 
 
 @pytest.mark.parametrize("concurrent", ["0", "x"])
