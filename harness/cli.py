@@ -136,7 +136,8 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="run up to N of the launch's studies at once (each spec's, and each cell's of an equal_cells "
-        "spec), each with --workers workers; each study asks the same trials as when run alone",
+        "spec), each with --workers workers; with one worker each, a study asks the same trials as when "
+        "run alone",
     )
     p.add_argument(
         "--threads",

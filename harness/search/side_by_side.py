@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 
 from harness.errors import ConfigError
-from harness.search.faults import EXIT_STORAGE, StorageFault
+from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
 from harness.search.launch import GATE, Member, WorkerError, fill, worker_context
 from harness.search.storage import open_storage, redact
 from harness.search.study import summarize
@@ -64,6 +64,12 @@ def _study_main(task: _Task, finished: Any) -> None:
     except WorkerError as e:
         print(f"harness launch: {e}", file=sys.stderr)
         sys.exit(1)
+    except Exception as e:  # the database failing under it: one line with the real cause, as the front end says it
+        cause = storage_cause(e)
+        if cause is None:
+            raise
+        print(f"harness launch: {name}: {StorageFault(None, cause).message(redact(task.storage_url))}", file=sys.stderr)
+        sys.exit(EXIT_STORAGE)
 
 
 def launch_side_by_side(
@@ -91,31 +97,33 @@ def launch_side_by_side(
     running: dict[Any, str] = {}  # process -> its study's name
     failed: dict[str, int] = {}  # study name -> exit status
     try:
-        with GATE.installed():
-            while running or (pending and not failed):
-                while pending and not failed and len(running) < concurrent:
-                    slot, member = pending.pop(0)
-                    p = ctx.Process(target=_study_main, args=(_Task(member, storage_url, options, slot), finished),
-                                    name=f"harness-study-{member.spec.study.name}")  # fmt: skip
-                    p.start()
-                    running[p] = member.spec.study.name
-                for p in list(running):
-                    p.join(timeout=POLL_SECONDS / len(running))
-                    if not p.is_alive():
-                        name = running.pop(p)
-                        if p.exitcode:
-                            failed[name] = p.exitcode
-                GATE.check()
-                update()
-    except KeyboardInterrupt:
-        # Processes in the terminal's process group got the same SIGINT; one sent to us alone is
-        # passed on, so every running trial is marked FAIL before we exit.
-        for p in running:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
-        for p in running:
-            p.join()
-        raise
+        with GATE.installed():  # held until every process is joined: a second Ctrl-C cannot cut that short
+            try:
+                while running or (pending and not failed):
+                    while pending and not failed and len(running) < concurrent:
+                        GATE.check()  # a Ctrl-C starts no further study
+                        slot, member = pending.pop(0)
+                        p = ctx.Process(target=_study_main, args=(_Task(member, storage_url, options, slot), finished),
+                                        name=f"harness-study-{member.spec.study.name}")  # fmt: skip
+                        p.start()
+                        running[p] = member.spec.study.name
+                    for p in list(running):
+                        p.join(timeout=POLL_SECONDS / len(running))
+                        if not p.is_alive():
+                            name = running.pop(p)
+                            if p.exitcode:
+                                failed[name] = p.exitcode
+                    GATE.check()
+                    update()
+            except KeyboardInterrupt:
+                # Processes in the terminal's process group got the same SIGINT; one sent to us
+                # alone is passed on, so every running trial is marked FAIL before we exit.
+                for p in running:
+                    if p.is_alive() and p.pid is not None:
+                        os.kill(p.pid, signal.SIGINT)
+                for p in running:
+                    p.join()
+                raise
     finally:
         bar.close()
     error = outcome(failed)
@@ -127,11 +135,11 @@ def launch_side_by_side(
 
 def outcome(failed: dict[str, int]) -> BaseException | None:
     """What the launch raises for the studies that exited with a status other than 0 (name ->
-    status), as `launch` itself would: Ctrl-C first, then a storage fault, then a failure."""
-    if any(code == 130 for code in failed.values()):
-        return KeyboardInterrupt()
+    status), in `launch`'s own order for its workers: a storage fault, then Ctrl-C, then a failure."""
     if any(code == EXIT_STORAGE for code in failed.values()):
         return StorageFault(None, "in a study's process (its line above says why)")
+    if any(code == 130 for code in failed.values()):
+        return KeyboardInterrupt()
     if failed:
         stopped = ", ".join(f"{name} (exit status {code})" for name, code in failed.items())
         return WorkerError(f"{stopped} stopped (its line above says why); the other studies that started are "

@@ -146,7 +146,7 @@ def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     slow = ["--set", "training.epochs=30", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
-    proc = subprocess.Popen([*launch_cmd(url, 3), *slow], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*launch_cmd(url, 6), *slow], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_for(url, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 3 and running(ts), timeout=120)
     time.sleep(1.0)  # inside the group's training
     proc.send_signal(signal.SIGINT)
@@ -155,8 +155,8 @@ def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -
     trials = load(url).trials
     assert not any(t.state == TrialState.RUNNING for t in trials)
     assert_interrupted([t for t in trials if t.state == TrialState.FAIL])
-    assert subprocess.run([*launch_cmd(url, 3), *slow], cwd=ROOT, timeout=300).returncode == 0
-    assert sum(t.state == TrialState.COMPLETE for t in load(url).trials) == 3
+    assert subprocess.run([*launch_cmd(url, 6), *slow], cwd=ROOT, timeout=300).returncode == 0
+    assert sum(t.state == TrialState.COMPLETE for t in load(url).trials) == 6
 
 
 def test_a_killed_group_is_failed_and_its_trials_run_again(tmp_path: Path) -> None:

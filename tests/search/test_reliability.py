@@ -74,7 +74,7 @@ def test_killed_worker_trial_is_failed_and_retried(tmp_path: Path) -> None:
 
 def test_ctrl_c_exits_130_keeps_finished_trials_and_relaunch_completes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    proc = subprocess.Popen([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*launch_cmd(url, 3), *SLOW_TRIALS], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_for(url, lambda ts: running(ts) and any(t.state == TrialState.COMPLETE for t in ts), timeout=120)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -89,9 +89,9 @@ def test_ctrl_c_exits_130_keeps_finished_trials_and_relaunch_completes(tmp_path:
     done = [t.number for t in trials if t.state == TrialState.COMPLETE]
     assert done
 
-    assert subprocess.run([*launch_cmd(url, 2), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
+    assert subprocess.run([*launch_cmd(url, 3), *SLOW_TRIALS], cwd=ROOT, timeout=300).returncode == 0
     trials = optuna.load_study(study_name="smoke", storage=url).trials
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 2 and len(trials) == 3  # the budget, exactly
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3 and len(trials) == 4  # the budget, exactly
     assert all(trials[n].state == TrialState.COMPLETE for n in done)  # intact
     # the interrupted trial's parameters ran again, as a killed worker's do
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]

@@ -50,8 +50,9 @@ def test_studies_side_by_side_run_the_trials_they_run_one_after_the_other(tmp_pa
 
 def test_ctrl_c_to_the_launch_alone_stops_every_study_and_starts_no_other(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    slow = ["--set", "training.epochs=100", "--no-progress", "--concurrent", "2"]  # ~3 s a trial
-    cmd = [sys.executable, "-m", "harness", "launch", NILE, "--storage", url, "--trials", "3", *slow]
+    slow = ["--set", "training.epochs=100", "--no-progress", "--concurrent", "2"]  # ~1-3 s a trial
+    # 3 trials a study: the first two are still running their budget when the signal comes
+    cmd = [sys.executable, "-m", "harness", "launch", NILE, "--storage", url, "--trials", "9", *slow]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline, running = time.time() + 120, []
     while len(running) < 2 and time.time() < deadline:  # both studies are training
@@ -83,7 +84,7 @@ def test_a_bad_concurrent_is_one_line(concurrent: str, tmp_path: Path, capsys: p
 
 def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
     assert outcome({}) is None
-    assert isinstance(outcome({"a": 1, "b": 130}), KeyboardInterrupt)  # a Ctrl-C wins: exit 130
-    assert isinstance(outcome({"a": 1, "b": EXIT_STORAGE}), StorageFault)
+    assert isinstance(outcome({"a": 1, "b": 130}), KeyboardInterrupt)  # a Ctrl-C before a failure: exit 130
+    assert isinstance(outcome({"a": 130, "b": EXIT_STORAGE}), StorageFault)  # a storage fault first, as in launch
     error = outcome({"nile/gru": 1})
     assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error)
