@@ -165,6 +165,10 @@ def _launch(args: argparse.Namespace) -> int:
 
     fuse = [f"execution.fuse={args.fuse}"] if args.fuse else []  # recorded with the spec, like --set
     specs = [load_spec(path, [*args.set, *fuse]) for path in args.specs]  # all validated before anything runs
+    names = [spec.study.name for spec in specs]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:  # one study filled by two specs at once would mix their trials
+        raise ConfigError("study.name", f"{twice!r} names more than one of the specs given; each needs its own")
     resolve_device(args.device)
     concurrent = args.concurrent
     prepare_workers(args.workers * concurrent)  # the fork server's imports overlap what follows

@@ -88,3 +88,14 @@ def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
     assert isinstance(outcome({"a": 130, "b": EXIT_STORAGE}), StorageFault)  # a storage fault first, as in launch
     error = outcome({"nile/gru": 1})
     assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error)
+
+
+def test_two_specs_of_one_name_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "h.db"
+    argv = ["launch", NILE, NILE, "--set", "study.equal_cells=false", "--storage", f"sqlite:///{db}"]
+    assert main([*argv, "--concurrent", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study.name" in err[0] and "'nile'" in err[0], err
+    assert not db.exists()
