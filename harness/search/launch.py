@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -405,6 +405,18 @@ def prepare_workers(workers: int) -> None:
         forkserver.ensure_running()
 
 
+def relay_interrupt(procs: Iterable[Any]) -> None:
+    """Pass a Ctrl-C on to `procs` and wait for them. Processes in the terminal's process group
+    got the same SIGINT; one sent to us alone (a scheduler's) reaches them only so, and each
+    marks its running trials FAIL with the reason before it exits."""
+    procs = list(procs)
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGINT)
+    for p in procs:
+        p.join()
+
+
 def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None], study: optuna.Study) -> None:
     """Worker 0 runs in this process, which has everything imported already; the others are
     forked from the fork server (`worker_context`), started first so that any start-up left
@@ -422,14 +434,7 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
                 p.join(timeout=0.5 / len(procs))
         update(study)
     except (KeyboardInterrupt, StorageFault):
-        # Workers in the terminal's process group got the same SIGINT; a signal sent to us
-        # alone (or our storage failing) is passed on, so every running trial is marked FAIL
-        # before we exit.
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
-        for p in procs:
-            p.join()
+        relay_interrupt(procs)  # our storage failing too: every running trial is marked FAIL first
         raise
     bad = [p for p in procs if p.exitcode != 0]
     if any(p.exitcode == EXIT_STORAGE for p in bad):

@@ -16,8 +16,6 @@ studies' processes write into shared memory.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import optuna
 
 from harness.errors import ConfigError
 from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
-from harness.search.launch import GATE, Member, WorkerError, fill, worker_context
+from harness.search.launch import GATE, Member, WorkerError, fill, relay_interrupt, worker_context
 from harness.search.storage import open_storage, redact
 from harness.search.study import summarize
 
@@ -116,13 +114,7 @@ def launch_side_by_side(
                     GATE.check()
                     update()
             except KeyboardInterrupt:
-                # Processes in the terminal's process group got the same SIGINT; one sent to us
-                # alone is passed on, so every running trial is marked FAIL before we exit.
-                for p in running:
-                    if p.is_alive() and p.pid is not None:
-                        os.kill(p.pid, signal.SIGINT)
-                for p in running:
-                    p.join()
+                relay_interrupt(running)
                 raise
     finally:
         bar.close()
