@@ -311,25 +311,32 @@ def _confirm(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.report.tables import load_studies
-    from harness.search.confirm import confirm, replicate_frame, replicate_seeds
+    from harness.search.confirm import Search, confirm, replicate_frame, replicate_seeds, sweep_windows
+    from harness.search.launch import prepare_workers
     from harness.search.storage import open_storage, storage_url
     from harness.search.weights import artifact_store
-    from harness.series.data import split_indices
     from harness.stats.replicates import ci_table, paired_tests, sweep_table
     from harness.training.device import resolve_device
 
     storage = open_storage(storage_url(args.storage), must_exist=True)
     resolve_device(args.device)
+    prepare_workers(args.workers)  # the workers' imports overlap this process's reading of the studies
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = load_studies(storage, args.study)
-    for d in studies:  # every window fits every signal before anything trains
-        for w in args.windows:
-            split_indices(d.spec.signal.length, w)
-    store = artifact_store(args.artifacts)
-    for d in studies:
-        ran = confirm(storage, d.name, d.studies, d.spec, seeds=args.seeds, top=args.top, windows=args.windows,
-                      workers=args.workers, device=args.device, artifacts=store, fuse=args.fuse)  # fmt: skip
-        print(f"{d.name}: {ran} new runs", file=sys.stderr)
+    searches = [Search(d.name, d.studies, d.spec) for d in studies]
+    # Each search sweeps the windows its space holds; a window that none holds is a mistake.
+    swept = {s.name: sweep_windows(s.spec, args.windows) for s in searches}
+    if beyond := [w for w in args.windows if not any(w in kept for kept in swept.values())]:
+        largest = ", ".join(f"{s.name} up to {s.spec.largest_window()}" for s in searches)
+        raise ConfigError("--windows", f"window {beyond[0]} is beyond every chosen study's windows ({largest})")
+    for s in searches:
+        if skipped := [w for w in args.windows if w not in swept[s.name]]:
+            print(f"{s.name}: no sweep at window {', '.join(map(str, skipped))}: its search's windows go up to "
+                  f"{s.spec.largest_window()}", file=sys.stderr)  # fmt: skip
+    ran = confirm(storage, searches, seeds=args.seeds, top=args.top, windows=args.windows, workers=args.workers,
+                  device=args.device, artifacts=artifact_store(args.artifacts), fuse=args.fuse)  # fmt: skip
+    for name, n in ran.items():
+        print(f"{name}: {n} new runs", file=sys.stderr)
     recorded = replicate_frame(storage, [d.name for d in studies])
     seeds = {s for d in studies for s in replicate_seeds(d.spec, args.seeds)}
     frame = recorded[recorded["seed"].isin(seeds)]  # the tables of what was asked: --seeds N, not every seed kept

@@ -34,7 +34,6 @@ from harness.report.tables import (
 from harness.search.confirm import replicate_frame
 from harness.search.optuna_internals import study_artifacts
 from harness.search.race import startup_warnings
-from harness.search.spec import Range
 from harness.search.study import COMPANION_SUFFIX
 from harness.stats import findings, replicates
 
@@ -152,8 +151,7 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
 def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
     which has already fitted them (hundreds of least-squares fits on the long signal)."""
-    window = search.spec.search["window"]
-    max_window = int(window.high if isinstance(window, Range) else max(window.values))
+    max_window = search.spec.largest_window()
     if search.spec.signal.real:
         rows = comparison[comparison["study"] == search.name]
         best = rows[rows["best"].fillna(False).astype(bool)].iloc[0]

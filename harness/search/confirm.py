@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import multiprocessing as mp
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -31,12 +30,14 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from harness.search import weights
+from harness.search.launch import worker_context
+from harness.search.optuna_internals import record_trial
 from harness.search.spec import StudySpec
 from harness.search.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.series.data import split_indices
 from harness.stats.replicates import FRAME_COLUMNS, METRICS, UNIT_METRICS
 from harness.training.device import resolve_device, threads_per_worker
-from harness.training.group import pack, train_members
+from harness.training.group import estimated_work, pack, train_members
 from harness.training.models import CELLS
 from harness.training.train import RunConfig
 
@@ -67,7 +68,17 @@ def best_per_cell(studies: Sequence[optuna.Study], top: int) -> dict[TrialKey, t
 
 
 @dataclass(frozen=True)
+class Search:
+    """One search to confirm: its name, its studies (one, or one per cell) and its spec."""
+
+    name: str
+    studies: Sequence[optuna.Study]
+    spec: StudySpec
+
+
+@dataclass(frozen=True)
 class Job:
+    search: str  # the search whose companion study records the run
     replicate_of: TrialKey
     rank: int
     config: RunConfig
@@ -94,16 +105,33 @@ def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
     return records
 
 
+def _run_numbered(item: tuple[int, list[Job]]) -> tuple[int, list[dict[str, Any]]]:
+    return item[0], _run_batch(item[1])
+
+
 def _key(attrs: dict[str, Any], default_study: str) -> tuple[str, int, int, int]:
     return (attrs.get("replicate_of_study", default_study), attrs["replicate_of"], attrs["seed"],
             attrs["config"]["window"])  # fmt: skip
 
 
+def sweep_windows(spec: StudySpec, windows: Sequence[int]) -> list[int]:
+    """The windows of a sweep that this search's space holds: a sweep compares windows the
+    search could have chosen (the Nile's, up to 20, does not go on to the sines' 64)."""
+    return [w for w in windows if w <= spec.largest_window()]
+
+
+def _companion(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
+    companion.set_user_attr(COMPANION_ATTR, name)
+    with warnings.catch_warnings():  # Optuna calls it experimental; the search studies use it too
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        companion.set_metric_names(["val_mse"])  # the dashboard says val_mse, not "Objective 0"
+    return companion
+
+
 def confirm(
     storage: optuna.storages.BaseStorage,
-    name: str,
-    studies: Sequence[optuna.Study],
-    spec: StudySpec,
+    searches: Sequence[Search],
     *,
     seeds: int = 5,
     top: int = 1,
@@ -112,48 +140,56 @@ def confirm(
     device: str = "auto",
     artifacts: FileSystemArtifactStore | None = None,
     fuse: int = 1,
-) -> int:
-    """Run the missing replicates (and window-sweep runs) of one search; returns how many ran.
+) -> dict[str, int]:
+    """Run the missing replicates (and window-sweep runs) of `searches`; returns how many ran
+    for each search.
 
     Replicates: each cell's `top` best configurations as found, on `seeds` seeds. Sweep:
-    each cell's best configuration (rank 0) at every window in `windows`, on the same seeds.
-    With `fuse` > 1, up to that many runs that fit together (one cell's seeds and windows,
-    `group.pack`) train as one group; each run's numbers are the ones it gives alone.
+    each cell's best configuration (rank 0) at every window in `windows` that its search's
+    space holds (`sweep_windows`), on the same seeds. With `fuse` > 1, up to that many runs
+    that fit together (one cell's seeds and windows, `group.pack`) train as one group; each
+    run's numbers are the ones it gives alone. The runs of all searches share the `workers`,
+    the largest first, so that no worker is left with a long run while the others idle.
     """
-    companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
-    companion.set_user_attr(COMPANION_ATTR, name)
-    with warnings.catch_warnings():  # Optuna calls it experimental; the search studies use it too
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        companion.set_metric_names(["val_mse"])  # the dashboard says val_mse, not "Objective 0"
-    # a failed run counts as done too: training it again would fail again (the same seed)
-    done = {
-        _key(t.user_attrs, name)
-        for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-        if "replicate_of" in t.user_attrs
-    }
-    originals = best_per_cell(studies, top)
     threads = threads_per_worker(workers)
+    companions: dict[str, optuna.Study] = {}
+    originals: dict[TrialKey, tuple[optuna.trial.FrozenTrial, int]] = {}
     jobs: list[Job] = []
-    for key, (trial, rank) in originals.items():
-        config = RunConfig.from_dict(trial.user_attrs["config"])
-        for window in dict.fromkeys([config.window, *(windows if rank == 0 else ())]):
-            for seed in replicate_seeds(spec, seeds):
-                if (*key, seed, window) not in done:
-                    run_config = dataclasses.replace(config, seed=seed, window=window)
-                    jobs.append(Job(key, rank, run_config, config.window, device, threads))
+    for search in searches:
+        companion = companions[search.name] = _companion(storage, search.name)
+        # a failed run counts as done too: training it again would fail again (the same seed)
+        done = {
+            _key(t.user_attrs, search.name)
+            for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+            if "replicate_of" in t.user_attrs
+        }
+        best = best_per_cell(search.studies, top)
+        originals |= best
+        sweep = sweep_windows(search.spec, windows)
+        for key, (trial, rank) in best.items():
+            config = RunConfig.from_dict(trial.user_attrs["config"])
+            for window in dict.fromkeys([config.window, *(sweep if rank == 0 else ())]):
+                for seed in replicate_seeds(search.spec, seeds):
+                    if (*key, seed, window) not in done:
+                        run_config = dataclasses.replace(config, seed=seed, window=window)
+                        jobs.append(Job(search.name, key, rank, run_config, config.window, device, threads))
     kind = resolve_device(device).type
     batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse, kind)]
+    batches.sort(key=lambda batch: -estimated_work([job.config for job in batch]))
+
+    def record(batch: list[Job], records: list[dict[str, Any]]) -> None:
+        for job, attrs in zip(batch, records, strict=True):
+            _record(companions[job.search], originals[job.replicate_of][0], attrs, storage, artifacts)
+
     if workers > 1 and len(batches) > 1:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for records in pool.imap_unordered(_run_batch, batches):
-                for attrs in records:
-                    original = originals[(attrs["replicate_of_study"], attrs["replicate_of"])][0]
-                    _record(companion, original, attrs, storage, artifacts)
+        # forked from the launch's fork server (torch and the harness imported once), not fresh interpreters
+        with worker_context().Pool(workers) as pool:
+            for i, records in pool.imap_unordered(_run_numbered, enumerate(batches)):
+                record(batches[i], records)
     else:
         for batch in batches:
-            for job, attrs in zip(batch, _run_batch(batch), strict=True):
-                _record(companion, originals[job.replicate_of][0], attrs, storage, artifacts)
-    return len(jobs)
+            record(batch, _run_batch(batch))
+    return {search.name: sum(job.search == search.name for job in jobs) for search in searches}
 
 
 def _record(
@@ -179,27 +215,25 @@ def _record(
     # shows it, and its parameter importance then credits the cell, not the lr that differs
     # between cells' best configurations.
     params["cell"], distributions["cell"] = attrs["config"]["cell"], CategoricalDistribution(list(CELLS))
-    # Added RUNNING, then told: Optuna takes artifact uploads only while a trial runs.
-    template = create_trial(
-        params=params,
-        distributions=distributions,
-        state=TrialState.RUNNING,
-        user_attrs=attrs,
-        intermediate_values=dict(enumerate(curve)),
-    )
+    # Added RUNNING, then told: Optuna takes artifact uploads only while a trial runs. Its attrs
+    # and curve go in one transaction (`record_trial`): a template carrying them costs Optuna two
+    # queries a row, ~0.3 s a run, which in the main job's 285 runs took a core from the workers.
+    template = create_trial(params=params, distributions=distributions, state=TrialState.RUNNING)
     # It trained before it was added: start it that long ago, so its duration is the run's.
     took = attrs.get("train_seconds", 0.0) + attrs.get("overhead_seconds", 0.0)
     template.datetime_start = datetime.datetime.now() - datetime.timedelta(seconds=took)
-    companion.add_trial(template)
-    # add_trial returns nothing, and another confirm may add trials at the same time
-    trials = reversed(companion.get_trials(deepcopy=False))
-    added = next(t for t in trials if t.user_attrs.get("run_id") == attrs["run_id"])
+    study_id = storage.get_study_id_from_name(companion.study_name)
+    trial_id = storage.create_new_trial(study_id, template_trial=template)
+    trial = optuna.Trial(companion, trial_id)
+    record_trial(trial, attrs, dict(enumerate(curve)))
     if blob is not None and artifacts is not None:
-        weights.upload(artifacts, added, blob, storage=storage)
+        weights.upload(artifacts, trial, blob)
+    # Finished through the storage: `tell` reads the whole trial back first (~60 ms a run here),
+    # and the companion study has no sampler or pruner to tell
     if failed:
-        companion.tell(added.number, state=TrialState.FAIL)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
     else:
-        companion.tell(added.number, attrs["val_mse"])
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [attrs["val_mse"]])
 
 
 def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]) -> pd.DataFrame:

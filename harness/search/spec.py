@@ -116,6 +116,13 @@ class StudySpec:
         values |= {"deterministic": t.deterministic, **self.fixed, **params}
         return RunConfig(signal=self.signal, **values)
 
+    def largest_window(self) -> int:
+        """The longest window this spec's search may try."""
+        window = self.search.get("window", self.fixed.get("window", 0))
+        if isinstance(window, Range):
+            return int(window.high)
+        return int(max(window.values)) if isinstance(window, Choice) else int(window)
+
     def cells(self) -> list[str]:
         """The cells this spec searches, in its order."""
         cell = self.search.get("cell", self.fixed.get("cell"))
