@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime
 import html
+import multiprocessing as mp
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,32 +86,60 @@ def study_header(search: StudyData) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the report
+class Drawings:
+    """The report's figures, queued while its tables are made and drawn together at the end on
+    every core: each is about a second of matplotlib (constrained layout, PNG encoding), most
+    of a report's time, and none depends on another."""
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[Callable[..., Path], tuple[Any, ...]]] = []
+
+    def add(self, plot: Callable[..., Path], *args: Any) -> Path:
+        """Queue `plot(*args)`, one of `figures.plot_*`; returns the path it writes (its last argument)."""
+        self._queued.append((plot, args))
+        return Path(args[-1])
+
+    def draw(self) -> None:
+        queued, self._queued = self._queued, []
+        workers = min(len(queued), os.cpu_count() or 1)
+        if workers < 2 or "fork" not in mp.get_all_start_methods():
+            for job in queued:
+                _draw(job)
+            return
+        # Forked: the children have matplotlib and the data already, and use neither torch nor the storage.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            for _ in pool.map(_draw, queued):
+                pass
+
+
+def _draw(job: tuple[Callable[..., Path], tuple[Any, ...]]) -> None:
+    plot, args = job
+    plot(*args)
+
+
 def draw_figures(
-    search: StudyData, out: Path, preds: PredictionsInfo, horizon: HorizonInfo | None = None
+    search: StudyData, out: Path, preds: PredictionsInfo, horizon: HorizonInfo | None, drawings: Drawings
 ) -> list[Path]:
+    """Queue one search's figures; returns their paths."""
     from harness.report import figures
 
     stem = slug(search.name)
     title = search.name if search.name == search.signal_label else f"{search.name} ({search.signal_label})"
-    paths = []
+    queued: list[tuple[Callable[..., Path], Any, str, str]] = []  # (plot, its data, title ends, file ends)
     if horizon is not None and not horizon.frame.empty:  # a real series: its table beside the figure
         _integers(horizon.frame).to_csv(out / f"{stem}-error-by-horizon.csv", index=False)
-        paths.append(figures.plot_error_by_horizon(horizon, f"{title}: error by horizon",
-                                                   out / f"{stem}-error-by-horizon.png"))  # fmt: skip
+        queued.append((figures.plot_error_by_horizon, horizon, ": error by horizon", "error-by-horizon"))
     if not preds.frame.empty:
-        paths.append(figures.plot_predictions(preds, f"{title}, test region", out / f"{stem}-predictions.png"))
+        queued.append((figures.plot_predictions, preds, ", test region", "predictions"))
         if horizon is None:  # a real series has its error by horizon instead
-            paths.append(figures.plot_rollout_error(preds, f"{title}: free-running error",
-                                                    out / f"{stem}-rollout-error.png"))  # fmt: skip
+            queued.append((figures.plot_rollout_error, preds, ": free-running error", "rollout-error"))
     scatter = param_scatter_info(search)
     if not scatter.frame.empty:
-        paths.append(figures.plot_param_scatter(scatter, f"{title}: search space", out / f"{stem}-params.png"))
-        paths.append(figures.plot_best_so_far(best_so_far_info(search), f"{title}: best so far",
-                                              out / f"{stem}-best-so-far.png"))  # fmt: skip
-        paths.append(figures.plot_learning_curves(learning_curves_info(search), f"{title}: learning curves",
-                                                  out / f"{stem}-learning-curves.png"))  # fmt: skip
-        paths.append(figures.plot_pareto(pareto_info(search), f"{title}: error vs cost", out / f"{stem}-pareto.png"))
-    return paths
+        queued += [(figures.plot_param_scatter, scatter, ": search space", "params"),
+                   (figures.plot_best_so_far, best_so_far_info(search), ": best so far", "best-so-far"),
+                   (figures.plot_learning_curves, learning_curves_info(search), ": learning curves", "learning-curves"),
+                   (figures.plot_pareto, pareto_info(search), ": error vs cost", "pareto")]  # fmt: skip
+    return [drawings.add(plot, info, title + what, out / f"{stem}-{name}.png") for plot, info, what, name in queued]
 
 
 def upload_figures(studies: Sequence[optuna.Study], paths: list[Path], artifact_dir: Path) -> list[str]:
@@ -215,6 +246,7 @@ def write_report(
     from harness.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
+    drawings = Drawings()
     comparison = comparison_table(searches)
     side = side_by_side(cell_summary(searches))
     imp = importances(searches)
@@ -246,7 +278,8 @@ def write_report(
                   "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "
                   "(`p_wilcoxon`; with 5 seeds its smallest two-sided p-value is 0.0625).", "",
                   markdown_table(_integers(tests)), ""]  # fmt: skip
-        figures.plot_replicates(replicates.best_config_only(reps), cis, "test MSE per seed", out / "replicates.png")
+        drawings.add(figures.plot_replicates, replicates.best_config_only(reps), cis, "test MSE per seed",
+                     out / "replicates.png")  # fmt: skip
         lines += ["![replicates](replicates.png)"]
         replicate_figures.append(out / "replicates.png")
     if sweep["window"].nunique() > 1:
@@ -254,19 +287,18 @@ def write_report(
                   "Each cell's best configuration re-trained at each window on the same seeds.", "",
                   markdown_table(_integers(sweep)), ""]  # fmt: skip
         signals = {search.name: search.signal_label for search in searches}
-        figures.plot_window_sweep(sweep.assign(signal=sweep["study"].map(signals)),
-                                  "test MSE and horizon against window", out / "window-sweep.png")  # fmt: skip
+        drawings.add(figures.plot_window_sweep, sweep.assign(signal=sweep["study"].map(signals)),
+                     "test MSE and horizon against window", out / "window-sweep.png")  # fmt: skip
         lines += ["![window sweep](window-sweep.png)"]
         replicate_figures.append(out / "window-sweep.png")
     replicate_studies = companions(storage, searches)
-    if artifact_dir is not None and replicate_figures:  # the replicate studies show them in the dashboard
-        upload_figures(replicate_studies, replicate_figures, artifact_dir)
+    # uploaded once drawn: the replicate studies show theirs in the dashboard
+    uploads: list[tuple[Sequence[optuna.Study], list[Path]]] = [(replicate_studies, replicate_figures)]
     for search in searches:
         preds = predictions_info(search, artifact_dir, device, retrain)
         horizon = horizon_info(search, artifact_dir, device, retrain) if search.spec.signal.real else None
-        paths = draw_figures(search, out, preds, horizon)
-        if artifact_dir is not None and paths:
-            upload_figures(search.studies, paths, artifact_dir)
+        paths = draw_figures(search, out, preds, horizon, drawings)
+        uploads.append((search.studies, paths))
         lines += ["", f"## {md_escape(search.name)}: figures", ""]
         lines += [f"![{md_escape(path.stem)}]({path.name})" for path in paths]
         if preds.missing:
@@ -276,7 +308,11 @@ def write_report(
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
-    lines += race_section(storage, out, races)
+    lines += race_section(storage, out, races, drawings)
+    drawings.draw()
+    for studies, paths in uploads:
+        if artifact_dir is not None and paths:
+            upload_figures(studies, paths, artifact_dir)
     kept = save_notes([s for search in searches for s in search.studies] + replicate_studies, verdict, out, races)
     if kept:
         print(f"harness report: the dashboard notes of {', '.join(kept)} were written by the full report and are "
@@ -316,9 +352,11 @@ def _search_sections(
 
 
 # ---------------------------------------------------------------- the search race
-def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[str] | None = None) -> list[str]:
-    """`harness race`'s results per signal: the table (race.csv), the anytime figures and the
-    verdict in words; nothing when the storage holds no race."""
+def race_section(
+    storage: optuna.storages.BaseStorage, out: Path, names: list[str] | None, drawings: Drawings
+) -> list[str]:
+    """`harness race`'s results per signal: the table (race.csv), the anytime figures (queued in
+    `drawings`) and the verdict in words; nothing when the storage holds no race."""
     from harness.report import figures
     from harness.stats import race_stats
 
@@ -350,7 +388,8 @@ def race_section(storage: optuna.storages.BaseStorage, out: Path, names: list[st
             curves = race_stats.curves_frame(race_stats.curves(h, axis))
             path = out / f"{slug(name)}-race-{axis}.png"
             repeats = max(r.repeats for r in tables[name])
-            figures.plot_race(curves, label, target, f"{name}: best so far, {repeats} repeats per method", path)
+            drawings.add(figures.plot_race, curves, label, target, f"{name}: best so far, {repeats} repeats per method",
+                         path)  # fmt: skip
             lines.append(f"![{md_escape(path.stem)}]({path.name})")
     for simulated in (False, True):  # each kind of race ranked across its tasks (signals, series)
         kind = {n: t for n, t in tables.items() if n.endswith(race_stats.SIMULATED_MARK) == simulated}

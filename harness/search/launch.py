@@ -30,7 +30,7 @@ from harness.errors import ConfigError
 from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
 from harness.search.spec import StudySpec, spec_from_dict
-from harness.search.storage import GRACE_PERIOD, ClaimLock, open_storage, redact, sqlite_path
+from harness.search.storage import GRACE_PERIOD, RDB_IMPORTS, ClaimLock, open_storage, redact, sqlite_path
 from harness.search.study import (
     CLAIMING,
     best_value,
@@ -393,7 +393,7 @@ def worker_context() -> Any:
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["harness.search.launch", "harness.training.warmed"])  # forks start warm
+    ctx.set_forkserver_preload(["harness.search.launch", *RDB_IMPORTS, "harness.training.warmed"])  # forks start warm
     return ctx
 
 

@@ -26,10 +26,10 @@ import optuna
 
 from harness.errors import ConfigError
 from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
-from harness.search.launch import GATE, Member, WorkerError, fill, relay_interrupt, worker_context
+from harness.search.launch import GATE, Member, WorkerError, fill, quiet_optuna, relay_interrupt, worker_context
 from harness.search.spec import Param, Range
 from harness.search.storage import open_storage, redact
-from harness.search.study import summarize
+from harness.search.study import create_study, summarize
 from harness.training.group import estimated_work
 
 POLL_SECONDS = 0.5
@@ -73,7 +73,7 @@ def _study_main(task: _Task, finished: Any) -> None:
         sys.exit(EXIT_STORAGE)
 
 
-def _size(member: Member) -> float:
+def study_work(member: Member) -> float:
     """Roughly how much work a study is (`group.estimated_work` of a run at the middle of its
     hidden sizes and windows, averaged over its cells, times its trials), to start the largest first."""
     spec = member.spec
@@ -112,7 +112,11 @@ def launch_side_by_side(
     # idle: in the main job the long period's GRU search (160 s of its 260 s) started sixth of
     # nine and ran its last 74 s alone. (An earlier order by trials x largest window x largest
     # hidden size tied the sines' studies and missed that a GRU step costs more than an RNN's.)
-    pending = sorted(enumerate(members), key=lambda item: -_size(item[1]))
+    pending = sorted(enumerate(members), key=lambda item: -study_work(item[1]))
+    quiet_optuna()  # no "A new study created" lines: the launch's own summary says what ran
+    storage = open_storage(storage_url)
+    for m in members:  # created in the order given, so that the storage (and the report) lists them so
+        create_study(m.spec, storage, m.spec.study.trials, m.parent)
     running: dict[Any, str] = {}  # process -> its study's name
     failed: dict[str, int] = {}  # study name -> exit status
     try:
@@ -142,7 +146,6 @@ def launch_side_by_side(
     error = outcome(failed)
     if error is not None:
         raise error
-    storage = open_storage(storage_url)
     return [summarize(optuna.load_study(study_name=m.spec.study.name, storage=storage)) for m in members]
 
 

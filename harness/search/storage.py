@@ -27,6 +27,11 @@ from sqlalchemy.engine import make_url
 from harness.errors import ConfigError
 
 DEFAULT_STORAGE = "sqlite:///results/harness.db"
+# What Optuna imports on a process's first RDB storage (SQLAlchemy's models, Alembic's
+# migrations): ~0.9 s that every study and worker process forked in a launch paid again;
+# the fork server imports them once (`launch.worker_context`).
+RDB_IMPORTS = ("optuna.storages._rdb.storage", "optuna.storages._rdb.models", "alembic.command",
+               "alembic.migration", "alembic.script")  # fmt: skip
 BACKENDS = ("sqlite", "postgresql", "mysql")
 # A killed worker's trial is failed once its heartbeat is this old, and its parameters are
 # queued again; short enough that a relaunch soon after a crash does not wait long.

@@ -92,6 +92,38 @@ def test_window_sweep_shares_seeds_and_resumes(tmp_path: Path, capsys: pytest.Ca
     assert sweep["window"].dtype.kind == "i" and sweep["runs"].dtype.kind == "i"  # integers stay integers
 
 
+def test_one_confirm_sweeps_each_study_at_the_windows_its_search_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Several searches in one confirm share its workers; each is swept at the windows its own
+    space holds (the Nile's up to 20 in the main job, the sines' up to 64), and a window that
+    no chosen study's space holds is refused before anything trains."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    one_cell = ["--trials", "2", "--set", 'search.cell=["rnn"]', *GROUP]
+    assert main(["launch", str(SMOKE), "--storage", url, *one_cell]) == 0  # windows 2-16
+    narrow = ["--set", "study.name=narrow", "--set", "search.window={low=2, high=4}"]
+    assert main(["launch", str(SMOKE), "--storage", url, *one_cell, *narrow]) == 0
+    capsys.readouterr()
+    argv = ["confirm", "--storage", url, "--seeds", "2", "--device", "cpu", "--workers", "2", "--fuse", "2"]
+    assert main([*argv, "--windows", "32"]) == 2
+    assert "--windows: window 32 is beyond every chosen study's windows (smoke up to 16, narrow up to 4)" in (
+        capsys.readouterr().err
+    )
+    assert optuna.get_all_study_names(url) == ["smoke/rnn", "narrow/rnn"]  # nothing written
+    assert main([*argv, "--windows", "3,9"]) == 0
+    err = capsys.readouterr().err
+    assert "narrow: no sweep at window 9: its search's windows go up to 4" in err
+    assert "smoke:" in err and "narrow:" in err
+    for name, swept in (("smoke", {3, 9}), ("narrow", {3})):
+        runs = optuna.load_study(study_name=name + COMPANION_SUFFIX, storage=url).get_trials(
+            states=(TrialState.COMPLETE,)
+        )
+        found = {t.user_attrs["found_window"] for t in runs}
+        assert {t.user_attrs["config"]["window"] for t in runs} == swept | found, name
+        assert len(runs) == 2 * len(swept | found)  # each window on both seeds, once
+        assert all(t.user_attrs["replicate_of_study"] == f"{name}/rnn" for t in runs)
+
+
 def test_a_one_study_report_leaves_the_full_report_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 
 from harness.cli import main
 from harness.search.faults import EXIT_STORAGE, StorageFault
-from harness.search.launch import WorkerError
-from harness.search.side_by_side import outcome
+from harness.search.launch import WorkerError, plan
+from harness.search.side_by_side import outcome, study_work
+from harness.search.spec import load_spec
 
 ROOT = Path(__file__).parents[2]
 NILE = str(ROOT / "studies" / "nile.toml")
@@ -70,8 +71,35 @@ def test_ctrl_c_to_the_launch_alone_stops_every_study_and_starts_no_other(tmp_pa
     states = {n: [t.state for t in optuna.load_study(study_name=n, storage=url).trials] for n in running}
     # none left RUNNING (a trial past its training when the signal came completes), no study started after
     assert all(TrialState.RUNNING not in s for s in states.values()), states
-    assert set(optuna.get_all_study_names(storage=url)) == set(running)
+    # every study was created before the first started (so the storage lists them in the order
+    # given), and the third has no trial
+    assert optuna.get_all_study_names(storage=url) == ["nile/rnn", "nile/lstm", "nile/gru"]
+    (third,) = set(optuna.get_all_study_names(storage=url)) - set(running)
+    assert optuna.load_study(study_name=third, storage=url).trials == []
     # resuming is each study's own launch, as after a Ctrl-C to one (tests/search/test_reliability.py)
+
+
+def test_the_largest_studies_start_first_and_are_listed_in_the_order_given(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    paths = [str(ROOT / "studies" / f"{name}.toml") for name in ("nile", "short_period", "long_period")]
+    members = [m for path in paths for m in plan(load_spec(path), url)]
+    sizes = {m.spec.study.name: study_work(m) for m in members}
+    # windows up to 200, then 64, then the Nile's 20; a GRU step costs more than an LSTM's, an RNN's least
+    assert sorted(sizes, key=lambda name: -sizes[name]) == [
+        f"{spec}/{cell}" for spec in ("long-period", "short-period", "nile") for cell in ("gru", "lstm", "rnn")
+    ]
+    tiny = ["training.epochs=1", "search.window={low=2, high=8}"]
+    launched = [m for path in (paths[0], paths[2]) for m in plan(load_spec(path, tiny), url, trials=3)]
+    order = [m.spec.study.name for m in sorted(launched, key=lambda m: -study_work(m))]
+    argv = ["launch", paths[0], paths[2], "--storage", url, "--concurrent", "2", "--trials", "3", "--no-progress"]
+    assert main([*argv, *(arg for setting in tiny for arg in ("--set", setting))]) == 0
+    names = optuna.get_all_study_names(storage=url)
+    assert names == ["nile/rnn", "nile/lstm", "nile/gru", "long-period/rnn", "long-period/lstm", "long-period/gru"]
+    # two at a time: the third study starts only once one of the first two has finished its trial
+    first = {n: min(t.datetime_start for t in optuna.load_study(study_name=n, storage=url).trials) for n in names}
+    started = sorted(names, key=first.__getitem__)
+    assert set(started[:2]) == set(order[:2]) and started[2] == order[2], (started, order)
+    assert order[:2] == ["long-period/gru", "long-period/lstm"]
 
 
 @pytest.mark.parametrize("concurrent", ["0", "x"])

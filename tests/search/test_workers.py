@@ -22,6 +22,24 @@ def _ready(queue: object) -> None:
     queue.put(time.perf_counter())  # type: ignore[attr-defined]
 
 
+def _warm(queue: object) -> None:
+    from harness.training import train
+
+    queue.put(train._WARM == [True])  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="POSIX only")
+def test_workers_fork_from_a_server_that_warmed_up_once() -> None:
+    """Every fork starts warm (`harness.training.warmed`): nothing left for its first trial to pay."""
+    ctx = worker_context()
+    queue = ctx.Queue()
+    process = ctx.Process(target=_warm, args=(queue,))
+    process.start()
+    assert queue.get(timeout=120) is True
+    process.join(timeout=60)
+    assert process.exitcode == 0
+
+
 @pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="POSIX only")
 def test_workers_fork_from_a_server_that_imported_the_harness() -> None:
     ctx = worker_context()
