@@ -256,4 +256,10 @@ def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]
                          "replicate_of": a["replicate_of"], "rank": a["rank"], "seed": a["seed"], "window": window,
                          "found_window": a.get("found_window", window), "max_horizon": test.stop - test.start,
                          **{m: a.get(m, np.nan) for m in (*METRICS, *UNIT_METRICS)}})  # fmt: skip
-    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    # In one order whatever order the runs were recorded in (a confirm records them as they
+    # finish, the largest first): the findings list cells in the frame's order.
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    order = {name: i for i, name in enumerate(study_names)}
+    keys = ["study", "cell", "replicate_of_study", "replicate_of", "window", "seed"]
+    frame = frame.sort_values(keys, key=lambda c: c.map(order) if c.name == "study" else c, kind="stable")
+    return frame.reset_index(drop=True)

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from harness.cli import main
 from harness.report import tables
-from harness.search.confirm import replicate_seeds
+from harness.search.confirm import replicate_frame, replicate_seeds
 from harness.search.spec import load_spec
 from harness.search.storage import open_storage
 from harness.search.study import COMPANION_SUFFIX, PER_CELL_ATTR
@@ -122,6 +122,11 @@ def test_one_confirm_sweeps_each_study_at_the_windows_its_search_holds(
         assert {t.user_attrs["config"]["window"] for t in runs} == swept | found, name
         assert len(runs) == 2 * len(swept | found)  # each window on both seeds, once
         assert all(t.user_attrs["replicate_of_study"] == f"{name}/rnn" for t in runs)
+    # recorded as they finished, the largest first; read in one order (the findings list cells in it)
+    frame = replicate_frame(open_storage(url), ["narrow", "smoke"])
+    assert list(frame["study"].unique()) == ["narrow", "smoke"]
+    assert frame[["window", "seed"]].equals(frame.sort_values(["study", "window", "seed"], key=lambda c: c.map(
+        {"narrow": 0, "smoke": 1}) if c.name == "study" else c)[["window", "seed"]].reset_index(drop=True))  # fmt: skip
 
 
 def test_a_one_study_report_leaves_the_full_report_alone(
