@@ -281,7 +281,8 @@ def _add_confirm(sub: argparse._SubParsersAction) -> None:
         type=_window_list,
         default=(),
         metavar="W,W,...",
-        help="also re-train each cell's best configuration at these windows (a window sweep), e.g. 2,5,16,32,64",
+        help="also re-train each cell's best configuration at these windows (a window sweep; each study at "
+        "those its search's windows reach), e.g. 2,5,16,32,64",
     )
     p.add_argument("--workers", type=positive_int, default=1, help="parallel training processes")
     config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
