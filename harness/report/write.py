@@ -102,11 +102,12 @@ class Drawings:
     def draw(self) -> None:
         queued, self._queued = self._queued, []
         workers = min(len(queued), os.cpu_count() or 1)
-        if workers < 2 or "fork" not in mp.get_all_start_methods():
+        if workers < 2 or sys.platform != "linux":  # fork is safe enough on Linux alone (macOS: spawn by default)
             for job in queued:
                 _draw(job)
             return
-        # Forked: the children have matplotlib and the data already, and use neither torch nor the storage.
+        # Forked: the children start with matplotlib imported (each job's data is sent to them)
+        # and use neither torch nor the storage, whose connection they inherit unused.
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             for _ in pool.map(_draw, queued):
                 pass

@@ -120,6 +120,21 @@ def _gru_backward(
     return dpi, dgh, dh
 
 
+def compile_kernels(dtype: type = np.float32) -> None:
+    """Compile (or load from numba's cache) the four kernels for `dtype`, on tiny arrays of the
+    layout the autograd functions below pass (C-contiguous), without running autograd."""
+
+    def zeros(*shape: int) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+
+    steps, batch, h = 2, 1, 2
+    _rnn_backward(
+        zeros(steps, batch, h), _rnn_forward(zeros(steps, batch, h), zeros(batch, h), zeros(h, h)), zeros(h, h)
+    )
+    hs, rs, zs, ns, ghn = _gru_forward(zeros(steps, batch, 3 * h), zeros(batch, h), zeros(h, 3 * h), zeros(3 * h))
+    _gru_backward(zeros(steps, batch, h), hs, zeros(batch, h), rs, zs, ns, ghn, zeros(3 * h, h))
+
+
 # ------------------------------------------------------------------ autograd functions
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()

@@ -1,19 +1,28 @@
-"""Imported for its effect: the process that imports it pays the one-time costs of training
-(`train.warm_up`) on one thread.
+"""Imported for its effect: the fork server that worker and study processes are forked from
+(`search.launch.worker_context`) preloads it, so that each fork starts with the one-time costs
+of training paid: torch's first-call imports (`FIRST_CALL_IMPORTS`, ~1.2 s), the fused kernels
+compiled (on a fresh clone numba took 14 s, which the main job's first two studies each paid
+at once) and oneDNN's first LSTM.
 
-The fork server that worker and study processes are forked from (`search.launch.
-worker_context`) preloads it, so each fork starts warm: the fused kernels compiled once (on
-a fresh clone numba took 14 s, which the main job's first two studies each paid at once), and
-no process's first trial pays torch's first-call imports or oneDNN's first LSTM in its clock.
-One thread, so that no OpenMP thread team exists to be forked (a fork keeps only the calling
-thread); each fork then sets its own threads.
+Nothing here runs a backward pass: where torch sees a GPU, autograd starts a thread per device
+on its first backward and refuses to run in any process forked after that. And one thread
+while it warms, so that no OpenMP thread team exists to be forked (a fork keeps only the
+calling thread); the forks then start with torch's default threads, and set their own.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
-from harness.training.train import warm_up
+from harness.training import fused
+from harness.training.device import FIRST_CALL_IMPORTS
 
+_threads = torch.get_num_threads()
 torch.set_num_threads(1)
-warm_up()
+importlib.import_module(FIRST_CALL_IMPORTS)
+fused.compile_kernels()
+with torch.no_grad():
+    torch.nn.LSTM(1, 4, batch_first=True)(torch.zeros(2, 3, 1))  # oneDNN's first LSTM, forward only
+torch.set_num_threads(_threads)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from harness.cli import main
 from harness.search.launch import prepare_workers, worker_context
@@ -23,19 +26,29 @@ def _ready(queue: object) -> None:
 
 
 def _warm(queue: object) -> None:
-    from harness.training import train
 
-    queue.put(train._WARM == [True])  # type: ignore[attr-defined]
+    from harness.training import fused
+
+    compiled = all(k.signatures for k in (fused._rnn_forward, fused._rnn_backward, fused._gru_forward,
+                                          fused._gru_backward))  # fmt: skip
+    x = torch.zeros(4, 3, 1, requires_grad=True)  # a backward works in a fork (autograd has no device threads here)
+    torch.nn.GRU(1, 2, batch_first=True)(x)[0].sum().backward()
+    queue.put((compiled, torch.get_num_threads(), x.grad is not None))  # type: ignore[attr-defined]
 
 
 @pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="POSIX only")
 def test_workers_fork_from_a_server_that_warmed_up_once() -> None:
-    """Every fork starts warm (`harness.training.warmed`): nothing left for its first trial to pay."""
+    """Every fork starts warm (`harness.training.warmed`): the fused kernels compiled, torch's
+    default threads, and autograd free to run (the server ran no backward pass)."""
     ctx = worker_context()
     queue = ctx.Queue()
     process = ctx.Process(target=_warm, args=(queue,))
     process.start()
-    assert queue.get(timeout=120) is True
+    compiled, threads, backward = queue.get(timeout=120)
+    assert compiled and backward
+    default = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert threads == int(default)  # torch's default, not the one thread the server warmed up on
     process.join(timeout=60)
     assert process.exitcode == 0
 
