@@ -419,49 +419,60 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
     fig = _figure(12, 0.8 + 3.4 * len(studies))
     axes = fig.subplots(len(studies), 2, squeeze=False)
     all_cells: list[str] = []
-    for (mse_ax, hor_ax), study in zip(axes, studies, strict=True):
+    for (mse_ax, right_ax), study in zip(axes, studies, strict=True):
         f = frame[frame["study"] == study]
+        # A real series has no horizon worth drawing (steps within 0.1 of a standardised noisy
+        # series: 0 at every window); its right panel is the free-running MSE instead.
+        real = bool("real" in f and f["real"].fillna(False).astype(bool).any())
         windows = sorted({int(w) for w in pd.to_numeric(f["window"], errors="coerce").dropna()})
         cells = _cells(f["cell"])
         all_cells += [c for c in cells if c not in all_cells]
         log2 = _log2_windows(windows)
         gap = min(np.diff(windows), default=1)
-        floor = _floor(f["test_mse_gmean"], f["test_mse_ci_low"], f["test_mse_ci_high"])
+        floors = {m: _floor(f[f"{m}_gmean"], f[f"{m}_ci_low"], f[f"{m}_ci_high"])
+                  for m in ("test_mse", "rollout_mse") if f"{m}_gmean" in f}  # fmt: skip
         for i, cell in enumerate(cells):
             g = f[f["cell"] == cell].sort_values("window", kind="stable")
             x = g["window"].to_numpy(float)
             # A small sideways shift per cell keeps the cells' bars apart; the ticks stay exact.
             shift = (i - (len(cells) - 1) / 2) * 0.04
             xs = x * 2**shift if log2 else x + shift * gap
-            mse = _positive(g["test_mse_gmean"])
-            yerr = _log_yerr(mse, g["test_mse_ci_low"].to_numpy(float), g["test_mse_ci_high"].to_numpy(float), floor)
-            mse_ax.errorbar(xs, mse, yerr=yerr, color=color(cell), marker="o", markersize=4, capsize=3, lw=1.5)
-            hor = g["horizon_mean"].to_numpy(float)
-            low = np.where(np.isfinite(g["horizon_ci_low"].to_numpy(float)), g["horizon_ci_low"], hor)
-            high = np.where(np.isfinite(g["horizon_ci_high"].to_numpy(float)), g["horizon_ci_high"], hor)
-            herr = np.vstack([np.clip(hor - low, 0, None), np.clip(high - hor, 0, None)])
-            hor_ax.errorbar(xs, hor, yerr=herr, color=color(cell), marker="o", markersize=4, capsize=3, lw=1.5,
-                            clip_on=False)  # fmt: skip
+            style = {"color": color(cell), "marker": "o", "markersize": 4, "capsize": 3, "lw": 1.5}
+            for ax, m in ((mse_ax, "test_mse"), *([(right_ax, "rollout_mse")] if real else [])):
+                centre = _positive(g[f"{m}_gmean"])
+                low, high = g[f"{m}_ci_low"].to_numpy(float), g[f"{m}_ci_high"].to_numpy(float)
+                ax.errorbar(xs, centre, yerr=_log_yerr(centre, low, high, floors[m]), **style)
+            if not real:
+                hor = g["horizon_mean"].to_numpy(float)
+                low = np.where(np.isfinite(g["horizon_ci_low"].to_numpy(float)), g["horizon_ci_low"], hor)
+                high = np.where(np.isfinite(g["horizon_ci_high"].to_numpy(float)), g["horizon_ci_high"], hor)
+                herr = np.vstack([np.clip(hor - low, 0, None), np.clip(high - hor, 0, None)])
+                right_ax.errorbar(xs, hor, yerr=herr, clip_on=False, **style)
         label = str(study)
         signals = [str(s) for s in dict.fromkeys(f["signal"]) if pd.notna(s)] if "signal" in f else []
         if signals and signals != [label]:
             label += f" ({', '.join(signals)})"
         grid = sorted(set.intersection(*(set(g["window"]) for _, g in f.groupby("cell")))) if len(f) else []
-        for ax in (mse_ax, hor_ax):
+        for ax in (mse_ax, right_ax):
             _window_axis(ax, windows, grid)
             ax.set_xlabel("window (samples" + (", log2 axis)" if ax.get_xscale() == "log" else ")"))
         mse_ax.set_yscale("log")
         mse_ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")
         mse_ax.set_title(f"{label}: test MSE, geometric mean, 95% CI", fontsize=10)
+        if real:
+            right_ax.set_yscale("log")
+            right_ax.set_ylabel(f"free-running MSE ({MSE_UNITS}, log scale)")
+            right_ax.set_title(f"{label}: free-running MSE over the test region, geometric mean, 95% CI", fontsize=10)
+            continue
         # Headroom above the ceiling, so markers and bars of runs that never left the tolerance
         # (horizon = max_horizon) stay visible instead of sitting on the frame.
-        hor_ax.set_ylim(0, max_horizon * 1.08)
-        hor_ax.axhline(max_horizon, color="gray", ls=":", lw=1)
-        hor_ax.text(0.01, max_horizon, f" ceiling: {max_horizon} (the whole test region)", va="bottom", fontsize=7,
-                    color="gray", transform=hor_ax.get_yaxis_transform())  # fmt: skip
-        hor_ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        hor_ax.set_ylabel(f"horizon (free-running steps within {HORIZON_TOLERANCE:g})")
-        hor_ax.set_title(f"{label}: horizon, mean, 95% CI", fontsize=10)
+        right_ax.set_ylim(0, max_horizon * 1.08)
+        right_ax.axhline(max_horizon, color="gray", ls=":", lw=1)
+        right_ax.text(0.01, max_horizon, f" ceiling: {max_horizon} (the whole test region)", va="bottom", fontsize=7,
+                      color="gray", transform=right_ax.get_yaxis_transform())  # fmt: skip
+        right_ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        right_ax.set_ylabel(f"horizon (free-running steps within {HORIZON_TOLERANCE:g})")
+        right_ax.set_title(f"{label}: horizon, mean, 95% CI", fontsize=10)
     fig.suptitle(title)
     handles: list[Artist] = [Line2D([], [], color=color(c), marker="o", markersize=4, lw=1.5) for c in all_cells]
     _legend(fig, handles, all_cells, title="cell (bars: 95% CI)" if all_cells else None)
@@ -471,9 +482,11 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
 def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: int = 150) -> Path:
     """Replicates along the window: a row per study, test MSE (left, log) and the free-running
     horizon (right, 0 to `max_horizon`) against the window, a line per cell with 95% CI bars.
+    A study whose `real` is true (a real series) shows the free-running MSE on the right instead.
 
     Columns: study, signal, cell, window, runs, test_mse_gmean, test_mse_ci_low,
-    test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high."""
+    test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high; optionally real and
+    rollout_mse_gmean, rollout_mse_ci_low, rollout_mse_ci_high (needed where real)."""
     return _save(_draw_window_sweep(frame, title, max_horizon), path)
 
 

@@ -441,6 +441,24 @@ def test_window_sweep_panels(windows: tuple[int, ...], strict: None, drawn: Call
     assert fig.axes[0].get_title().startswith("short (short-period)")
 
 
+def test_a_real_series_sweeps_free_running_mse_not_a_horizon(strict: None, drawn: Callable[[Figure], Figure]) -> None:
+    frame = sweep_frame((2, 5, 10, 20))
+    frame = frame.assign(
+        real=frame["study"].eq("long"),
+        rollout_mse_gmean=frame["test_mse_gmean"] * 3,
+        rollout_mse_ci_low=frame["test_mse_gmean"],
+        rollout_mse_ci_high=frame["test_mse_gmean"] * 9,
+    )
+    fig = drawn(figures._draw_window_sweep(frame, "t"))
+    sine, real = fig.axes[1], fig.axes[3]
+    assert sine.get_yscale() == "linear" and "horizon" in sine.get_title()
+    assert real.get_yscale() == "log" and "free-running MSE" in real.get_title() and "horizon" not in real.get_title()
+    marked = [line for line in real.get_lines() if line.get_marker() == "o"]
+    centres = np.concatenate([np.asarray(line.get_ydata(), float) for line in marked])
+    want = frame.loc[frame["study"].eq("long"), "rollout_mse_gmean"].to_numpy(float)
+    assert np.allclose(np.sort(centres[np.isfinite(centres)]), np.sort(want[np.isfinite(want)]))
+
+
 def test_a_window_one_cell_alone_ran_at_is_labelled_too(strict: None, drawn: Callable[[Figure], Figure]) -> None:
     frame = sweep_frame((4, 8, 16))
     extra = frame[(frame["cell"] == "gru") & (frame["window"] == 8)].assign(window=23)  # the gru's searched window

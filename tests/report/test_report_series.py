@@ -45,7 +45,7 @@ def test_a_users_csv_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "sales.toml").write_text(SPEC)
     storage = ["--storage", f"sqlite:///{tmp_path / 'h.db'}"]
     assert main(["launch", str(tmp_path / "sales.toml"), *storage, "--no-progress"]) == 0
-    assert main(["confirm", "--seeds", "2", *storage]) == 0
+    assert main(["confirm", "--seeds", "2", "--windows", "2,4", *storage]) == 0
     out = tmp_path / "report"
     assert main(["report", *storage, "--out", str(out)]) == 0
     comparison = pd.read_csv(out / "comparison.csv")
@@ -65,3 +65,10 @@ def test_a_users_csv_end_to_end(tmp_path: Path) -> None:
     assert {"rnn", "gru", "naive", "seasonal-naive", "ets"} <= set(horizon["name"])
     steps = horizon.groupby("name")["h"].max()
     assert steps.nunique() == 1 and steps.iloc[0] == 96 - 1 - (round(0.85 * 96) - 1)  # the test part caps M4's 18
+    # the window sweep and replicates read a real series in free-running MSE: no horizon (within
+    # 0.1 of a standardised noisy series: always about 0), which the sines keep
+    for name in ("window_sweep", "replicates"):
+        table = pd.read_csv(out / f"{name}.csv")
+        assert len(table) and table["rollout_mse_gmean"].gt(0).all(), name
+        assert table.filter(like="horizon_").isna().all().all(), name
+    assert (out / "window-sweep.png").exists()
