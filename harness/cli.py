@@ -186,7 +186,7 @@ def _launch(args: argparse.Namespace) -> int:
             summaries = [fill(m, url, progress=not args.no_progress, **options) for m in members]
     except WorkerError as e:
         print(f"harness launch: {e}", file=sys.stderr)
-        return 1
+        return e.status
     print(f"storage: {redact(url)}")
     for summary in summaries:
         print(study_line(summary))

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import torch
 from optuna.artifacts import FileSystemArtifactStore
@@ -20,6 +22,24 @@ from harness.search.storage import open_storage
 # to parallel tests and worker subprocesses.
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).parent))  # for notebook_port
+
+# A user's monthly CSV with a date column (`write_sales`), as a spec's [series] table names it.
+SALES_SERIES = """
+[series]
+source = "file"
+path = "sales.csv"
+column = "sales"
+time_column = "month"
+"""
+
+
+def write_sales(folder: Path, seed: int = 0) -> None:
+    """Eight years of monthly sales: a trend, a yearly cycle and noise drawn with `seed`."""
+    t = np.arange(96)
+    sales = 100 + t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(seed).normal(0, 2, size=len(t))
+    months = pd.date_range("2010-01-01", periods=len(t), freq="MS").strftime("%Y-%m-%d")
+    pd.DataFrame({"month": months, "sales": sales}).to_csv(folder / "sales.csv", index=False)
+
 
 CELLS = ("rnn", "lstm", "gru")
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")

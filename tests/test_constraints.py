@@ -4,6 +4,7 @@ ends (a spec file, `--set`, a CLI flag where one exists), which must print the s
 from __future__ import annotations
 
 import json
+import pickle
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,14 @@ def test_one_message_shape(rule: Any, value: Any, message: str) -> None:
 def test_check_returns_the_value_in_the_fields_type() -> None:
     assert check("lr", 1, Real(0, low_open=True)) == 1.0 and isinstance(check("lr", 1, Real()), float)
     assert check("objectives", ["x"], OneOf((("x",),), "list")) == ("x",)
+
+
+def test_a_config_error_crosses_a_process_boundary_as_it_was() -> None:
+    """`confirm`'s worker pool pickles a worker's error to raise it in the parent, whose front
+    end then prints its one line: the key, message and subclass must survive."""
+    from harness.search.spec import SpecError
+
+    for error in (ConfigError("sha256", "changed"), SpecError("a.toml", "search.window", "bad")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error) and again.key == error.key
+        assert again.message == error.message

@@ -53,7 +53,13 @@ ORPHAN_SECONDS = 3 * GRACE_PERIOD
 
 
 class WorkerError(Exception):
-    """A worker stopped: too many failed trials in a row, or a worker process died."""
+    """A worker stopped: too many failed trials in a row, or a worker process died; or, side
+    by side, a study's process stopped (`status` 2 where it met bad input, as `launch` alone
+    would exit)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class InterruptGate:
@@ -251,9 +257,12 @@ def _worker_main(task: WorkerTask) -> None:
     except StorageFault as e:
         print(f"harness worker {task.worker}: {e.message(redact(task.storage_url))}", file=sys.stderr)
         sys.exit(EXIT_STORAGE)
+    except ConfigError as e:  # bad input met mid-search (a series file edited): exit 2, as in this process
+        print(f"harness worker {task.worker}: {e}", file=sys.stderr)
+        sys.exit(2)
     except WorkerError as e:
         print(f"harness worker {task.worker}: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(e.status)
 
 
 def launch(
@@ -363,7 +372,7 @@ def fill(member: Member, storage_url: str, **options: Any) -> dict[str, Any]:
         return launch(member.spec, storage_url, trials=member.spec.study.trials, timeout=member.timeout,
                       parent=member.parent, **options)  # fmt: skip
     except WorkerError as e:
-        raise WorkerError(f"{member.spec.study.name}: {e}") from e
+        raise WorkerError(f"{member.spec.study.name}: {e}", e.status) from e
 
 
 def _check_no_mix(spec: StudySpec, storage_url: str) -> None:
@@ -434,7 +443,7 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
             for p in procs:
                 p.join(timeout=0.5 / len(procs))
         update(study)
-    except (KeyboardInterrupt, StorageFault):
+    except (KeyboardInterrupt, StorageFault, ConfigError):
         relay_interrupt(procs)  # our storage failing too: every running trial is marked FAIL first
         raise
     bad = [p for p in procs if p.exitcode != 0]
@@ -443,4 +452,5 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
     if any(p.exitcode == 130 for p in bad):
         raise KeyboardInterrupt
     if bad:
-        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {[p.exitcode for p in bad]})")
+        codes = [p.exitcode for p in bad]
+        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {codes})", 2 if 2 in codes else 1)

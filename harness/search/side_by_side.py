@@ -64,7 +64,7 @@ def _study_main(task: _Task, finished: Any) -> None:
         sys.exit(2)
     except WorkerError as e:
         print(f"harness launch: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(e.status)
     except Exception as e:  # the database failing under it: one line with the real cause, as the front end says it
         cause = storage_cause(e)
         if cause is None:
@@ -151,13 +151,14 @@ def launch_side_by_side(
 
 def outcome(failed: dict[str, int]) -> BaseException | None:
     """What the launch raises for the studies that exited with a status other than 0 (name ->
-    status), in `launch`'s own order for its workers: a storage fault, then Ctrl-C, then a failure."""
+    status), in `launch`'s own order for its workers: a storage fault, then Ctrl-C, then bad
+    input (a series changed since the launch read it: exit 2, as alone), then a failure."""
     if any(code == EXIT_STORAGE for code in failed.values()):
         return StorageFault(None, "in a study's process (its line above says why)")
     if any(code == 130 for code in failed.values()):
         return KeyboardInterrupt()
     if failed:
         stopped = ", ".join(f"{name} (exit status {code})" for name, code in failed.items())
-        return WorkerError(f"{stopped} stopped (its line above says why); the other studies that started are "
-                           "complete: run the same command to go on")  # fmt: skip
+        return WorkerError(f"{stopped} stopped (its line above says why); what every study recorded is kept: "
+                           "run the same command to go on", status=2 if 2 in failed.values() else 1)  # fmt: skip
     return None

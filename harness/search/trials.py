@@ -24,6 +24,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
+from harness.errors import ConfigError
 from harness.search.faults import StorageFault, storage_cause
 from harness.search.optuna_internals import heartbeats
 from harness.search.spec import StudySpec
@@ -64,6 +65,14 @@ class Runner:
                     trial.set_user_attr("fail_reason", reason)
                 _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason))
             raise
+        except ConfigError as error:
+            # Bad input met mid-search (a series file edited since the launch read it): not
+            # the trials' fault either, and every further trial would meet it; the launch stops.
+            for number, trial in list(running.items()):
+                with contextlib.suppress(Exception):
+                    trial.set_user_attr("fail_reason", f"bad input: {error}")
+                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=f"bad input: {error}"), warn=False)
+            raise
         except KeyboardInterrupt:
             for number, trial in list(running.items()):
                 trial.set_user_attr("fail_reason", INTERRUPTED)  # the next launch queues its parameters again
@@ -89,7 +98,7 @@ class Runner:
             chosen = [sampled[i] for i in members]
             try:
                 yield self._train(chosen, [configs[i] for i in members], sampling)
-            except StorageFault:
+            except (StorageFault, ConfigError):
                 raise
             except Exception as e:
                 _raise_fault(e)
@@ -128,9 +137,10 @@ def _raise_fault(error: Exception) -> None:
         raise StorageFault(None, cause) from error
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> TrialState:
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome, warn: bool = True) -> TrialState:
     """Tell Optuna how a trial ended; a storage error here is logged, not raised, so the other
-    trials of the claim are still told (a trial left RUNNING is failed by the heartbeat check)."""
+    trials of the claim are still told (a trial left RUNNING is failed by the heartbeat check).
+    A failure is logged unless `warn` is false (bad input: the launch's own line says it once)."""
     try:
         if outcome.state == TrialState.COMPLETE:
             study.tell(trial, outcome.values)
@@ -139,6 +149,6 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> TrialSt
     except Exception as e:
         _log.warning(f"Trial {trial.number} could not be told ({type(e).__name__}: {e}); it will be failed")
         return TrialState.FAIL
-    if outcome.state == TrialState.FAIL:
+    if outcome.state == TrialState.FAIL and warn:
         _log.warning(f"Trial {trial.number} failed with parameters: {trial.params}: {outcome.reason}")
     return outcome.state

@@ -96,9 +96,6 @@ class SignalConfig:
         if self.length not in (default["length"], len(prepared.model)):
             raise ConfigError("length", f"set by the data for a real series ({len(prepared.model)} values), "
                                         f"got {self.length}; leave it out")  # fmt: skip
-        if self.sha256 and self.sha256 != loaded.sha256:
-            raise ConfigError("sha256", f"{loaded.where} changed since it was recorded: recorded sha256 "
-                                        f"{self.sha256}, now {loaded.sha256}; restore it or start anew")  # fmt: skip
         longest = Integer(0, max(1, prepared.train_end // 2))  # seasonal naive needs two seasons of training values
         if self.season:
             season = check("season", self.season, longest)
@@ -131,12 +128,19 @@ def _only(config: SignalConfig, keys: tuple[str, ...], default: dict[str, Any], 
 
 
 def real_series(config: SignalConfig) -> sources.Loaded:
-    """A builtin or file series as loaded (cached while its file is unchanged)."""
+    """A builtin or file series as loaded (cached while its file is unchanged), refused where
+    its values are no longer those `config` recorded: every trial reads it through here, so a
+    file edited mid-search stops the search instead of training on other data under the old hash."""
     if config.source == "builtin":
         b = BUILTINS[config.name]
-        return sources.load(str(sources.builtin_path(config.name)), b.column, b.time_column, config.missing,
-                            label=f"builtin series {config.name!r}")  # fmt: skip
-    return sources.load(config.path, config.column, config.time_column, config.missing)
+        loaded = sources.load(str(sources.builtin_path(config.name)), b.column, b.time_column, config.missing,
+                              label=f"builtin series {config.name!r}")  # fmt: skip
+    else:
+        loaded = sources.load(config.path, config.column, config.time_column, config.missing)
+    if config.sha256 and config.sha256 != loaded.sha256:
+        raise ConfigError("sha256", f"{loaded.where} changed since it was recorded: recorded sha256 "
+                                    f"{config.sha256}, now {loaded.sha256}; restore it or start anew")  # fmt: skip
+    return loaded
 
 
 def prepared(config: SignalConfig, train_frac: float = TRAIN_FRAC) -> sources.Prepared:

@@ -6,24 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from harness.cli import main
 
-SPEC = """
+from conftest import SALES_SERIES, write_sales
+
+SPEC = (
+    """
 [study]
 name = "sales"
 trials = 2
 pruner = "none"
 equal_cells = true
-
-[series]
-source = "file"
-path = "sales.csv"
-column = "sales"
-time_column = "month"
-transform = "log"
+"""
+    + SALES_SERIES
+    + """transform = "log"
 
 [training]
 epochs = 2
@@ -34,14 +32,11 @@ hidden_size = 4
 window = { low = 2, high = 6 }
 lr = 0.01
 """
+)
 
 
 def test_a_users_csv_end_to_end(tmp_path: Path) -> None:
-    t = np.arange(96)
-    rng = np.random.default_rng(0)
-    sales = 100 + t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, size=len(t))
-    months = pd.date_range("2010-01-01", periods=len(t), freq="MS").strftime("%Y-%m-%d")
-    pd.DataFrame({"month": months, "sales": sales}).to_csv(tmp_path / "sales.csv", index=False)
+    write_sales(tmp_path)
     (tmp_path / "sales.toml").write_text(SPEC)
     storage = ["--storage", f"sqlite:///{tmp_path / 'h.db'}"]
     assert main(["launch", str(tmp_path / "sales.toml"), *storage, "--no-progress"]) == 0

@@ -3,6 +3,7 @@ what it does when the studies run one after the other; a Ctrl-C stops them all."
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from harness.search.faults import EXIT_STORAGE, StorageFault
 from harness.search.launch import WorkerError, plan
 from harness.search.side_by_side import outcome, study_work
 from harness.search.spec import load_spec
+
+from conftest import SALES_SERIES, write_sales
 
 ROOT = Path(__file__).parents[2]
 NILE = str(ROOT / "studies" / "nile.toml")
@@ -109,12 +112,67 @@ def test_a_bad_concurrent_is_one_line(concurrent: str, tmp_path: Path, capsys: p
     assert not (tmp_path / "h.db").exists()
 
 
+SALES = (
+    """
+[study]
+name = "sales"
+trials = 9
+pruner = "none"
+equal_cells = true
+"""
+    + SALES_SERIES
+    + """
+[training]
+epochs = 100
+
+[search]
+cell = ["rnn", "lstm", "gru"]
+hidden_size = 4
+window = { low = 2, high = 6 }
+lr = 0.01
+"""
+)
+
+
+def test_a_series_changed_mid_launch_stops_it_with_exit_2_and_keeps_what_finished(tmp_path: Path) -> None:
+    """The user's CSV changes while two studies run side by side: each study's next trial is
+    refused in its own process (its series is no longer the one recorded), the third never
+    starts, and the launch exits 2 as `launch` alone would, with one line a study and no traceback."""
+    write_sales(tmp_path, 0)
+    (tmp_path / "sales.toml").write_text(SALES)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    cmd = [sys.executable, "-m", "harness", "launch", "sales.toml", "--storage", url, "--concurrent", "2",
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline, running = time.time() + 120, []
+    while len(running) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+        with contextlib.suppress(KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or being written
+            studies = {n: optuna.load_study(study_name=n, storage=url) for n in optuna.get_all_study_names(storage=url)}
+            running = [n for n, study in studies.items() for t in study.trials if t.state == TrialState.RUNNING]
+    assert len(running) == 2, running
+    write_sales(tmp_path, 1)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert sum("sales.csv column 'sales' changed since it was recorded" in line for line in lines) == 2, lines
+    assert "(exit status 2)" in lines[-1] and "run the same command" in lines[-1]
+    (third,) = {"sales/rnn", "sales/lstm", "sales/gru"} - set(running)
+    assert optuna.load_study(study_name=third, storage=url).trials == []
+    for name in running:  # the trial that met the change failed with the reason; none trained on the new values
+        trials = optuna.load_study(study_name=name, storage=url).trials
+        assert [t.state for t in trials][-1] == TrialState.FAIL and TrialState.RUNNING not in [t.state for t in trials]
+        assert trials[-1].user_attrs["fail_reason"].startswith("bad input: sha256: ")
+
+
 def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
     assert outcome({}) is None
     assert isinstance(outcome({"a": 1, "b": 130}), KeyboardInterrupt)  # a Ctrl-C before a failure: exit 130
     assert isinstance(outcome({"a": 130, "b": EXIT_STORAGE}), StorageFault)  # a storage fault first, as in launch
     error = outcome({"nile/gru": 1})
-    assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error)
+    assert isinstance(error, WorkerError) and "nile/gru (exit status 1)" in str(error) and error.status == 1
+    bad_input = outcome({"nile/gru": 1, "nile/lstm": 2})
+    assert isinstance(bad_input, WorkerError) and bad_input.status == 2  # bad input first, as launch alone exits
 
 
 def test_two_specs_of_one_name_are_refused_before_anything_runs(
