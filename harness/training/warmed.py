@@ -16,13 +16,14 @@ import importlib
 
 import torch
 
-from harness.training import fused
+from harness.training import fused, rollout_kernels
 from harness.training.device import FIRST_CALL_IMPORTS
 
 _threads = torch.get_num_threads()
 torch.set_num_threads(1)
 importlib.import_module(FIRST_CALL_IMPORTS)
 fused.compile_kernels()
+rollout_kernels.compile_kernels()
 with torch.no_grad():
     torch.nn.LSTM(1, 4, batch_first=True)(torch.zeros(2, 3, 1))  # oneDNN's first LSTM, forward only
 torch.set_num_threads(_threads)

@@ -6,8 +6,9 @@ import torch
 
 from harness.series.data import make_windows, split_indices
 from harness.series.signals import SignalConfig, make_signal
-from harness.training import evaluate
+from harness.training import evaluate, rollout_kernels, train
 from harness.training.models import RecurrentRegressor
+from harness.training.train import RunConfig
 
 
 def test_linear_ar_is_exact_on_a_noiseless_sine_and_other_references_are_not() -> None:
@@ -50,3 +51,41 @@ def test_rollout_feeds_the_model_its_own_predictions(protocol: str) -> None:
             assert float(again) == pytest.approx(float(free[1]), abs=1e-6)
     one_step = evaluate.predict(model, data, protocol, data.splits.test)
     assert float(one_step[0]) == pytest.approx(float(free[0]), abs=1e-6)
+
+
+def _model_rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -> torch.Tensor:
+    """The rollout as the model's own forward gives it, one call a step (the reference)."""
+    w = len(start)
+    buffer = torch.cat([start, start.new_empty(steps)])
+    with torch.no_grad():
+        for k in range(steps):
+            buffer[w + k] = model(buffer[k : k + w].view(1, w, 1))[0][0, -1, 0]
+    return buffer[w:]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_compiled_rollout_is_the_models_own(cell: str, dtype: torch.dtype) -> None:
+    """The one-loop rollout of a small model gives the model's own predictions: to float32
+    rounding (the same products summed in another order), and to 1e-12 in float64."""
+    precision = "fp64" if dtype == torch.float64 else "fp32"
+    config = RunConfig(cell=cell, hidden_size=32, window=16, epochs=4, lr=0.01, seed=0, precision=precision)
+    model = train.run(config, "cpu").model  # trained: its rollout follows the sine
+    data = make_windows(make_signal(SignalConfig()), 16, "cpu", dtype=dtype)
+    assert model is not None and rollout_kernels.applies(model, data.x.device, 16)
+    free = evaluate.rollout(model, data, "window")
+    reference = _model_rollout(model, data.x[data.splits.test.start], len(free))
+    assert free.dtype == dtype and free.shape == reference.shape == (150,)
+    assert float(reference.std()) > 0.3  # a rollout that oscillates, not a constant
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert torch.allclose(free, reference, rtol=tol, atol=tol), float((free - reference).abs().max())
+
+
+def test_a_large_model_rolls_out_through_its_own_forward() -> None:
+    """Past `MAX_WORK` torch's kernels are faster, and the rollout is the model's forward, exactly."""
+    data = make_windows(make_signal(SignalConfig()), 64, "cpu")
+    torch.manual_seed(0)
+    model = RecurrentRegressor("lstm", 1, 85)
+    assert not rollout_kernels.applies(model, data.x.device, 64)
+    free = evaluate.rollout(model, data, "window")
+    assert torch.equal(free, _model_rollout(model, data.x[data.splits.test.start], len(free)))

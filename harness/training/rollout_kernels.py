@@ -1,0 +1,119 @@
+"""The window protocol's free-running rollout of a small model in one compiled loop.
+
+Why: every trial ends with a rollout across the test region (150 steps on the sines), and each
+step runs the model on its W latest values from a zero state, one batch-1 call at a time. For
+the small models that train in about a second, that was most of the time a trial spends
+outside training: torch's fixed cost per call (~100-130 us for the layer and head, whichever
+cell) times 150 steps, 15-35 ms at hidden 32, window 16, against 3-6 ms for the same
+arithmetic in one numba loop. Past `MAX_WORK` (window x gates x hidden^2 per step) torch's
+kernels, which project the window's inputs at once and use SIMD for the gates, are faster, so
+the model's own forward runs there (`evaluate.rollout`).
+
+The numbers are the model's own up to float rounding (the same products summed in another
+order: ~1e-8 apart in float32, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
+gates i, f, g, o for the LSTM, r, z, n for the GRU with n = tanh(W_in x + b_in + r (W_hn h + b_hn)).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+from harness.training import fused
+from harness.training.models import RecurrentRegressor
+
+CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+# Window x gates x hidden^2, the multiply-adds of one rollout step's recurrence. Measured on
+# this project's CPU (2-core AMD EPYC, one thread; 150 steps, LSTM, numba vs torch): 3.7x at
+# hidden 32 window 16 (65k), 32x at hidden 8 window 5 (1.3k), 0.73x at hidden 85 window 64
+# (1.85M), 0.80x at hidden 233 window 24 (5.2M). The limit sits well inside the gain.
+MAX_WORK = 300_000
+
+
+@numba.njit(cache=True)
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+@numba.njit(cache=True)
+def _rollout(
+    cell: int,
+    buffer: np.ndarray,
+    window: int,
+    w_ih: np.ndarray,
+    w_hh_t: np.ndarray,
+    b_ih: np.ndarray,
+    b_hh: np.ndarray,
+    head_w: np.ndarray,
+    head_b: float,
+) -> None:
+    """Fill buffer[window:] in place: each value is the model's prediction from the `window`
+    values before it, from a zero state. w_ih (G*H,) is the one input column, w_hh_t (H, G*H)."""
+    hidden = w_hh_t.shape[0]
+    h = np.zeros(hidden, dtype=buffer.dtype)
+    c = np.zeros(hidden, dtype=buffer.dtype)
+    for k in range(buffer.shape[0] - window):
+        h[:] = 0.0
+        c[:] = 0.0
+        for t in range(window):
+            x = buffer[k + t]
+            g = np.dot(h, w_hh_t)
+            for j in range(hidden):
+                if cell == 0:
+                    h[j] = np.tanh(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                elif cell == 1:
+                    r = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                    z = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
+                    k2 = 2 * hidden + j
+                    n = np.tanh(w_ih[k2] * x + b_ih[k2] + r * (g[k2] + b_hh[k2]))
+                    h[j] = (1.0 - z) * n + z * h[j]
+                else:
+                    i = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                    f = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
+                    k2, k3 = 2 * hidden + j, 3 * hidden + j
+                    cand = np.tanh(w_ih[k2] * x + b_ih[k2] + g[k2] + b_hh[k2])
+                    o = _sigmoid(w_ih[k3] * x + b_ih[k3] + g[k3] + b_hh[k3])
+                    c[j] = f * c[j] + i * cand
+                    h[j] = o * np.tanh(c[j])
+        buffer[window + k] = np.dot(head_w, h) + head_b
+
+
+def applies(model: RecurrentRegressor, device: torch.device, window: int) -> bool:
+    """A one-layer model with one input on the CPU, small enough that the loop is faster."""
+    layer = model.rnn
+    return (
+        device.type == "cpu"
+        and fused.available()  # HARNESS_FUSED=0 turns every numba path off, this one too
+        and layer.num_layers == 1
+        and layer.input_size == 1
+        and not layer.bidirectional
+        and layer.bias
+        and getattr(layer, "nonlinearity", "tanh") == "tanh"
+        and window * GATES[model.cell] * layer.hidden_size**2 <= MAX_WORK
+    )
+
+
+@torch.no_grad()
+def rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` free-running predictions from the true window `start` (W,), as the model's
+    forward would give them one call at a time (`applies` must hold)."""
+    w_ih, w_hh, b_ih, b_hh = (p.detach().cpu().numpy() for p in model.rnn.all_weights[0])
+    window = len(start)
+    buffer = np.empty(window + steps, dtype=w_ih.dtype)
+    buffer[:window] = start.cpu().numpy()
+    head_w, head_b = model.fc.weight.detach().cpu().numpy()[0], model.fc.bias.detach().cpu().numpy()[0]
+    _rollout(CELL_CODES[model.cell], buffer, window, np.ascontiguousarray(w_ih[:, 0]), np.ascontiguousarray(w_hh.T),
+             b_ih, b_hh, np.ascontiguousarray(head_w), head_b)  # fmt: skip
+    return torch.from_numpy(buffer[window:]).to(start.device)
+
+
+def compile_kernels(dtype: type = np.float32) -> None:
+    """Compile (or load from numba's cache) the loop for `dtype`, for every cell, on tiny arrays."""
+    for cell, gates in GATES.items():
+        h = 2
+        vec: np.ndarray = np.zeros(gates * h, dtype=dtype)
+        mat: np.ndarray = np.zeros((h, gates * h), dtype=dtype)
+        _rollout(CELL_CODES[cell], np.zeros(3, dtype=dtype), 2, vec, mat, vec, vec, np.zeros(h, dtype=dtype),
+                 dtype(0.0))  # fmt: skip
