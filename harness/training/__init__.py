@@ -6,3 +6,7 @@
 peak memory), `fused` (the CPU recurrence of one model), `group` and `group_kernels` (fused
 trials: many members as one batched model) and `reproduce` (the notebook's own runs).
 """
+
+from harness.training.device import flush_denormals
+
+flush_denormals()  # before torch starts its OpenMP threads, which copy the mode they start with

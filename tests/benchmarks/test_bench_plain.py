@@ -87,6 +87,13 @@ def test_trials_per_hour_against_a_plain_script(
         assert [t.params for t in done.trials] == configs  # the same configurations, in order
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in done.trials)
         per_hour.append(3600 * len(configs) / wall_seconds(done))
+        if how != "plain":  # each trial's time outside training over its whole time, the first included
+            attrs = [t.user_attrs for t in done.trials]
+            outside.extend(a["overhead_seconds"] / (a["overhead_seconds"] + a["train_seconds"]) for a in attrs)
 
+    outside: list[float] = []
     benchmark.pedantic(fill, rounds=1, warmup_rounds=0)
     benchmark.extra_info["trials_per_hour"] = float(np.median(per_hour))
+    if outside:
+        benchmark.extra_info |= {"outside_training_median": float(np.median(outside)), "outside_training_max":
+                                 float(np.max(outside))}  # fmt: skip

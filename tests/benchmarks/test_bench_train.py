@@ -108,3 +108,29 @@ def test_fused_crossover(benchmark: Any, cell: str, batch: int, hidden: int, ker
     x = torch.randn(batch, 64, 1)
     value = benchmark.pedantic(forward_backward, args=(module, x, kernel == "fused"), rounds=7, warmup_rounds=1)
     assert value == value
+
+
+# The default short-period search's LSTM trial whose activations saturate (issue 26): one of
+# its random start-up draws, trained with the spec's seed.
+SATURATING = {"cell": "lstm", "hidden_size": 233, "window": 24, "lr": 0.0854, "seed": 0}
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="denormals are a CPU cost")
+@pytest.mark.parametrize("denormals", ["flushed", "kept"])
+def test_saturating_lstm_epoch(benchmark: Any, denormals: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seconds per epoch of the saturating trial with denormals flushed to zero (the harness)
+    and kept (torch's default), on one thread: the mode is per thread, and with one thread the
+    calling thread is the only one (a launch side by side gives each worker one)."""
+    from harness.training import device, train
+
+    benchmark.group = "saturating-lstm"
+    if denormals == "kept":
+        monkeypatch.setattr(device, "flush_denormals", lambda: torch.set_flush_denormal(False))
+    torch.set_num_threads(1)
+    config = RunConfig(epochs=1 if benchmark.disabled else 6, **SATURATING)  # type: ignore[arg-type]
+    try:
+        result = benchmark.pedantic(lambda: train.run(config, "cpu"), rounds=1, warmup_rounds=0)
+    finally:
+        torch.set_flush_denormal(True)
+    benchmark.extra_info["seconds_per_epoch"] = result.seconds_per_epoch
+    assert result.epochs_run == config.epochs and result.metrics["val_mse"] > 0

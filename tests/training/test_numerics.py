@@ -52,3 +52,44 @@ def test_trials_record_their_numerics(tmp_path: Path) -> None:
         assert config["precision"] == "tf32" and config["deterministic"] is False
         assert RunConfig.from_dict(config).precision == "tf32"  # a re-run uses the same settings
     assert study.user_attrs["spec"]["training"]["precision"] == "tf32"
+
+
+FLUSHED = """
+import torch
+{imports}
+torch.set_num_threads(2)
+x = torch.full((1 << 20,), 1e-39)  # a denormal float32, in a tensor both threads work on
+assert torch.get_num_threads() == 2
+print(int((x * 1.0 != 0).sum()), int((x.double() * 1.0 != 0).sum()))
+"""
+
+
+def test_denormals_are_flushed_in_every_thread() -> None:
+    """A denormal times one is zero once flushed, in every torch thread (each thread keeps its
+    own mode: set after the threads started, it reached only the calling one). Without the
+    harness the same script keeps every denormal (so the check can fail)."""
+    import subprocess
+    import sys
+
+    def nonzero(imports: str) -> list[str]:
+        script = FLUSHED.format(imports=imports)
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+
+    assert nonzero("") == [str(1 << 20)] * 2
+    assert nonzero("import harness.training  # sets the mode before any OpenMP thread starts") == ["0", "0"]
+
+
+def test_flushing_denormals_changes_no_number_of_a_saturating_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trial that meets denormals (an LSTM whose activations saturate, issue 26) gives the
+    same losses and validation curve with them flushed as with them kept, to every digit."""
+    from harness.training import device
+
+    config = RunConfig(cell="lstm", hidden_size=233, window=24, lr=0.0854, seed=0, epochs=2)
+    flushed = run(config, "cpu")
+    monkeypatch.setattr(device, "flush_denormals", lambda: torch.set_flush_denormal(False))
+    try:
+        kept = run(config, "cpu")  # one thread (conftest): the mode reaches every thread there is
+    finally:
+        torch.set_flush_denormal(True)
+    assert flushed.losses == kept.losses and flushed.val_mse_by_epoch == kept.val_mse_by_epoch
+    assert flushed.metrics == kept.metrics
