@@ -298,9 +298,10 @@ def write_report(
                   "Each cell's best configuration re-trained at each window on the same seeds.", "",
                   markdown_table(_integers(sweep)), ""]  # fmt: skip
         signals = {search.name: search.signal_label for search in searches}
-        drawings.add(figures.plot_window_sweep, sweep.assign(signal=sweep["study"].map(signals),
-                                                             real=sweep["study"].isin(real)),
-                     "test MSE and horizon against window", out / "window-sweep.png")  # fmt: skip
+        swept_real = sweep["study"].isin(real)
+        title = "test MSE and horizon against window" + (" (real series: free-running MSE)" * bool(swept_real.any()))
+        drawings.add(figures.plot_window_sweep, sweep.assign(signal=sweep["study"].map(signals), real=swept_real),
+                     title, out / "window-sweep.png")  # fmt: skip
         lines += ["![window sweep](window-sweep.png)"]
         replicate_figures.append(out / "window-sweep.png")
     replicate_studies = companions(storage, searches)

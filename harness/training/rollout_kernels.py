@@ -66,15 +66,15 @@ def _rollout(
                 elif cell == 1:
                     r = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
                     z = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
-                    k2 = 2 * hidden + j
-                    n = np.tanh(w_ih[k2] * x + b_ih[k2] + r * (g[k2] + b_hh[k2]))
+                    at = 2 * hidden + j  # the n gate's row
+                    n = np.tanh(w_ih[at] * x + b_ih[at] + r * (g[at] + b_hh[at]))
                     h[j] = (1.0 - z) * n + z * h[j]
                 else:
                     i = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
                     f = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
-                    k2, k3 = 2 * hidden + j, 3 * hidden + j
-                    cand = np.tanh(w_ih[k2] * x + b_ih[k2] + g[k2] + b_hh[k2])
-                    o = _sigmoid(w_ih[k3] * x + b_ih[k3] + g[k3] + b_hh[k3])
+                    at, ot = 2 * hidden + j, 3 * hidden + j  # the g and o gates' rows
+                    cand = np.tanh(w_ih[at] * x + b_ih[at] + g[at] + b_hh[at])
+                    o = _sigmoid(w_ih[ot] * x + b_ih[ot] + g[ot] + b_hh[ot])
                     c[j] = f * c[j] + i * cand
                     h[j] = o * np.tanh(c[j])
         buffer[window + k] = np.dot(head_w, h) + head_b

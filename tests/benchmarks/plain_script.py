@@ -74,3 +74,14 @@ def run_study(storage: str, name: str, y: np.ndarray, space: dict[str, Any], con
         study.enqueue_trial(params)
     study.optimize(lambda trial: objective(trial, y, space, epochs), n_trials=len(configs))
     return study
+
+
+if __name__ == "__main__":
+    # Run as its own interpreter (`test_bench_plain.py`), so it gets torch's default numerics
+    # as a user's script would, not the harness's (which flushes denormals when imported).
+    import json
+    import sys
+
+    args = json.loads(sys.argv[1])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_study(args["storage"], args["name"], np.load(args["y"]), args["space"], args["configs"], args["epochs"])
