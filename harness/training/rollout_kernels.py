@@ -5,9 +5,8 @@ step runs the model on its W latest values from a zero state, one batch-1 call a
 the small models that train in about a second, that was most of the time a trial spends
 outside training: torch's fixed cost per call (~100-130 us for the layer and head, whichever
 cell) times 150 steps, 15-35 ms at hidden 32, window 16, against 3-6 ms for the same
-arithmetic in one numba loop. Past `MAX_WORK` (window x gates x hidden^2 per step) torch's
-kernels, which project the window's inputs at once and use SIMD for the gates, are faster, so
-the model's own forward runs there (`evaluate.rollout`).
+arithmetic in one numba loop. For a large LSTM oneDNN is faster (`MAX_LSTM_WORK`), so the
+model's own forward runs there (`evaluate.rollout`).
 
 The numbers are the model's own up to float rounding (the same products summed in another
 order: ~1e-8 apart in float32, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
@@ -25,11 +24,16 @@ from harness.training.models import RecurrentRegressor
 
 CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-# Window x gates x hidden^2, the multiply-adds of one rollout step's recurrence. Measured on
-# this project's CPU (2-core AMD EPYC, one thread; 150 steps, LSTM, numba vs torch): 3.7x at
-# hidden 32 window 16 (65k), 32x at hidden 8 window 5 (1.3k), 0.73x at hidden 85 window 64
-# (1.85M), 0.80x at hidden 233 window 24 (5.2M). The limit sits well inside the gain.
-MAX_WORK = 300_000
+# An LSTM's rollout runs here up to this window x 4 x hidden^2 (the multiply-adds of one
+# rollout step's recurrence); past it oneDNN's LSTM, which projects the window's inputs at once
+# and computes the gates with SIMD, is faster. Measured (150 steps, one thread, loop vs torch):
+# on a 2-core Intel Xeon with AVX-512 4.1x at hidden 32 window 16 (65k), 1.86x at hidden 72
+# window 18 (373k), 1.00x at hidden 65 window 47 (794k), 0.73x at hidden 85 window 64 (1.85M);
+# on a 2-core AMD EPYC 3.7x at 65k, 0.73x at 1.85M. An RNN's or GRU's rollout always runs
+# here: torch's path for them is the same numba recurrence (`fused`) plus a torch call a step,
+# and the loop measured faster at every size of the default spaces (Xeon: 1.19x at GRU hidden
+# 200 window 177, 1.33x at RNN hidden 256 window 177, 5.9x at GRU hidden 60 window 8).
+MAX_LSTM_WORK = 400_000
 
 
 @numba.njit(cache=True)
@@ -91,7 +95,7 @@ def applies(model: RecurrentRegressor, device: torch.device, window: int) -> boo
         and not layer.bidirectional
         and layer.bias
         and getattr(layer, "nonlinearity", "tanh") == "tanh"
-        and window * GATES[model.cell] * layer.hidden_size**2 <= MAX_WORK
+        and (model.cell != "lstm" or window * 4 * layer.hidden_size**2 <= MAX_LSTM_WORK)
     )
 
 

@@ -63,18 +63,18 @@ def _model_rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -
     return buffer[w:]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell,hidden,window", [("rnn", 32, 16), ("gru", 32, 16), ("lstm", 32, 16), ("gru", 120, 40)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_compiled_rollout_is_the_models_own(cell: str, dtype: torch.dtype) -> None:
+def test_the_compiled_rollout_is_the_models_own(cell: str, hidden: int, window: int, dtype: torch.dtype) -> None:
     """The one-loop rollout of a small model gives the model's own predictions: to float32
     rounding (the same products summed in another order), and to 1e-12 in float64."""
     precision = "fp64" if dtype == torch.float64 else "fp32"
-    config = RunConfig(cell=cell, hidden_size=32, window=16, epochs=4, lr=0.01, seed=0, precision=precision)
+    config = RunConfig(cell=cell, hidden_size=hidden, window=window, epochs=4, lr=0.01, seed=0, precision=precision)
     model = train.run(config, "cpu").model  # trained: its rollout follows the sine
-    data = make_windows(make_signal(SignalConfig()), 16, "cpu", dtype=dtype)
-    assert model is not None and rollout_kernels.applies(model, data.x.device, 16)
+    data = make_windows(make_signal(SignalConfig()), window, "cpu", dtype=dtype)
+    assert model is not None and rollout_kernels.applies(model, data.x.device, window)
     free = evaluate.rollout(model, data, "window")
-    reference = _model_rollout(model, data.x[data.splits.test.start], len(free))
+    reference = _model_rollout(model, data.x[data.splits.test.start], len(free))  # torch's own path
     assert free.dtype == dtype and free.shape == reference.shape == (150,)
     assert float(reference.std()) > 0.3  # a rollout that oscillates, not a constant
     tol = 1e-12 if dtype == torch.float64 else 1e-5
@@ -82,7 +82,7 @@ def test_the_compiled_rollout_is_the_models_own(cell: str, dtype: torch.dtype) -
 
 
 def test_a_large_model_rolls_out_through_its_own_forward() -> None:
-    """Past `MAX_WORK` torch's kernels are faster, and the rollout is the model's forward, exactly."""
+    """Past `MAX_LSTM_WORK` oneDNN is faster, and the rollout is the model's own forward, exactly."""
     data = make_windows(make_signal(SignalConfig()), 64, "cpu")
     torch.manual_seed(0)
     model = RecurrentRegressor("lstm", 1, 85)
