@@ -38,7 +38,9 @@ def write_sales(folder: Path, seed: int = 0) -> None:
     t = np.arange(96)
     sales = 100 + t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(seed).normal(0, 2, size=len(t))
     months = pd.date_range("2010-01-01", periods=len(t), freq="MS").strftime("%Y-%m-%d")
-    pd.DataFrame({"month": months, "sales": sales}).to_csv(folder / "sales.csv", index=False)
+    # written beside it and renamed over it: a trial reading it mid-write would see a half file
+    pd.DataFrame({"month": months, "sales": sales}).to_csv(folder / "sales.csv.new", index=False)
+    os.replace(folder / "sales.csv.new", folder / "sales.csv")
 
 
 CELLS = ("rnn", "lstm", "gru")

@@ -254,6 +254,8 @@ def claim_size(spec: StudySpec, fuse: int, device_type: str) -> int:
     the plain-script benchmark)."""
     if fuse == 1 or spec.training.protocol != "window" or device_type != "cpu":  # only the CPU groups
         return 1
+    if spec.training.num_layers != 1 or {"num_layers", "batch_size"} & set(spec.search):
+        return 1  # groups are one layer deep and share a batch size (`group._shape_free`)
     shares = [_share_at_most(spec.search.get("hidden_size", spec.fixed.get("hidden_size", 30)), CPU_MAX_HIDDEN[cell])
               for cell in spec.cells()]  # fmt: skip
     return fuse if sum(shares) / len(shares) >= 0.5 else 1
@@ -267,7 +269,9 @@ def _share_at_most(param: Param | int, limit: int) -> float:
         return float(param <= limit)
     scale = math.log if param.log else float
     low, high = scale(param.low), scale(param.high)
-    return 1.0 if high <= low else min(max((scale(limit) - low) / (high - low), 0.0), 1.0)
+    if high <= low:  # one value
+        return float(param.low <= limit)
+    return min(max((scale(limit) - low) / (high - low), 0.0), 1.0)
 
 
 def _ping(study: optuna.Study) -> None:

@@ -9,7 +9,8 @@ arithmetic in one numba loop. For a large LSTM oneDNN is faster (`MAX_LSTM_WORK`
 model's own forward runs there (`evaluate.rollout`).
 
 The numbers are the model's own up to float rounding (the same products summed in another
-order: ~1e-8 apart in float32, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
+order, the gates' sigmoid in double: within 1e-5 in float32 and 1e-12 in float64 of torch's
+own layers, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
 gates i, f, g, o for the LSTM, r, z, n for the GRU with n = tanh(W_in x + b_in + r (W_hn h + b_hn)).
 """
 
@@ -90,6 +91,7 @@ def applies(model: RecurrentRegressor, device: torch.device, window: int) -> boo
     return (
         device.type == "cpu"
         and fused.available()  # HARNESS_FUSED=0 turns every numba path off, this one too
+        and model.fused  # a model built to run torch's path (`fused=False`) rolls out there too
         and layer.num_layers == 1
         and layer.input_size == 1
         and not layer.bidirectional

@@ -224,3 +224,5 @@ def test_a_worker_claims_a_group_only_where_most_trials_can_group(tmp_path: Path
     assert claim_size(small, 4, "cuda") == 1 and claim_size(small, 1, "cpu") == 1
     seed = load_spec(SMOKE, ['search.cell=["lstm"]', 'training.protocol="seed"'])
     assert claim_size(seed, 4, "cpu") == 1
+    for past in ("search.hidden_size={low=64, high=64}", "training.num_layers=2"):  # one value past 24; two layers
+        assert claim_size(load_spec(SMOKE, ['search.cell=["lstm"]', past]), 4, "cpu") == 1, past

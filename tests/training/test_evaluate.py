@@ -54,12 +54,17 @@ def test_rollout_feeds_the_model_its_own_predictions(protocol: str) -> None:
 
 
 def _model_rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -> torch.Tensor:
-    """The rollout as the model's own forward gives it, one call a step (the reference)."""
+    """The rollout as the model's forward gives it, one call a step, through torch's own layers
+    (not the fused numba recurrence, which the loop must not merely agree with): the reference."""
     w = len(start)
     buffer = torch.cat([start, start.new_empty(steps)])
-    with torch.no_grad():
-        for k in range(steps):
-            buffer[w + k] = model(buffer[k : k + w].view(1, w, 1))[0][0, -1, 0]
+    fused, model.fused = model.fused, False
+    try:
+        with torch.no_grad():
+            for k in range(steps):
+                buffer[w + k] = model(buffer[k : k + w].view(1, w, 1))[0][0, -1, 0]
+    finally:
+        model.fused = fused
     return buffer[w:]
 
 
@@ -74,7 +79,7 @@ def test_the_compiled_rollout_is_the_models_own(cell: str, hidden: int, window: 
     data = make_windows(make_signal(SignalConfig()), window, "cpu", dtype=dtype)
     assert model is not None and rollout_kernels.applies(model, data.x.device, window)
     free = evaluate.rollout(model, data, "window")
-    reference = _model_rollout(model, data.x[data.splits.test.start], len(free))  # torch's own path
+    reference = _model_rollout(model, data.x[data.splits.test.start], len(free))
     assert free.dtype == dtype and free.shape == reference.shape == (150,)
     assert float(reference.std()) > 0.3  # a rollout that oscillates, not a constant
     tol = 1e-12 if dtype == torch.float64 else 1e-5
