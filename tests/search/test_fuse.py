@@ -142,10 +142,12 @@ def test_confirm_fuses_replicates_and_sweeps_with_the_numbers_of_solo_runs(tmp_p
 
 
 def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -> None:
+    # 100 epochs: a group of three ~7 s, so the signal lands inside its training (at 30 epochs
+    # the group took ~2 s on a faster machine, and a kill 1.5 s in could find it finished)
     from test_reliability import ROOT, assert_interrupted, launch_cmd, running, wait_for
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    slow = ["--set", "training.epochs=30", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
+    slow = ["--set", "training.epochs=100", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
     proc = subprocess.Popen([*launch_cmd(url, 6), *slow], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_for(url, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 3 and running(ts), timeout=120)
     time.sleep(1.0)  # inside the group's training
@@ -163,7 +165,7 @@ def test_a_killed_group_is_failed_and_its_trials_run_again(tmp_path: Path) -> No
     from test_reliability import ROOT, launch_cmd, wait_for
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    slow = ["--set", "training.epochs=30", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
+    slow = ["--set", "training.epochs=100", "--set", 'search.cell=["lstm"]', "--no-progress", "--fuse", "3"]
     proc = subprocess.Popen([*launch_cmd(url, 3), *slow], cwd=ROOT, stderr=subprocess.DEVNULL)
     killed = wait_for(url, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 3, timeout=120)
     time.sleep(1.5)  # the heartbeats have started
