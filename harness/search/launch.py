@@ -42,7 +42,7 @@ from harness.search.study import (
     make_sampler,
     summarize,
 )
-from harness.search.trials import INTERRUPTED, STORAGE_FAULT, Runner
+from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, Runner
 from harness.training.device import resolve_device, threads_per_worker
 from harness.training.group import CPU_MAX_HIDDEN
 from harness.training.train import warm_up
@@ -327,7 +327,8 @@ def launch(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     with ClaimLock(storage_url, spec.study.name):  # two launches at once queue each trial once
-        requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))  # they run again, as a killed trial's do
+        # they run again, as a killed trial's do (a bad input's once the file is restored)
+        requeue_interrupted(study, (INTERRUPTED, BAD_INPUT, STORAGE_FAULT))
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [

@@ -33,6 +33,7 @@ from harness.training import group, train
 
 INTERRUPTED = "interrupted (SIGINT)"  # a Ctrl-C's fail_reason
 STORAGE_FAULT = "storage fault"  # how a trial the storage's failure interrupted begins its fail_reason
+BAD_INPUT = "bad input"  # ... and a trial stopped by bad input met mid-search (a series file edited)
 _log = logging.getLogger("optuna")  # where Optuna itself reports failed trials
 
 
@@ -70,8 +71,8 @@ class Runner:
             # the trials' fault either, and every further trial would meet it; the launch stops.
             for number, trial in list(running.items()):
                 with contextlib.suppress(Exception):
-                    trial.set_user_attr("fail_reason", f"bad input: {error}")
-                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=f"bad input: {error}"), warn=False)
+                    trial.set_user_attr("fail_reason", f"{BAD_INPUT}: {error}")
+                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=f"{BAD_INPUT}: {error}"), warn=False)
             raise
         except KeyboardInterrupt:
             for number, trial in list(running.items()):

@@ -137,7 +137,8 @@ lr = 0.01
 def test_a_series_changed_mid_launch_stops_it_with_exit_2_and_keeps_what_finished(tmp_path: Path) -> None:
     """The user's CSV changes while two studies run side by side: each study's next trial is
     refused in its own process (its series is no longer the one recorded), the third never
-    starts, and the launch exits 2 as `launch` alone would, with one line a study and no traceback."""
+    starts, and the launch exits 2 as `launch` alone would, with one line a study and no
+    traceback. Restored, the same command runs the stopped trials again and completes."""
     write_sales(tmp_path, 0)
     (tmp_path / "sales.toml").write_text(SALES)
     url = f"sqlite:///{tmp_path / 'h.db'}"
@@ -160,10 +161,20 @@ def test_a_series_changed_mid_launch_stops_it_with_exit_2_and_keeps_what_finishe
     assert "(exit status 2)" in lines[-1] and "run the same command" in lines[-1]
     (third,) = {"sales/rnn", "sales/lstm", "sales/gru"} - set(running)
     assert optuna.load_study(study_name=third, storage=url).trials == []
+    stopped = {}
     for name in running:  # the trial that met the change failed with the reason; none trained on the new values
         trials = optuna.load_study(study_name=name, storage=url).trials
         assert [t.state for t in trials][-1] == TrialState.FAIL and TrialState.RUNNING not in [t.state for t in trials]
         assert trials[-1].user_attrs["fail_reason"].startswith("bad input: sha256: ")
+        stopped[name] = trials[-1]
+    # the file restored, the same command completes every study, the stopped trials' parameters first
+    write_sales(tmp_path, 0)
+    assert subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True).returncode == 0
+    for name, failed in stopped.items():
+        study = optuna.load_study(study_name=name, storage=url)
+        assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 10
+        (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == failed.number]
+        assert retry.state == TrialState.COMPLETE and retry.params == failed.params
 
 
 def test_a_study_that_stopped_ends_the_launch_as_launch_would() -> None:
