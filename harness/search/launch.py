@@ -27,6 +27,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
+from harness.constraints import default_of
 from harness.errors import ConfigError
 from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
@@ -45,7 +46,7 @@ from harness.search.study import (
 from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, Runner
 from harness.training.device import resolve_device, threads_per_worker
 from harness.training.group import CPU_MAX_HIDDEN
-from harness.training.train import warm_up
+from harness.training.train import RunConfig, warm_up
 
 MAX_CONSECUTIVE_FAILURES = 3
 # A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
@@ -256,8 +257,8 @@ def claim_size(spec: StudySpec, fuse: int, device_type: str) -> int:
         return 1
     if spec.training.num_layers != 1 or {"num_layers", "batch_size"} & set(spec.search):
         return 1  # groups are one layer deep and share a batch size (`group._shape_free`)
-    shares = [_share_at_most(spec.search.get("hidden_size", spec.fixed.get("hidden_size", 30)), CPU_MAX_HIDDEN[cell])
-              for cell in spec.cells()]  # fmt: skip
+    hidden = spec.search.get("hidden_size", spec.fixed.get("hidden_size", default_of(RunConfig, "hidden_size")))
+    shares = [_share_at_most(hidden, CPU_MAX_HIDDEN[cell]) for cell in spec.cells()]
     return fuse if sum(shares) / len(shares) >= 0.5 else 1
 
 

@@ -60,19 +60,12 @@ class Runner:
             # Not the trials' fault: each running one is failed with the real cause where the
             # storage still takes it (else the next launch's heartbeat check fails it), and
             # the launch stops; the next one queues their parameters again.
-            reason = f"{STORAGE_FAULT}: {fault}"
-            for number, trial in list(running.items()):
-                with contextlib.suppress(Exception):
-                    trial.set_user_attr("fail_reason", reason)
-                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason))
+            _fail_all(study, running, f"{STORAGE_FAULT}: {fault}")
             raise
         except ConfigError as error:
             # Bad input met mid-search (a series file edited since the launch read it): not
             # the trials' fault either, and every further trial would meet it; the launch stops.
-            for number, trial in list(running.items()):
-                with contextlib.suppress(Exception):
-                    trial.set_user_attr("fail_reason", f"{BAD_INPUT}: {error}")
-                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=f"{BAD_INPUT}: {error}"), warn=False)
+            _fail_all(study, running, f"{BAD_INPUT}: {error}", warn=False)
             raise
         except KeyboardInterrupt:
             for number, trial in list(running.items()):
@@ -129,6 +122,14 @@ class Runner:
         for t in trials:
             t.set_user_attr("overhead_seconds", shared + sampling[t.number])
         return outcomes
+
+
+def _fail_all(study: optuna.Study, running: dict[int, optuna.Trial], reason: str, warn: bool = True) -> None:
+    """Fail every trial still running with `reason`, recorded where the storage still takes it."""
+    for number, trial in list(running.items()):
+        with contextlib.suppress(Exception):
+            trial.set_user_attr("fail_reason", reason)
+        _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason), warn=warn)
 
 
 def _raise_fault(error: Exception) -> None:
