@@ -11,14 +11,16 @@ TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13
 
 .PHONY: run test bench lint gpu-wheels gpu-check
 
-# pip byte-compiles what it installs one file at a time (half of a fresh venv's two minutes);
-# compileall does it on every core. It exits 1 for the few files in packages that are not for
-# this Python (torch's tests of newer syntax), which pip's own compiling skips too.
+# torch through pip (its configuration may name a local wheel cache, which uv does not read);
+# the rest through uv, which installed the same versions in 10 s where pip took 40-48 s here,
+# and through pip where uv cannot be had. Nothing is byte-compiled ahead: Python compiles each
+# module the first time it is imported (~15 s of one core for all the main job imports), where
+# compiling the whole venv took 41 s of both cores (torch's thousands of unused files).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile "$(TORCH)"
-	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+	($(BIN)/pip install --quiet --no-compile uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]') \
+	  || $(BIN)/pip install --quiet --no-compile -e '.[dev]'
 	touch $@
 
 # The main job: the searches (the two sines and one real series, the Nile's yearly flow), replicates of each

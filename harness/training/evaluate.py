@@ -52,7 +52,7 @@ def rollout(model: RecurrentRegressor, data: Windows, protocol: str) -> torch.Te
     model.eval()
     splits = data.splits
     start, steps, w = int(splits.test.start), splits.n - int(splits.test.start), splits.window
-    if protocol == "window" and rollout_kernels.applies(model, data.x.device, w):
+    if protocol == "window" and rollout_kernels.applies(model, data.x.device):
         return rollout_kernels.rollout(model, data.x[start], steps)  # the same steps in one compiled loop
     buffer = torch.empty(w + steps, device=data.x.device, dtype=data.x.dtype)
     buffer[:w] = data.x[start]

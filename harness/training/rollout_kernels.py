@@ -5,12 +5,11 @@ step runs the model on its W latest values from a zero state, one batch-1 call a
 the small models that train in about a second, that was most of the time a trial spends
 outside training: torch's fixed cost per call (~100-130 us for the layer and head, whichever
 cell) times 150 steps, 15-35 ms at hidden 32, window 16, against 3-6 ms for the same
-arithmetic in one numba loop. For a large LSTM oneDNN is faster (`MAX_LSTM_WORK`), so the
-model's own forward runs there (`evaluate.rollout`).
+arithmetic in one numba loop, which beats oneDNN's LSTM too at every size measured.
 
 The numbers are the model's own up to float rounding (the same products summed in another
-order, the gates' sigmoid in double: within 1e-5 in float32 and 1e-12 in float64 of torch's
-own layers, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
+order, float32 gates through `fast_math`'s SIMD tanh and sigmoid: within 5e-5 in float32 and
+1e-12 in float64 of torch's own layers, `tests/training/test_evaluate.py`). Conventions are PyTorch's:
 gates i, f, g, o for the LSTM, r, z, n for the GRU with n = tanh(W_in x + b_in + r (W_hn h + b_hn)).
 """
 
@@ -21,28 +20,20 @@ import numpy as np
 import torch
 
 from harness.training import fused
+from harness.training.fast_math import sigmoid, tanh
 from harness.training.models import RecurrentRegressor
 
 CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-# An LSTM's rollout runs here up to this window x 4 x hidden^2 (the multiply-adds of one
-# rollout step's recurrence); past it oneDNN's LSTM, which projects the window's inputs at once
-# and computes the gates with SIMD, is faster. Measured (150 steps, one thread, loop vs torch):
-# on a 2-core Intel Xeon with AVX-512 4.1x at hidden 32 window 16 (65k), 1.86x at hidden 72
-# window 18 (373k), 1.00x at hidden 65 window 47 (794k), 0.73x at hidden 85 window 64 (1.85M);
-# on a 2-core AMD EPYC 3.7x at 65k, 0.73x at 1.85M. An RNN's or GRU's rollout always runs
-# here: torch's path for them is the same numba recurrence (`fused`) plus a torch call a step,
-# and the loop measured faster at every size of the default spaces (Xeon: 1.19x at GRU hidden
+# Every cell's rollout runs here. Measured (150 steps, one thread, loop vs torch; 2-core Intel
+# Xeon with AVX-512): LSTM 16.9x at hidden 32 window 16, 4.9x at hidden 72 window 18, 1.9x at
+# hidden 85 window 64, 1.14x at hidden 200 window 100, since the gates became SIMD arithmetic
+# (`fast_math`; before, oneDNN won past window x 4 x hidden^2 = 800k: 0.73x at hidden 85 window
+# 64); RNN and GRU faster at every size of the default spaces already before (1.19x at GRU hidden
 # 200 window 177, 1.33x at RNN hidden 256 window 177, 5.9x at GRU hidden 60 window 8).
-MAX_LSTM_WORK = 400_000
 
 
-@numba.njit(cache=True)
-def _sigmoid(v: float) -> float:
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")  # no zero check on divisions: the loops vectorise
 def _rollout(
     cell: int,
     buffer: np.ndarray,
@@ -57,6 +48,7 @@ def _rollout(
     """Fill buffer[window:] in place: each value is the model's prediction from the `window`
     values before it, from a zero state. w_ih (G*H,) is the one input column, w_hh_t (H, G*H)."""
     hidden = w_hh_t.shape[0]
+    one = np.ones(1, dtype=buffer.dtype)[0]  # not 1.0, which would make the gates' arithmetic double
     h = np.zeros(hidden, dtype=buffer.dtype)
     c = np.zeros(hidden, dtype=buffer.dtype)
     for k in range(buffer.shape[0] - window):
@@ -67,26 +59,26 @@ def _rollout(
             g = np.dot(h, w_hh_t)
             for j in range(hidden):
                 if cell == 0:
-                    h[j] = np.tanh(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                    h[j] = tanh(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
                 elif cell == 1:
-                    r = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
-                    z = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
+                    r = sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                    z = sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
                     at = 2 * hidden + j  # the n gate's row
-                    n = np.tanh(w_ih[at] * x + b_ih[at] + r * (g[at] + b_hh[at]))
-                    h[j] = (1.0 - z) * n + z * h[j]
+                    n = tanh(w_ih[at] * x + b_ih[at] + r * (g[at] + b_hh[at]))
+                    h[j] = (one - z) * n + z * h[j]
                 else:
-                    i = _sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
-                    f = _sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
+                    i = sigmoid(w_ih[j] * x + b_ih[j] + g[j] + b_hh[j])
+                    f = sigmoid(w_ih[hidden + j] * x + b_ih[hidden + j] + g[hidden + j] + b_hh[hidden + j])
                     at, ot = 2 * hidden + j, 3 * hidden + j  # the g and o gates' rows
-                    cand = np.tanh(w_ih[at] * x + b_ih[at] + g[at] + b_hh[at])
-                    o = _sigmoid(w_ih[ot] * x + b_ih[ot] + g[ot] + b_hh[ot])
+                    cand = tanh(w_ih[at] * x + b_ih[at] + g[at] + b_hh[at])
+                    o = sigmoid(w_ih[ot] * x + b_ih[ot] + g[ot] + b_hh[ot])
                     c[j] = f * c[j] + i * cand
-                    h[j] = o * np.tanh(c[j])
+                    h[j] = o * tanh(c[j])
         buffer[window + k] = np.dot(head_w, h) + head_b
 
 
-def applies(model: RecurrentRegressor, device: torch.device, window: int) -> bool:
-    """A one-layer model with one input on the CPU, small enough that the loop is faster."""
+def applies(model: RecurrentRegressor, device: torch.device) -> bool:
+    """A one-layer model with one input on the CPU."""
     layer = model.rnn
     return (
         device.type == "cpu"
@@ -97,7 +89,6 @@ def applies(model: RecurrentRegressor, device: torch.device, window: int) -> boo
         and not layer.bidirectional
         and layer.bias
         and getattr(layer, "nonlinearity", "tanh") == "tanh"
-        and (model.cell != "lstm" or window * 4 * layer.hidden_size**2 <= MAX_LSTM_WORK)
     )
 
 

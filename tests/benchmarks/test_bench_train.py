@@ -97,7 +97,7 @@ def forward_backward(module: torch.nn.RNNBase, x: torch.Tensor, use_fused: bool)
 
 
 @pytest.mark.parametrize("kernel", ["torch", "fused"])
-@pytest.mark.parametrize("batch,hidden", [(1, 30), (32, 32), (32, 64), (64, 64), (64, 256)])
+@pytest.mark.parametrize("batch,hidden", [(1, 30), (32, 32), (32, 64), (64, 64), (64, 128), (64, 256), (256, 256)])
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_fused_crossover(benchmark: Any, cell: str, batch: int, hidden: int, kernel: str) -> None:
     """Forward and backward of the recurrent layer alone, 64 steps: where the fused kernels

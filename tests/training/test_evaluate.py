@@ -72,25 +72,27 @@ def _model_rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_compiled_rollout_is_the_models_own(cell: str, hidden: int, window: int, dtype: torch.dtype) -> None:
     """The one-loop rollout of a small model gives the model's own predictions: to float32
-    rounding (the same products summed in another order), and to 1e-12 in float64."""
+    rounding (the same products summed in another order, approximate gates), and to 1e-12 in float64."""
     precision = "fp64" if dtype == torch.float64 else "fp32"
     config = RunConfig(cell=cell, hidden_size=hidden, window=window, epochs=4, lr=0.01, seed=0, precision=precision)
     model = train.run(config, "cpu").model  # trained: its rollout follows the sine
     data = make_windows(make_signal(SignalConfig()), window, "cpu", dtype=dtype)
-    assert model is not None and rollout_kernels.applies(model, data.x.device, window)
+    assert model is not None and rollout_kernels.applies(model, data.x.device)
     free = evaluate.rollout(model, data, "window")
     reference = _model_rollout(model, data.x[data.splits.test.start], len(free))
     assert free.dtype == dtype and free.shape == reference.shape == (150,)
     assert float(reference.std()) > 0.3  # a rollout that oscillates, not a constant
-    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    # float32: the loop's SIMD tanh (`fast_math`, within 6 ulp where torch's is within 1) over
+    # 150 free-running steps, each fed the last: 1.4e-5 at most here (GRU 120 x 40)
+    tol = 1e-12 if dtype == torch.float64 else 5e-5
     assert torch.allclose(free, reference, rtol=tol, atol=tol), float((free - reference).abs().max())
 
 
-def test_a_large_model_rolls_out_through_its_own_forward() -> None:
-    """Past `MAX_LSTM_WORK` oneDNN is faster, and the rollout is the model's own forward, exactly."""
+def test_a_two_layer_model_rolls_out_through_its_own_forward() -> None:
+    """A model the loop does not cover (two layers) rolls out through its own forward, exactly."""
     data = make_windows(make_signal(SignalConfig()), 64, "cpu")
     torch.manual_seed(0)
-    model = RecurrentRegressor("lstm", 1, 85)
-    assert not rollout_kernels.applies(model, data.x.device, 64)
+    model = RecurrentRegressor("lstm", 1, 85, num_layers=2)
+    assert not rollout_kernels.applies(model, data.x.device)
     free = evaluate.rollout(model, data, "window")
     assert torch.equal(free, _model_rollout(model, data.x[data.splits.test.start], len(free)))

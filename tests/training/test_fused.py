@@ -159,7 +159,7 @@ def test_model_takes_the_fused_path_only_where_supported_and_agrees(
     RecurrentRegressor(cell, 5, 8, num_layers=2, fused=True)(x)
     RecurrentRegressor("lstm", 5, 8, fused=True)(x)
     assert len(fused_calls) == 1
-    RecurrentRegressor(cell, 1, 32, fused=True)(torch.randn(64, 3, 1))  # 64 x 32 = 2048: still fused
+    RecurrentRegressor(cell, 1, 128, fused=True)(torch.randn(64, 3, 1))  # 64 x 128 = 8192: still fused
     assert fused_calls[-1] == (64, 3, 1)
 
     monkeypatch.setenv("HARNESS_FUSED", "0")
