@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -36,7 +35,7 @@ from harness.search.spec import StudySpec
 from harness.search.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.series.data import split_indices
 from harness.stats.replicates import FRAME_COLUMNS, METRICS, UNIT_METRICS
-from harness.training.device import resolve_device, threads_per_worker
+from harness.training.device import resolve_device, set_threads, threads_per_worker
 from harness.training.group import estimated_work, pack, train_members
 from harness.training.models import CELLS
 from harness.training.train import RunConfig
@@ -90,7 +89,7 @@ class Job:
 def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
     """Train a batch of jobs, one alone or several as one group (`harness.training.group`); returns
     each run's record. Members of a group record its id, size and wall time, as in a launch."""
-    torch.set_num_threads(jobs[0].threads)
+    set_threads(jobs[0].threads)
     trained = train_members([job.config for job in jobs], jobs[0].device)
     extra = trained.attrs(uuid.uuid4().hex)  # confirm runs get their trial numbers later
     results = trained.members

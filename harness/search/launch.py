@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
@@ -44,7 +43,7 @@ from harness.search.study import (
     summarize,
 )
 from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, Runner
-from harness.training.device import resolve_device, threads_per_worker
+from harness.training.device import resolve_device, set_threads, threads_per_worker
 from harness.training.group import CPU_MAX_HIDDEN
 from harness.training.train import RunConfig, warm_up
 
@@ -127,12 +126,11 @@ class WorkerTask:
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
     """Run trials until the study holds `target` finished ones; returns trials this worker ran."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(task.threads)
+    threads = set_threads(task.threads)
     try:
         return _trial_loop(task, on_trial)
     finally:
-        torch.set_num_threads(threads)  # in-process runs (one worker, tests) leave no trace
+        set_threads(threads)  # in-process runs (one worker, tests) leave no trace
 
 
 class _NoTraceback(logging.Filter):
