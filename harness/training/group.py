@@ -57,12 +57,15 @@ OnMemberEpoch = Callable[[int, int, dict[str, float]], bool | None]  # (member, 
 PARAMS = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 
 
-# On the CPU a group beats its members trained one by one only up to these hidden sizes
-# (16 members, window 16, one thread, training time; `tests/benchmarks/test_bench_fuse.py`):
-# rnn 4.3x at hidden 16, 2.4x at 64, 1.6x at 128, 1.2x at 256; gru 2.5x, 1.7x, 1.3x, 0.9x;
-# lstm 1.6x at 16 but 0.9x at 32 and 0.6x at 64: a solo LSTM runs in oneDNN's fused kernel,
-# while the group's gate arithmetic is a dozen memory-bound operations per step.
-CPU_MAX_HIDDEN = {"rnn": 256, "gru": 128, "lstm": 24}
+# On the CPU a group beats its members trained one by one only up to these hidden sizes.
+# Against solo runs through the SIMD fused recurrence (`fused`, `fast_math`; 2026-12-01, 2-core
+# Intel Xeon, one thread, 5 members as a confirm groups a configuration's seeds, 2 epochs,
+# whole runs): rnn 2.6x at hidden 16 window 16 but 0.85x at 49 window 71; gru 1.15x at 16,
+# 0.97x at 40 window 32, 0.89x at 91 window 64, 0.98x at 116 window 177. (Against the slower
+# solo path before, 16 members, window 16: rnn 4.3x at 16 down to 1.2x at 256, gru 2.5x to
+# 0.9x at 256.) lstm 1.6x at 16 but 0.9x at 32 and 0.6x at 64: a solo LSTM runs in oneDNN's
+# fused kernel, while the group's gate arithmetic is a dozen memory-bound operations per step.
+CPU_MAX_HIDDEN = {"rnn": 32, "gru": 32, "lstm": 24}
 
 
 def _trainable_together(config: RunConfig) -> bool:

@@ -95,3 +95,22 @@ def test_flushing_denormals_changes_no_number_of_a_saturating_trial(monkeypatch:
         torch.set_flush_denormal(True)
     assert flushed.losses == kept.losses and flushed.val_mse_by_epoch == kept.val_mse_by_epoch
     assert flushed.metrics == kept.metrics
+
+
+def test_a_workers_threads_bound_torch_and_the_blas_under_numbas_kernels() -> None:
+    """`set_threads` reaches the OpenBLAS that numba's np.dot calls (scipy's, which numba
+    loads only at its first product) as well as torch, and gives back torch's count."""
+    from threadpoolctl import threadpool_info
+
+    from harness.training import fused
+    from harness.training.device import set_threads
+
+    fused.compile_kernels()  # numba's products have run: every BLAS they use is loaded
+    before = set_threads(1)
+    try:
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert any("scipy.libs" in pool["filepath"] for pool in blas)  # scipy's own, not numpy's
+        assert torch.get_num_threads() == 1 and all(pool["num_threads"] == 1 for pool in blas)
+    finally:
+        assert set_threads(before) == 1
+    assert torch.get_num_threads() == before
