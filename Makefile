@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 # the report. More seeds settle the findings marked fragile (`make run SEEDS=10`); the seeds already run are kept.
 # Two searches at a time, the largest first, one core each (a trial this small gains nothing from a second thread,
 # and each study asks exactly what it asks alone); a configuration's replicates train as one fused group where
-# that pays (hidden 32 at most), all studies' runs on two workers, the largest first.
+# that pays (hidden 32 at most, 24 for an LSTM), all studies' runs on two workers, the largest first.
 WINDOWS ?= 2,5,10,20,32,64
 SEEDS ?= 5
 run: $(VENV)/.installed

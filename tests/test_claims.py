@@ -146,7 +146,7 @@ def test_harness_fused_0_switches_the_fused_path_off(cell: str, monkeypatch: pyt
         return real(*args, **kwargs)
 
     monkeypatch.setattr(harness.training.fused, "recurrent", counting)
-    # A configuration the fused path takes: single layer, CPU, batch x hidden <= 2048.
+    # A configuration the fused path takes: single layer, CPU, batch x hidden <= 8192.
     config = train.RunConfig(cell=cell, hidden_size=8, window=5, epochs=1, batch_size=16)
     assert harness.training.fused.worthwhile(config.batch_size, config.hidden_size)
 

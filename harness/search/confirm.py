@@ -89,8 +89,11 @@ class Job:
 def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
     """Train a batch of jobs, one alone or several as one group (`harness.training.group`); returns
     each run's record. Members of a group record its id, size and wall time, as in a launch."""
-    set_threads(jobs[0].threads)
-    trained = train_members([job.config for job in jobs], jobs[0].device)
+    restore = set_threads(jobs[0].threads)
+    try:
+        trained = train_members([job.config for job in jobs], jobs[0].device)
+    finally:
+        restore()  # a confirm with one worker runs here, in the caller's process
     extra = trained.attrs(uuid.uuid4().hex)  # confirm runs get their trial numbers later
     results = trained.members
     records = []

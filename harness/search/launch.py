@@ -126,11 +126,11 @@ class WorkerTask:
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
     """Run trials until the study holds `target` finished ones; returns trials this worker ran."""
-    threads = set_threads(task.threads)
+    restore = set_threads(task.threads)
     try:
         return _trial_loop(task, on_trial)
     finally:
-        set_threads(threads)  # in-process runs (one worker, tests) leave no trace
+        restore()  # in-process runs (one worker, tests) leave no trace
 
 
 class _NoTraceback(logging.Filter):

@@ -7,9 +7,9 @@ import platform
 import re
 import resource
 import sys
+from collections.abc import Callable
 from typing import Any
 
-import scipy.linalg.cython_blas  # noqa: F401  # loaded now, so that set_threads reaches it
 import threadpoolctl
 import torch
 
@@ -162,17 +162,23 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def set_threads(threads: int) -> int:
+def set_threads(threads: int) -> Callable[[], None]:
     """Give this process `threads` threads for torch and for the BLAS under numba's kernels
-    (`fused`: their matrix products go through scipy's OpenBLAS, imported above because numba
-    loads it only at its first product, and which otherwise runs one thread per core in every
-    process); returns torch's count before. Unbounded, two workers
-    of one thread each ran four busy threads on two cores, and GRU trials of the main job's
-    searches took 1.6x as long as with torch's own kernels."""
+    (`fused`: their matrix products go through scipy's OpenBLAS, which otherwise runs one
+    thread per core in every process); returns what puts both back as they were. Unbounded,
+    two workers of one thread each ran four busy threads on two cores, and fused GRU trials
+    took 2.5x as long side by side."""
+    import scipy.linalg.cython_blas  # noqa: F401  # numba loads it only at its first product: load it now
+
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    threadpoolctl.threadpool_limits(threads, user_api="blas")
-    return before
+    limits = threadpoolctl.threadpool_limits(threads, user_api="blas")
+
+    def restore() -> None:
+        limits.restore_original_limits()  # first: it puts back OpenMP's count too, which torch reads
+        torch.set_num_threads(before)
+
+    return restore
 
 
 PRECISIONS = ("fp32", "tf32", "fp64")

@@ -5,14 +5,19 @@ PyPI's llvmlite), so in the fused recurrences the gates cost several times the m
 products they follow (GRU, batch 64, hidden 116, 177 steps: 67-85 ms of gates against 12 ms
 of products a forward pass). In float32, tanh is Eigen's rational approximation (the one
 TensorFlow and Eigen's own float tanh use: an odd polynomial of degree 13 over an even one of
-degree 6 on [-7.9988, 7.9988], where tanh is 1 within float32 beyond), which compiles to SIMD
-multiplies, adds and one divide: ~0.6 ns a value, within 6 float32 ulp (2.7e-7 absolute) of
-the exact value, where torch's SIMD tanh is within 1 ulp. sigmoid(x) = (tanh(x / 2) + 1) / 2,
-within 1.8e-7 absolute. In float64 (the gradient checks) both are the C library's, exact.
+degree 6 on [-7.9988, 7.9988], clamped beyond and exactly +-1 past 9.1, where float32's tanh
+rounds to 1), which compiles to SIMD multiplies, adds and one divide: ~0.6 ns a value, within
+6 float32 ulp (3.3e-7 absolute) of the exact value, where torch's SIMD tanh is within 1 ulp.
+sigmoid(x) = (tanh(x / 2) + 1) / 2, within 2.5e-7 absolute (not relative: below x = -16 it
+is 8.9e-8 or 0 where the true value is smaller; as a gate only the absolute error counts).
+In float64 (the gradient checks) both are the C library's, exact.
 
 The kernels that call these compile with `error_model="numpy"`: numba's default checks every
 float division for zero to raise Python's ZeroDivisionError, a branch that stops the loop from
 vectorising. NaN goes through (the clamp compares, so a diverged value stays NaN).
+
+numba's cache (`cache=True` on the kernels) is keyed by each kernel's own file: after editing
+this one, delete harness/training/__pycache__/*.nbi and *.nbc, or the kernels keep the old code.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from numba import types
 from numba.extending import overload
 
 F = np.float32
-_CLAMP = F(7.99881172180175781)  # tanh(x) rounds to 1 in float32 beyond this
+_CLAMP = F(7.99881172180175781)  # the approximation's range (Eigen's): it gives 0.9999998 there
 # Eigen's generic_fast_tanh_float: numerator (odd) and denominator (even) coefficients.
 _A = tuple(F(a) for a in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
                           -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))  # fmt: skip
@@ -59,7 +64,7 @@ def _tanh32(v: Any) -> Any:
     q = x2 * B6 + B4
     q = x2 * q + B2
     q = x2 * q + B0
-    y = x * p / q  # 0.9999998 at the clamp: exactly +-1 where float32's tanh rounds to it
+    y = x * p / q  # 0.9999998 at the clamp; exactly +-1 past _SATURATED, as float32's tanh
     return ONE if v > _SATURATED else (-ONE if v < -_SATURATED else y)
 
 

@@ -4,6 +4,8 @@ recorded with every trial."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,19 +100,25 @@ def test_flushing_denormals_changes_no_number_of_a_saturating_trial(monkeypatch:
 
 
 def test_a_workers_threads_bound_torch_and_the_blas_under_numbas_kernels() -> None:
-    """`set_threads` reaches the OpenBLAS that numba's np.dot calls (scipy's, which numba
-    loads only at its first product) as well as torch, and gives back torch's count."""
-    from threadpoolctl import threadpool_info
+    """`set_threads` reaches the OpenBLAS that numba's np.dot calls (scipy's, which numba loads
+    only at its first product: set before any, it must still hold after one) as well as torch,
+    and what it returns puts both back. In a fresh interpreter, where nothing has loaded it."""
+    script = """
+import torch
+from threadpoolctl import threadpool_info
+from harness.training import fused
+from harness.training.device import set_threads
 
-    from harness.training import fused
-    from harness.training.device import set_threads
-
-    fused.compile_kernels()  # numba's products have run: every BLAS they use is loaded
-    before = set_threads(1)
-    try:
-        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-        assert any("scipy.libs" in pool["filepath"] for pool in blas)  # scipy's own, not numpy's
-        assert torch.get_num_threads() == 1 and all(pool["num_threads"] == 1 for pool in blas)
-    finally:
-        assert set_threads(before) == 1
-    assert torch.get_num_threads() == before
+blas = lambda: sorted((p["filepath"], p["num_threads"]) for p in threadpool_info() if p["user_api"] == "blas")
+restore = set_threads(1)
+before = blas()
+fused.compile_kernels()  # numba's first products
+after = blas()
+assert torch.get_num_threads() == 1 and after and all(n == 1 for _, n in after), after
+restore()
+assert torch.get_num_threads() == 2 and all(n == 2 for _, n in blas()), blas()
+print(len(before), len(after))
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
