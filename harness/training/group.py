@@ -32,6 +32,7 @@ import torch
 from harness.series.data import Windows, make_windows
 from harness.series.signals import make_signal
 from harness.training import evaluate, group_kernels, train
+from harness.training.adam import BETAS, EPS
 from harness.training.device import (
     apply_numerics,
     device_name,
@@ -51,7 +52,6 @@ MAX_WASTE = 1.5
 # Below this hidden size a step's cost is per-operation overhead, not arithmetic: padding
 # 8 units to 16 costs nothing measurable, padding 16 to 256 costs 250x the arithmetic.
 ARITHMETIC_FROM = 32
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which `train.run` uses
 
 OnMemberEpoch = Callable[[int, int, dict[str, float]], bool | None]  # (member, epoch, metrics) -> stop?
 PARAMS = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")

@@ -25,6 +25,7 @@ from harness.series import metrics as forecast_metrics
 from harness.series.data import TRAIN_FRAC, VAL_FRAC, Windows, make_windows, split_indices
 from harness.series.signals import SignalConfig, make_signal, prepared
 from harness.training import evaluate
+from harness.training.adam import FlatAdam
 from harness.training.device import (
     FIRST_CALL_IMPORTS,
     PRECISION,
@@ -121,7 +122,7 @@ def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
     return model.to(device, dtype_for(config.precision))
 
 
-def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: FlatAdam) -> torch.Tensor:
     """The notebook's epoch: the whole training series as one sequence of W-feature steps,
     state carried from a zero start, summed squared error, one Adam step (full BPTT).
     One call of the recurrent layer replaces the notebook's Python loop over time steps."""
@@ -136,7 +137,7 @@ def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: torch.optim
 
 
 def _window_epoch(
-    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, batch_size: int, gen: torch.Generator
+    model: RecurrentRegressor, data: Windows, optimizer: FlatAdam, batch_size: int, gen: torch.Generator
 ) -> torch.Tensor:
     """Shuffled minibatches of windows, each a sequence of W scalars from a zero state."""
     part = data.splits.train
@@ -156,7 +157,7 @@ def _window_epoch(
 
 
 def train_epoch(
-    model: RecurrentRegressor, data: Windows, optimizer: torch.optim.Optimizer, config: RunConfig, gen: torch.Generator
+    model: RecurrentRegressor, data: Windows, optimizer: FlatAdam, config: RunConfig, gen: torch.Generator
 ) -> torch.Tensor:
     """One epoch of the config's protocol; the loss stays on the device (no host sync here)."""
     if config.protocol == "seed":
@@ -226,7 +227,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     y = make_signal(config.signal, train_frac=config.train_frac)  # a real series: scaled on its training part
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
     model = build_model(config, dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = FlatAdam(model.parameters(), lr=config.lr)  # torch's Adam, one tensor instead of six
     gen = torch.Generator().manual_seed(config.seed)
     has_val = data.splits.val.stop > data.splits.val.start
 
