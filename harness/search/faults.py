@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 EXIT_STORAGE = 3  # distinct from a usage error (2), a failed worker (1) and Ctrl-C (130)
 
@@ -98,3 +101,15 @@ def wait_for_server(ping: Callable[[], object], budget: float = RECONNECT_SECOND
         except Exception:  # still down
             delay = min(delay * 2, budget - waited) if waited < budget else delay
     return False
+
+
+def when_up(call: Callable[[], T], url: str) -> T:
+    """`call()`; if the database server was away (`transient`), again once it answers (bounded
+    back-off). For the reads a launch makes between trials (its progress, its summary), which
+    a restart can meet as well as a trial's own writes."""
+    try:
+        return call()
+    except Exception as e:
+        if not (transient(e, url) and wait_for_server(call)):
+            raise
+    return call()

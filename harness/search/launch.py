@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from harness.constraints import default_of
 from harness.errors import ConfigError
-from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server
+from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server, when_up
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
 from harness.search.spec import Choice, Param, Range, StudySpec, spec_from_dict
 from harness.search.storage import GRACE_PERIOD, RDB_IMPORTS, ClaimLock, open_storage, redact, sqlite_path
@@ -208,10 +208,14 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
     runner = Runner(spec, resolve_device(task.device), task.fuse, interruptible=GATE.open, artifacts=store)
     want = claim_size(spec, task.fuse, runner.device.type)
-    ran, failures = 0, 0
+    ran, failures, reconnected = 0, 0, False
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
         try:
+            if reconnected:  # inside the try: the server may go away again while we requeue
+                with lock:
+                    requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))
+                reconnected = False
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
@@ -231,14 +235,13 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
                 raise
             print(f"harness worker {task.worker}: the storage dropped the connection ({e.__class__.__name__}); "
                   "reconnected, going on", file=sys.stderr)  # fmt: skip
-            with lock:
-                requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))
+            reconnected = True
             continue
         ran += sum(len(states) for states in groups)
         for states in groups:  # a group that fails as a whole is one failure, not B
             failures = failures + 1 if all(s == TrialState.FAIL for s in states) else 0
         if on_trial is not None:
-            on_trial(study)
+            on_trial(study)  # the launch's progress: it waits out a server that went away itself (`when_up`)
         if failures >= MAX_CONSECUTIVE_FAILURES:
             raise WorkerError(f"{MAX_CONSECUTIVE_FAILURES} trials failed in a row; see their fail_reason")
     return ran
@@ -339,10 +342,10 @@ def launch(
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
 
     def update(s: optuna.Study) -> None:
-        bar.n = min(count_trials(s)[0], target)
+        finished, best = when_up(lambda: (count_trials(s)[0], best_value(s)), storage_url)
+        bar.n = min(finished, target)
         if on_progress is not None:
             on_progress(bar.n)
-        best = best_value(s)
         bar.set_postfix_str(f"best val_mse {best:.3g}" if best is not None else "", refresh=False)
         bar.refresh()
 
@@ -352,7 +355,7 @@ def launch(
             _run_workers(tasks, update, study)
     finally:
         bar.close()
-    return summarize(study)
+    return when_up(lambda: summarize(study), storage_url)
 
 
 @dataclass(frozen=True)

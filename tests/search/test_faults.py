@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from harness.cli import main
 from harness.search import weights
-from harness.search.faults import EXIT_STORAGE
+from harness.search.faults import EXIT_STORAGE, when_up
+from harness.search.storage import open_storage
 
 SMOKE = str(Path(__file__).parents[2] / "studies" / "smoke.toml")
 FAST = ["--no-progress", "--set", "training.epochs=2"]
@@ -117,12 +119,12 @@ POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
 POSTGRES_DATA = os.environ.get("HARNESS_TEST_POSTGRES_DATA")  # .ci/run's server: its data folder, to restart it
 
 
-def _restart_postgres(url: str, data: str) -> None:
-    """A real restart of the server (.ci/postgres.sh started it): a few seconds away."""
+def _pg_ctl(url: str, data: str, action: str) -> None:
+    """pg_ctl on the server .ci/postgres.sh started: "restart" (a few seconds away), "stop", "start"."""
     pgbin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     port = make_url(url).port
     subprocess.run(["runuser", "-u", "postgres", "--", str(pgbin / "pg_ctl"), "-D", f"{data}/db", "-m", "fast", "-w",
-                    "-l", f"{data}/log", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {data}", "restart"],
+                    "-l", f"{data}/log", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {data}", action],
                    check=True, capture_output=True, timeout=60)  # fmt: skip
 
 
@@ -152,7 +154,7 @@ def test_a_postgres_server_that_drops_connections_or_restarts_does_not_end_the_s
     time.sleep(1.0)
     _drop_connections(POSTGRES_URL)  # twice: once while it trains, once more wherever it is
     if POSTGRES_DATA:
-        _restart_postgres(POSTGRES_URL, POSTGRES_DATA)
+        _pg_ctl(POSTGRES_URL, POSTGRES_DATA, "restart")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert dropped >= 1 and "Traceback" not in err
@@ -167,3 +169,23 @@ def _complete(url: str, name: str) -> bool:
     except KeyError:
         return False
     return any(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+@pytest.mark.skipif(not (POSTGRES_URL and POSTGRES_DATA), reason="a PostgreSQL server this test may stop (.ci/run)")
+def test_a_read_between_trials_waits_for_a_server_that_is_away() -> None:
+    """What a launch reads between trials (its progress, its summary) meets a restart as a
+    trial's writes do: the server stopped, the read waits until it is back, then answers."""
+    assert POSTGRES_URL is not None and POSTGRES_DATA is not None
+    storage = open_storage(POSTGRES_URL)
+    name = f"away-{uuid.uuid4().hex[:8]}"
+    optuna.create_study(study_name=name, storage=storage)
+    storage.engine.dispose()  # no pooled connection survives the stop
+    _pg_ctl(POSTGRES_URL, POSTGRES_DATA, "stop")
+    timer = threading.Timer(2.0, _pg_ctl, args=(POSTGRES_URL, POSTGRES_DATA, "start"))
+    timer.start()
+    try:
+        with pytest.raises((sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)):
+            optuna.get_all_study_names(storage=storage)  # away: a plain read fails
+        assert name in when_up(lambda: optuna.get_all_study_names(storage=storage), POSTGRES_URL)
+    finally:
+        timer.join()
