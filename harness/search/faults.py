@@ -88,28 +88,40 @@ def transient(error: BaseException, url: str) -> bool:
     return cause is not None and any(words in cause.lower() for words in _TRANSIENT)
 
 
+def _delays(budget: float) -> list[float]:
+    """A bounded exponential back-off: 0.5, 1, 2, 4, 8 s ... up to `budget` seconds in all."""
+    delays: list[float] = []
+    delay = 0.5
+    while sum(delays) < budget:
+        delays.append(min(delay, budget - sum(delays)))
+        delay *= 2
+    return delays
+
+
 def wait_for_server(ping: Callable[[], object], budget: float = RECONNECT_SECONDS) -> bool:
-    """Call `ping` with a bounded exponential back-off (0.5, 1, 2, 4, 8 s ... up to `budget`
-    seconds in all) until it answers; True once it does."""
-    delay, waited = 0.5, 0.0
-    while waited < budget:
+    """Call `ping` after each back-off delay until it answers; True once it does."""
+    for delay in _delays(budget):
         time.sleep(delay)
-        waited += delay
         try:
             ping()
             return True
         except Exception:  # still down
-            delay = min(delay * 2, budget - waited) if waited < budget else delay
+            continue
     return False
 
 
 def when_up(call: Callable[[], T], url: str) -> T:
-    """`call()`; if the database server was away (`transient`), again once it answers (bounded
-    back-off). For the reads a launch makes between trials (its progress, its summary), which
-    a restart can meet as well as a trial's own writes."""
-    try:
-        return call()
-    except Exception as e:
-        if not (transient(e, url) and wait_for_server(call)):
-            raise
-    return call()
+    """`call()`, tried again after each back-off delay while it fails because the database
+    server is away (`transient`). For the reads a launch makes between trials (its progress,
+    its summary), which a restart can meet as well as a trial's own writes. Any other error is
+    raised at once, as it is; a server still away after `RECONNECT_SECONDS` is a `StorageFault`."""
+    for delay in [*_delays(RECONNECT_SECONDS), None]:
+        try:
+            return call()
+        except Exception as e:
+            if not transient(e, url):
+                raise
+            if delay is None:
+                raise StorageFault(None, storage_cause(e) or str(e)) from e
+            time.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")

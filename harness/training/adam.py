@@ -21,26 +21,32 @@ BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults
 
 
 class FlatAdam:
-    """`torch.optim.Adam(params, lr)` with its defaults (no weight decay, amsgrad or maximize).
+    """`torch.optim.Adam(params, lr)` with its defaults (no weight decay, amsgrad or maximize),
+    for parameters of one dtype on one device, built after the model's last `.to()`.
 
     Taking the parameters moves their values into one buffer (each becomes a view of it, same
     values, same `nn.Parameter` objects) and gives each a gradient that is a view of another:
-    backward accumulates into those in place, `zero_grad` zeroes them with one operation."""
+    backward accumulates into those in place, `zero_grad` zeroes them with one operation (a
+    parameter without a gradient then counts as a zero gradient and still moves by its
+    momentum, where torch's Adam would skip it: every parameter here gets one each step).
+    Used on the CPU only: a cuDNN RNN wants its weights in its own contiguous layout."""
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float) -> None:
         self.params = list(params)
+        if not self.params or len({(p.dtype, p.device) for p in self.params}) != 1:
+            raise ValueError("FlatAdam takes a non-empty list of parameters of one dtype on one device")
         first = self.params[0]
         size = sum(p.numel() for p in self.params)
         self.flat = torch.empty(size, dtype=first.dtype, device=first.device)
         self.grad = torch.zeros_like(self.flat)
-        self.grads: list[torch.Tensor] = []
+        self.views: list[tuple[torch.Tensor, torch.Tensor]] = []  # each parameter's (value, gradient)
         at = 0
         for p in self.params:
-            view = self.flat[at : at + p.numel()].view_as(p)
-            view.copy_(p.detach())
-            p.data = view
+            value = self.flat[at : at + p.numel()].view_as(p)
+            value.copy_(p.detach())
+            p.data = value
             p.grad = self.grad[at : at + p.numel()].view_as(p)
-            self.grads.append(p.grad)
+            self.views.append((value, p.grad))
             at += p.numel()
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
@@ -51,13 +57,16 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        for p, view in zip(self.params, self.grads, strict=True):
-            if p.grad is None or p.grad.data_ptr() != view.data_ptr():  # someone replaced it: take its values
-                view.copy_(p.grad if p.grad is not None else torch.zeros_like(view))
-                p.grad = view
+        for p, (value, grad) in zip(self.params, self.views, strict=True):
+            if p.data_ptr() != value.data_ptr():  # the update would miss the model without a word
+                raise RuntimeError("a parameter left FlatAdam's buffer (a .to() after the optimizer was built?)")
+            if p.grad is None or p.grad.data_ptr() != grad.data_ptr():  # replaced from outside: take its values
+                grad.copy_(p.grad if p.grad is not None else torch.zeros_like(grad))
+                p.grad = grad
         beta1, beta2 = BETAS
         self.steps += 1
-        # as torch's _single_tensor_adam (not capturable): bias corrections in Python floats
+        # as torch's _single_tensor_adam (not capturable): bias corrections in Python floats;
+        # `group._Stack.adam_step` is the same update for a group's members, each its own lr
         step_size = self.lr / (1 - beta1**self.steps)
         bias2_sqrt = (1 - beta2**self.steps) ** 0.5
         self.exp_avg.lerp_(self.grad, 1 - beta1)

@@ -232,9 +232,9 @@ class _Stack:
 
     @torch.no_grad()
     def adam_step(self, active: list[bool]) -> None:
-        """torch.optim.Adam's single-tensor update, member by member in one vectorised pass:
-        the same operations in the same order, each member's own lr and step count; members
-        not `active` keep their weights and moments untouched."""
+        """torch.optim.Adam's single-tensor update (as `adam.FlatAdam`'s for one model), member
+        by member in one vectorised pass: the same operations in the same order, each member's
+        own lr and step count; members not `active` keep their weights and moments untouched."""
         beta1, beta2 = BETAS
         everyone = all(active)
         self.steps += torch.tensor(active, dtype=torch.float64)

@@ -40,6 +40,8 @@ from harness.training.device import (
 )
 from harness.training.models import CELL, RecurrentRegressor, count_parameters
 
+Optimizer = FlatAdam | torch.optim.Optimizer  # the CPU's and the GPU's (`run`)
+
 PROTOCOLS = ("seed", "window")
 PROTOCOL = OneOf(PROTOCOLS, "protocol")
 
@@ -122,7 +124,7 @@ def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
     return model.to(device, dtype_for(config.precision))
 
 
-def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: FlatAdam) -> torch.Tensor:
+def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: Optimizer) -> torch.Tensor:
     """The notebook's epoch: the whole training series as one sequence of W-feature steps,
     state carried from a zero start, summed squared error, one Adam step (full BPTT).
     One call of the recurrent layer replaces the notebook's Python loop over time steps."""
@@ -137,7 +139,7 @@ def _seed_epoch(model: RecurrentRegressor, data: Windows, optimizer: FlatAdam) -
 
 
 def _window_epoch(
-    model: RecurrentRegressor, data: Windows, optimizer: FlatAdam, batch_size: int, gen: torch.Generator
+    model: RecurrentRegressor, data: Windows, optimizer: Optimizer, batch_size: int, gen: torch.Generator
 ) -> torch.Tensor:
     """Shuffled minibatches of windows, each a sequence of W scalars from a zero state."""
     part = data.splits.train
@@ -157,7 +159,7 @@ def _window_epoch(
 
 
 def train_epoch(
-    model: RecurrentRegressor, data: Windows, optimizer: FlatAdam, config: RunConfig, gen: torch.Generator
+    model: RecurrentRegressor, data: Windows, optimizer: Optimizer, config: RunConfig, gen: torch.Generator
 ) -> torch.Tensor:
     """One epoch of the config's protocol; the loss stays on the device (no host sync here)."""
     if config.protocol == "seed":
@@ -219,6 +221,12 @@ class SlowEpochs:
         return None
 
 
+def make_optimizer(model: RecurrentRegressor, lr: float, device: torch.device) -> Optimizer:
+    """torch's Adam; on the CPU as one tensor instead of six (`adam`: the same weights, fewer
+    operations), on a GPU torch's own (a cuDNN RNN wants its weights in its own layout)."""
+    return FlatAdam(model.parameters(), lr) if device.type == "cpu" else torch.optim.Adam(model.parameters(), lr)
+
+
 def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train one model as `config` says and evaluate its best-validation weights."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -227,7 +235,7 @@ def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoc
     y = make_signal(config.signal, train_frac=config.train_frac)  # a real series: scaled on its training part
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
     model = build_model(config, dev)
-    optimizer = FlatAdam(model.parameters(), lr=config.lr)  # torch's Adam, one tensor instead of six
+    optimizer = make_optimizer(model, config.lr, dev)
     gen = torch.Generator().manual_seed(config.seed)
     has_val = data.splits.val.stop > data.splits.val.start
 

@@ -12,7 +12,7 @@ from harness.series.data import make_windows
 from harness.series.signals import make_signal
 from harness.training import evaluate, fused
 from harness.training.device import resolve_device, synchronize
-from harness.training.train import RunConfig, build_model, train_epoch
+from harness.training.train import RunConfig, build_model, make_optimizer, train_epoch
 
 from conftest import CELLS
 
@@ -26,7 +26,7 @@ def setup(cell: str, protocol: str, hidden: int, fused: bool | None = None) -> t
     model = build_model(config, DEVICE)
     if fused is not None:
         model.fused = fused
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr, DEVICE)  # as train.run does
     return model, data, optimizer, config, torch.Generator().manual_seed(0)
 
 

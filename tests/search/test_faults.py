@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from harness.cli import main
 from harness.search import weights
-from harness.search.faults import EXIT_STORAGE, when_up
+from harness.search.faults import EXIT_STORAGE, StorageFault, when_up
 from harness.search.storage import open_storage
 
 SMOKE = str(Path(__file__).parents[2] / "studies" / "smoke.toml")
@@ -189,3 +189,33 @@ def test_a_read_between_trials_waits_for_a_server_that_is_away() -> None:
         assert name in when_up(lambda: optuna.get_all_study_names(storage=storage), POSTGRES_URL)
     finally:
         timer.join()
+
+
+def _raise(error: Exception) -> object:
+    raise error
+
+
+def test_when_up_retries_only_a_server_that_is_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a server to stop: the driver's own error types, the back-off's sleeps skipped."""
+    slept: list[float] = []
+    monkeypatch.setattr("harness.search.faults.time.sleep", slept.append)
+    away = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+    url = "postgresql+psycopg://u:p@127.0.0.1:1/db"
+    answers: list[object] = [away, away, "names"]
+
+    def read() -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert when_up(read, url) == "names" and slept == [0.5, 1.0]  # away twice, then back
+    full = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+    for error, where in ((full, url), (away, "sqlite:///h.db")):  # not a server coming back: raised at once
+        slept.clear()
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            when_up(lambda e=error: _raise(e), where)
+        assert slept == []
+    with pytest.raises(StorageFault, match="connection refused"):  # still away after the back-off
+        when_up(lambda: _raise(away), url)
+    assert sum(slept) == pytest.approx(30.0)

@@ -25,8 +25,8 @@ def _steps(cell: str, dtype: torch.dtype, flat: bool, steps: int = 40) -> tuple[
         optimizer.zero_grad()
         loss = ((model(x)[0][:, -1, 0] - y) ** 2).mean()
         loss.backward()
-        if step == steps // 2 and flat:
-            model.fc.bias.grad = model.fc.bias.grad.clone()  # a gradient replaced from outside is still used
+        if step == steps // 2:  # a gradient replaced from outside is the one used, by both
+            model.fc.bias.grad = model.fc.bias.grad * 2
         optimizer.step()
         losses.append(loss.item())
     return model, losses
@@ -51,3 +51,13 @@ def test_a_run_with_flat_adam_is_a_run_with_torchs(monkeypatch: pytest.MonkeyPat
     theirs = train.run(config, "cpu")
     assert ours.losses == theirs.losses and ours.val_mse_by_epoch == theirs.val_mse_by_epoch
     assert ours.metrics == theirs.metrics
+
+
+def test_flat_adam_refuses_what_it_cannot_update() -> None:
+    model = RecurrentRegressor("gru", 1, 4)
+    with pytest.raises(ValueError, match="one dtype on one device"):
+        FlatAdam([*model.rnn.parameters(), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))], lr=0.01)
+    optimizer = FlatAdam(model.parameters(), lr=0.01)
+    model.fc.weight.data = model.fc.weight.data.clone()  # as a .to() after the optimizer was built would
+    with pytest.raises(RuntimeError, match="left FlatAdam's buffer"):
+        optimizer.step()
