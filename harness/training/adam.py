@@ -32,21 +32,20 @@ class FlatAdam:
     Used on the CPU only: a cuDNN RNN wants its weights in its own contiguous layout."""
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float) -> None:
-        self.params = list(params)
-        if not self.params or len({(p.dtype, p.device) for p in self.params}) != 1:
+        taken = list(params)
+        if not taken or len({(p.dtype, p.device) for p in taken}) != 1:
             raise ValueError("FlatAdam takes a non-empty list of parameters of one dtype on one device")
-        first = self.params[0]
-        size = sum(p.numel() for p in self.params)
-        self.flat = torch.empty(size, dtype=first.dtype, device=first.device)
+        size = sum(p.numel() for p in taken)
+        self.flat = torch.empty(size, dtype=taken[0].dtype, device=taken[0].device)
         self.grad = torch.zeros_like(self.flat)
-        self.views: list[tuple[torch.Tensor, torch.Tensor]] = []  # each parameter's (value, gradient)
+        self.slots: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []  # (parameter, its value, its gradient)
         at = 0
-        for p in self.params:
+        for p in taken:
             value = self.flat[at : at + p.numel()].view_as(p)
             value.copy_(p.detach())
             p.data = value
             p.grad = self.grad[at : at + p.numel()].view_as(p)
-            self.views.append((value, p.grad))
+            self.slots.append((p, value, p.grad))
             at += p.numel()
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
@@ -57,7 +56,7 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        for p, (value, grad) in zip(self.params, self.views, strict=True):
+        for p, value, grad in self.slots:  # a few data_ptr reads a step: cheap next to the update
             if p.data_ptr() != value.data_ptr():  # the update would miss the model without a word
                 raise RuntimeError("a parameter left FlatAdam's buffer (a .to() after the optimizer was built?)")
             if p.grad is None or p.grad.data_ptr() != grad.data_ptr():  # replaced from outside: take its values
