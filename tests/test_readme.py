@@ -58,3 +58,25 @@ def test_quoted_output_is_what_the_command_prints(
                 ours, theirs = ours.rsplit(maxsplit=1)[0], theirs.rsplit(maxsplit=1)[0]
         # printed to 4 significant digits: the same numbers print the same text
         assert ours.split() == theirs.split(), f"{doc}: {theirs!r} is now {ours!r}"
+
+
+def test_the_readme_quotes_the_findings_as_the_report_writes_them() -> None:
+    """The README's findings are `findings.md` verbatim: its questions, in the generator's order
+    and words, each a list of findings, and the generator's note on fragile verdicts."""
+    from harness.stats.findings import Finding, markdown
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**Which cell predicts best?**")
+    end = text.index("\n\n", text.index("_Fragile_ marks", start)) + 1
+    quoted = text[start:end]
+    titles = {"Which cell predicts best?": "cells", "Does any cell beat forecasting's baselines?": "baseline",
+              "Does the long period hurt?": "period", "Does a longer window help?": "window"}  # fmt: skip
+    found, question = [], None
+    for line in quoted.splitlines():
+        if line.startswith("**") and line.endswith("**"):
+            question = titles[line.strip("*")]  # a title the generator does not write is a KeyError
+        elif line.startswith("- "):
+            assert question is not None, line
+            found.append(Finding(question, "", line[2:]))
+    assert {f.question for f in found} == set(titles.values())
+    assert markdown(found) == quoted
