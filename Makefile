@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `make TORCH='torch==X.Y'` (or any pip requirement) as you like.
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13.0)
 
-.PHONY: run test bench lint gpu-wheels gpu-check
+.PHONY: run test test-fast bench lint gpu-wheels gpu-check
 
 # torch through pip (its configuration may name a local wheel cache, which uv does not read);
 # the rest through uv, which installed the same versions in 10 s where pip took 40-48 s here,
@@ -41,6 +41,12 @@ test: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
+
+# The inner loop (docs/contributing.md): everything but the tests marked `slow` (real launches
+# started, interrupted and resumed, worker processes, PostgreSQL). `make test` runs them all.
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check harness tests
+	$(BIN)/pytest -q -m "not slow"
 
 bench: $(VENV)/.installed
 	$(BIN)/pytest tests/benchmarks --benchmark-enable --benchmark-only \

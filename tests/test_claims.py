@@ -121,16 +121,17 @@ def test_timeout_starts_no_trial_after_its_seconds(
     # Dozens of trials on a quiet machine; at least one however loaded it is.
     assert 1 <= len(trials) < budget, (str(before), wall, timings)
     assert all(t.state == TrialState.COMPLETE for t in trials), [t.state for t in trials]
-    first, last = trials[0], trials[-1]
-    assert first.datetime_start and last.datetime_start and last.datetime_complete
-    # The deadline is set before the first trial starts: nothing may start after it (a
-    # small allowance for the storage round trip between the check and the trial's creation).
-    assert last.datetime_start <= first.datetime_start + timedelta(seconds=timeout + 0.5)
-    # ... and the launch used its time: it stopped starting trials only once the deadline passed.
-    assert last.datetime_complete >= before + timedelta(seconds=timeout - 0.5)
-    spans = [(t.datetime_complete - t.datetime_start) for t in trials if t.datetime_complete and t.datetime_start]
-    longest = max(span.total_seconds() for span in spans)
-    assert wall < timeout + longest + 30  # study creation, the last trial, the summary (a loaded machine)
+    assert all(t.datetime_start and t.datetime_complete for t in trials), timings
+    # Order, not seconds. The deadline (`timeout` past the launch's start) is set before the
+    # first trial starts, and the one worker checks it before claiming each trial, one at a
+    # time: so a trial starting later than first start + timeout can only be the last one
+    # (claimed just before the deadline passed; the check after it stops the worker).
+    start = trials[0].datetime_start
+    assert start is not None
+    late = [t.number for t in trials if t.datetime_start and t.datetime_start > start + timedelta(seconds=timeout)]
+    assert late in ([], [trials[-1].number]), timings
+    # ... and the launch used its time: it returned only once the deadline had passed.
+    assert wall >= timeout
 
 
 # ---------------------------------------------------------------- 3. HARNESS_FUSED=0

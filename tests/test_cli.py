@@ -9,15 +9,17 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import cli, cli_flags
+from harness import cli
+from harness.cli import commands
 from harness.constraints import default_of
 from harness.errors import ConfigError
 from harness.search.spec import SpecError
+from harness.search.study import study_line
 from harness.training.reproduce import NotebookSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return cli.build_parser().parse_args(list(argv))
+    return cli.build_parser(argv).parse_args(list(argv))
 
 
 def test_reproduce_defaults_are_the_notebooks_from_the_config_class() -> None:
@@ -49,6 +51,9 @@ def test_flags_are_parsed_into_their_fields_types() -> None:
         (["confirm", "--windows", ","], "harness confirm: --windows: must be integers >= 1 separated by commas, "
                                          "got ','"),
         (["nonsense"], "harness: command: invalid choice"),
+        (["launch", "x.toml", "--trails", "5"],
+         "harness launch: unrecognized arguments: --trails 5 (did you mean --trials?)"),
+        (["studies", "--zzz"], "harness studies: unrecognized arguments: --zzz (see `harness studies --help`)"),
     ],
 )  # fmt: skip
 def test_a_bad_flag_is_one_line_naming_it(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,14 +67,13 @@ def test_window_lists_are_sorted_and_unique() -> None:
     assert parse("confirm").windows == ()
 
 
-def _studies_raising(error: BaseException) -> Callable[[argparse._SubParsersAction], None]:
+def _studies_raising(error: BaseException) -> Callable[[argparse.ArgumentParser], None]:
     """A `studies` subcommand whose command raises `error`, as a real command's would."""
 
-    def add(sub: argparse._SubParsersAction) -> None:
+    def add(p: argparse.ArgumentParser) -> None:
         def command(args: argparse.Namespace) -> int:
             raise error
 
-        p = sub.add_parser("studies")
         p.add_argument("--storage")
         p.set_defaults(func=command, flags={"storage": "--storage"})
 
@@ -82,13 +86,13 @@ def _studies_raising(error: BaseException) -> Callable[[argparse._SubParsersActi
         (ConfigError("storage", "no database at x.db"), "harness studies: --storage: no database at x.db", 2),
         (ConfigError("other", "said so"), "harness studies: other: said so", 2),
         (SpecError("s.toml", "study.name", "bad"), "harness studies: s.toml: study.name: bad", 2),
-        (KeyboardInterrupt(), "harness: interrupted", cli.EXIT_INTERRUPTED),
+        (KeyboardInterrupt(), "harness studies: interrupted", 130),
     ],
 )
 def test_a_commands_error_names_its_flag_file_or_key(
     error: BaseException, line: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "_add_studies", _studies_raising(error))
+    monkeypatch.setattr(commands, "add_studies", _studies_raising(error))
     assert cli.main(["studies", "--storage", "sqlite:///x.db"]) == code
     assert capsys.readouterr().err.strip() == line
 
@@ -101,10 +105,22 @@ def test_the_summary_line() -> None:
         "best_trial": 2,
         "best_params": {"cell": "gru", "lr": 0.0123456, "window": 5},
     }
-    assert cli_flags.study_line(summary) == (
+    assert study_line(summary) == (
         "s: 4 finished (3 complete, 1 pruned), 2 failed; best val_mse 0.0001235 (trial 2): cell=gru lr=0.0123 window=5"
     )
-    assert cli_flags.study_line(summary | {"best_value": None}).endswith("2 failed; no complete trial yet")
-    assert cli_flags.study_line(summary | {"target": 6}).startswith(
-        "s: 4 finished of 6 (3 complete, 1 pruned), 2 failed"
+    assert study_line(summary | {"best_value": None}).endswith("2 failed; no complete trial yet")
+    assert study_line(summary | {"target": 6}).startswith("s: 4 finished of 6 (3 complete, 1 pruned), 2 failed")
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`harness --help` lists the subcommands without importing torch, Optuna or pandas."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'optuna', 'pandas') if m in sys.modules))"
     )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "usage: harness" in out and "launch" in out and "confirm" in out
+    assert out.strip().splitlines()[-1] == "[]"

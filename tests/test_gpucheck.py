@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import torch
+
 from harness import gpucheck
 
 
@@ -16,7 +19,7 @@ def test_the_gpu_check_runs_on_the_cpu_and_writes_its_files(tmp_path: Path) -> N
     assert numerics["epochs"] == 33 and numerics["max_relative_difference"] == 0.0  # CPU against itself
     (solo,) = report["solo"]
     assert solo["device_train_seconds"] > 0 and solo["cpu_train_seconds"] > 0
-    assert [r["workers"] for r in report["workers"]] == [1, 2]
+    assert [(r["workers"], r["trials"]) for r in report["workers"]] == [(1, 2), (2, 4)]
     assert all(r["trials_per_minute"] > 0 and r["failed"] == 0 for r in report["workers"])
     assert [r["fuse"] for r in report["fused"]] == [1, 4]
     assert all(r["trials_per_minute"] > 0 and r["failed"] == 0 for r in report["fused"])
@@ -24,10 +27,11 @@ def test_the_gpu_check_runs_on_the_cpu_and_writes_its_files(tmp_path: Path) -> N
     assert "trials per minute" in summary and "max relative difference" in summary
 
 
-def test_a_missing_gpu_is_a_one_line_error(tmp_path: Path, capsys: object) -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        return  # the real check runs there
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: `make gpu-check` runs the real check")
+def test_a_missing_gpu_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert gpucheck.main(["--device", "cuda", "--out", str(tmp_path / "x")]) == 2
-    assert not (tmp_path / "x").exists()
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.splitlines()  # one line: no traceback, no measurement started
+    assert line.startswith("harness.gpucheck: --device: ") and "cuda" in line and "cpu" in line, line
+    assert not (tmp_path / "x").exists()  # nothing written

@@ -1,48 +1,28 @@
-"""`harness ...` subcommands. `python -m harness` runs the same thing.
-
-Every mistake a user can make ends here as one line on stderr naming the flag, file or
-key and what is allowed, with exit status 2 and no traceback.
-"""
+"""The subcommands that run and read studies: reproduce, launch, studies, dashboard, confirm,
+weights, report (`harness.cli` builds the parser; `race` holds race and record)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from harness.cli_flags import (
+from harness.cli.flags import (
     STORAGE_FLAGS,
     add_artifacts,
     add_storage,
-    config_error,
     config_flag,
     flag_type,
     positive_float,
     positive_int,
-    study_line,
 )
-from harness.cli_race import _add_race, _add_record
 from harness.constraints import rule_of
 from harness.errors import ConfigError
-from harness.search.spec import ExecutionSettings, SpecError, StudySettings
+from harness.search.spec import ExecutionSettings, StudySettings
+from harness.search.study import study_line
 
-EXIT_USAGE = 2
 REPORT_DIR = "results/report"
-EXIT_INTERRUPTED = 130
-RESUMABLE = ("launch", "race", "record")  # commands that pick up where a Ctrl-C left them
-
-
-class UsageError(Exception):
-    """A mistake in the command line or its inputs, already phrased for the user."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse prints the whole usage block; one line that names the flag is clearer, in
-        # the shape every other mistake has ("--lr: must be ...", not "argument --lr: ...").
-        raise UsageError(f"{self.prog}: {message.removeprefix('argument ')}")
 
 
 # ---------------------------------------------------------------- reproduce
@@ -58,13 +38,12 @@ _REPRODUCE_FLAGS = {
 }
 
 
-def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+def add_reproduce(p: argparse.ArgumentParser) -> None:
     from harness.series.signals import SIGNALS, SignalConfig
     from harness.training.models import CELLS
     from harness.training.reproduce import NotebookSettings
     from harness.training.train import RunConfig
 
-    p = sub.add_parser("reproduce", help="re-run the notebook's configurations on the seed protocol")
     # No default: without --cell, --signal or --window, the notebook's own runs.
     config_flag(p, "--cell", RunConfig, "cell", default=None, metavar="{" + ",".join(CELLS) + "}")
     config_flag(p, "--signal", SignalConfig, "name", default=None, metavar="{" + ",".join(SIGNALS) + "}")
@@ -124,8 +103,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- launch
-def _add_launch(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("launch", help="create or resume one Optuna study per spec and fill its trial budget")
+def add_launch(p: argparse.ArgumentParser) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     config_flag(p, "--trials", StudySettings, "trials", default=None,
                  help="target number of finished trials per study (default: the spec's)")  # fmt: skip
@@ -156,7 +134,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, check_members, fill, plan, prepare_workers
+    from harness.search.launch import check_members, fill, plan, prepare_workers
     from harness.search.side_by_side import launch_side_by_side
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
@@ -179,14 +157,10 @@ def _launch(args: argparse.Namespace) -> int:
     check_members(members, url)
     options = {"workers": args.workers, "device": args.device, "artifacts": args.artifacts,
                "threads": args.threads or threads_per_worker(args.workers * min(concurrent, len(members)))}  # fmt: skip
-    try:
-        if concurrent > 1 and len(members) > 1:
-            summaries = launch_side_by_side(members, url, concurrent, progress=not args.no_progress, **options)
-        else:
-            summaries = [fill(m, url, progress=not args.no_progress, **options) for m in members]
-    except WorkerError as e:
-        print(f"harness launch: {e}", file=sys.stderr)
-        return e.status
+    if concurrent > 1 and len(members) > 1:
+        summaries = launch_side_by_side(members, url, concurrent, progress=not args.no_progress, **options)
+    else:
+        summaries = [fill(m, url, progress=not args.no_progress, **options) for m in members]
     print(f"storage: {redact(url)}")
     for summary in summaries:
         print(study_line(summary))
@@ -195,8 +169,7 @@ def _launch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- race
 # ---------------------------------------------------------------- studies, dashboard
-def _add_studies(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("studies", help="list the studies in a storage")
+def add_studies(p: argparse.ArgumentParser) -> None:
     add_storage(p)
     p.add_argument("--json", action="store_true", help="one JSON object per study per line")
     p.set_defaults(func=_studies, flags=STORAGE_FLAGS)
@@ -236,8 +209,7 @@ def _studies(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_dashboard(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the same storage")
+def add_dashboard(p: argparse.ArgumentParser) -> None:
     add_storage(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=positive_int, default=8080)
@@ -270,8 +242,7 @@ def _artifact_store(folder: str) -> Any:
 
 
 # ---------------------------------------------------------------- confirm
-def _add_confirm(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("confirm", help="re-train each cell's best configurations over several seeds")
+def add_confirm(p: argparse.ArgumentParser) -> None:
     add_storage(p)
     p.add_argument("--study", action="append", metavar="NAME", help="only these studies (default: all)")
     p.add_argument("--seeds", type=positive_int, default=5, help="replicates per configuration (default 5)")
@@ -353,8 +324,7 @@ def _confirm(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- weights
-def _add_weights(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="write a trial's trained weights to a file (plain torch.save)")
+def add_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="the Optuna study, e.g. short-period/lstm (see `harness studies`)")
     p.add_argument("trial", type=int, help="the trial number")
     p.add_argument("--out", required=True, help="the file to write, e.g. lstm.pt")
@@ -389,8 +359,7 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- report
-def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="tables and figures from a storage")
+def add_report(p: argparse.ArgumentParser) -> None:
     add_storage(p)
     p.add_argument(
         "--out",
@@ -446,62 +415,3 @@ def _report(args: argparse.Namespace) -> int:
                         races=args.study)  # fmt: skip
     print(f"report: {path}")
     return 0
-
-
-# ---------------------------------------------------------------- entry point
-def build_parser() -> _Parser:
-    parser = _Parser(prog="harness", description="Benchmark and tune recurrent sequence predictors.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_reproduce(sub)
-    _add_launch(sub)
-    _add_race(sub)
-    _add_record(sub)
-    _add_studies(sub)
-    _add_dashboard(sub)
-    _add_report(sub)
-    _add_confirm(sub)
-    _add_weights(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if "artifacts" in vars(args) and args.artifacts is None:
-            from harness.search.storage import default_artifacts, storage_url
-
-            args.artifacts = default_artifacts(storage_url(args.storage))
-        return int(args.func(args))
-    except UsageError as e:
-        print(e, file=sys.stderr)
-        return EXIT_USAGE
-    except SpecError as e:
-        print(f"harness {args.command}: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as e:
-        flags = getattr(args, "flags", {})
-        print(f"harness {args.command}: {config_error(flags)(e)}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as e:  # the storage failing mid-command: one line with the real cause, not a traceback
-        from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
-        from harness.search.storage import redact, storage_url
-
-        cause = storage_cause(e) if not isinstance(e, StorageFault) else None
-        if not isinstance(e, StorageFault) and cause is None:
-            raise
-        fault = e if isinstance(e, StorageFault) else StorageFault(None, cause or "")
-        print(f"harness {args.command}: {fault.message(redact(storage_url(getattr(args, 'storage', None))))}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_STORAGE
-    except KeyboardInterrupt:
-        if args.command in RESUMABLE:
-            print(f"harness {args.command}: interrupted; what finished is kept, the trials that were running are "
-                  "marked FAIL and queued again: run the same command to resume", file=sys.stderr)  # fmt: skip
-        else:
-            print("harness: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def entry() -> NoReturn:
-    sys.exit(main())

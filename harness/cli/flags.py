@@ -1,14 +1,25 @@
-"""The front end's shared flag helpers: flags typed by a config field's declared rule, the
-storage and artifact flags, and the one-line summary of a study (`harness launch`, `record`)."""
+"""The front end's shared flag helpers: the parser that words its mistakes in one line, flags
+typed by a config field's declared rule, the storage and artifact flags."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.constraints import Integer, Real, Rule, check, default_of, rule_of
 from harness.errors import ConfigError
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs, already phrased for the user."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage block; one line that names the flag is clearer, in
+        # the shape every other mistake has ("--lr: must be ...", not "argument --lr: ...").
+        raise UsageError(f"{self.prog}: {message.removeprefix('argument ')}")
 
 
 def flag_type(rule: Rule) -> Callable[[str], Any]:
@@ -35,7 +46,9 @@ def config_flag(p: argparse.ArgumentParser, flag: str, cls: type, name: str, **k
 
 
 def config_error(flags: dict[str, str]) -> Callable[[ConfigError], str]:
-    return lambda e: f"{flags.get(e.key, e.key)}: {e.message}"
+    """A bad input's line: a spec's mistake names its file and key (`SpecError`), any other its
+    flag (a config field's key mapped through `flags`)."""
+    return lambda e: str(e) if hasattr(e, "source") else f"{flags.get(e.key, e.key)}: {e.message}"
 
 
 STORAGE_FLAGS = {"storage": "--storage", "device": "--device"}
@@ -50,17 +63,3 @@ def add_artifacts(p: argparse.ArgumentParser, what: str) -> None:
         "--artifacts",
         help=f"artifact folder: {what} (default: artifacts/ beside a SQLite database, else results/artifacts)",
     )
-
-
-def study_line(summary: dict[str, Any]) -> str:
-    c = summary["counts"]
-    budget = f" of {summary['target']}" if summary.get("target") else ""  # a per-cell study's share, as it runs
-    line = (
-        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished{budget} ({c['COMPLETE']} complete, "
-        f"{c['PRUNED']} pruned), {c['FAIL']} failed"
-    )
-    if summary["best_value"] is None:
-        return line + "; no complete trial yet"
-    params = ({"cell": summary["best_cell"]} if summary.get("best_cell") else {}) | summary["best_params"]
-    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-    return line + f"; best val_mse {summary['best_value']:.4g} (trial {summary['best_trial']}): {shown}"

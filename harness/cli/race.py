@@ -8,14 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness.cli_flags import STORAGE_FLAGS, add_storage, positive_float, positive_int, study_line
+from harness.cli.flags import STORAGE_FLAGS, add_storage, positive_float, positive_int
 from harness.errors import ConfigError
 
 
-def _add_race(sub: argparse._SubParsersAction) -> None:
+def add_race(p: argparse.ArgumentParser) -> None:
     from harness.search.race import DEFAULT_METHODS
 
-    p = sub.add_parser("race", help="race search methods (sampler+pruner) over repeats, on wall-clock")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), metavar="S+P,...",
                    help=f"sampler+pruner pairs (default {','.join(DEFAULT_METHODS)})")  # fmt: skip
@@ -47,7 +46,7 @@ DEFAULT_REPEATS = 10  # harness.search.race's, here so the flag's help need not 
 
 
 def _race(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, prepare_workers
+    from harness.search.launch import prepare_workers
     from harness.search.race import Budget, parse_methods, race, race_spec
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
@@ -65,12 +64,8 @@ def _race(args: argparse.Namespace) -> int:
     prepare_workers(args.workers)
     url = storage_url(args.storage)
     check_storage(url)
-    try:
-        race(specs, url, methods=methods, repeats=args.repeats, budget=Budget(args.trials, args.seconds),
-             workers=args.workers, device=args.device, threads=args.threads, progress=not args.no_progress)  # fmt: skip
-    except WorkerError as e:
-        print(f"harness race: {e}", file=sys.stderr)
-        return 1
+    race(specs, url, methods=methods, repeats=args.repeats, budget=Budget(args.trials, args.seconds),
+         workers=args.workers, device=args.device, threads=args.threads, progress=not args.no_progress)  # fmt: skip
     from harness.search.storage import open_storage
     from harness.stats import race_stats
 
@@ -131,10 +126,9 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
 
 
 # ---------------------------------------------------------------- record
-def _add_record(sub: argparse._SubParsersAction) -> None:
+def add_record(p: argparse.ArgumentParser) -> None:
     from harness.search.record import DEFAULT_CONFIGS, DEFAULT_SEEDS
 
-    p = sub.add_parser("record", help="record learning curves of a spec's search space for simulated races")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--configs", type=positive_int, default=DEFAULT_CONFIGS,
                    help=f"Sobol points per cell (each categorical combination; default {DEFAULT_CONFIGS})")  # fmt: skip
@@ -152,10 +146,12 @@ def _add_record(sub: argparse._SubParsersAction) -> None:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from harness.search.launch import WorkerError, prepare_workers
+    from harness.search.exits import WorkerError
+    from harness.search.launch import prepare_workers
     from harness.search.record import curves_spec, record
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
+    from harness.search.study import study_line
     from harness.training.device import resolve_device
 
     specs = [load_spec(path, args.set) for path in args.specs]
@@ -172,8 +168,7 @@ def _record(args: argparse.Namespace) -> int:
                                     workers=args.workers, device=args.device, threads=args.threads,
                                     timeout=args.timeout, progress=not args.no_progress))  # fmt: skip
         except WorkerError as e:
-            print(f"harness record: {spec.study.name}: {e}", file=sys.stderr)
-            return 1
+            raise WorkerError(f"{spec.study.name}: {e}", e.status) from e
     print(f"storage: {redact(url)}")
     for summary in summaries:
         print(study_line(summary) + f"; {summary['configs']} Sobol points per cell x {summary['seeds']} seeds, "

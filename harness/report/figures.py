@@ -42,7 +42,7 @@ from harness.search.spec import Range  # noqa: E402
 from harness.training.evaluate import HORIZON_TOLERANCE  # noqa: E402
 
 DPI = 100
-COLORS = {"rnn": "tab:blue", "lstm": "tab:orange", "gru": "tab:green"}
+COLORS = {"rnn": "tab:blue", "lstm": "tab:orange", "lstm-fb1": "tab:red", "gru": "tab:green"}
 _SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 # Trials of one cell in the learning curves: the cell's colour, a line style and a marker
 # each; 4 styles x 5 markers give 20 distinct pairs before one repeats.

@@ -43,7 +43,7 @@ from harness.training import evaluate
 from harness.training.models import RecurrentRegressor
 from harness.training.train import RunConfig, run
 
-CELL_ORDER = ("rnn", "lstm", "gru")
+CELL_ORDER = ("rnn", "lstm", "lstm-fb1", "gru")
 REFERENCES = ("persistence", "mean", "linear-ar")
 TOP_CURVES = 3  # learning curves drawn per cell
 

@@ -6,7 +6,7 @@ artifact folder is not the trial's fault, so it must not be recorded as one (thr
 commit"). The trial loop turns such an error into `StorageFault`, which names where it
 happened and the real cause ("database or disk is full"); the running trials are marked
 FAIL with that reason where the storage still takes the write, and the front end prints
-one line and exits with `EXIT_STORAGE`. Nothing recorded is lost: the next launch of the
+one line and exits with `exits.EXIT_STORAGE`. Nothing recorded is lost: the next launch of the
 same command fails what was left RUNNING (heartbeats), queues its parameters again and
 completes the budget.
 """
@@ -18,9 +18,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
-
-EXIT_STORAGE = 3  # distinct from a usage error (2), a failed worker (1) and Ctrl-C (130)
-
 
 class StorageFault(Exception):
     """The storage or artifact store failed; `where` names it (None: the study's database,

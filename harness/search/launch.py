@@ -28,7 +28,17 @@ from optuna.trial import TrialState
 
 from harness.constraints import default_of
 from harness.errors import ConfigError
-from harness.search.faults import EXIT_STORAGE, StorageFault, transient, wait_for_server, when_up
+from harness.search.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_STORAGE,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Terminated,
+    WorkerError,
+    exiting,
+)
+from harness.search.faults import StorageFault, transient, wait_for_server, when_up
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
 from harness.search.spec import Choice, Param, Range, StudySpec, spec_from_dict
 from harness.search.storage import GRACE_PERIOD, RDB_IMPORTS, ClaimLock, open_storage, redact, sqlite_path
@@ -42,9 +52,10 @@ from harness.search.study import (
     make_sampler,
     summarize,
 )
-from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, Runner
+from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, TERMINATED, Runner
 from harness.training.device import resolve_device, set_threads, threads_per_worker
 from harness.training.group import CPU_MAX_HIDDEN
+from harness.training.models import kind
 from harness.training.train import RunConfig, warm_up
 
 MAX_CONSECUTIVE_FAILURES = 3
@@ -54,43 +65,35 @@ MAX_CONSECUTIVE_FAILURES = 3
 ORPHAN_SECONDS = 3 * GRACE_PERIOD
 
 
-class WorkerError(Exception):
-    """A worker stopped: too many failed trials in a row, or a worker process died; or, side
-    by side, a study's process stopped (`status` 2 where it met bad input, as `launch` alone
-    would exit)."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class InterruptGate:
-    """Ctrl-C (SIGINT) that only interrupts where it is safe.
+    """Ctrl-C (SIGINT) and SIGTERM that only interrupt where it is safe.
 
     Python raises KeyboardInterrupt wherever the signal lands; inside Optuna's tell or a
     storage write that can leave a trial half-recorded (and Optuna 5 then fails with its own
     traceback). So the handler only records the request, and raises at once only while a
     trial is training (`open`): that trial is marked FAIL with its reason. Elsewhere the
-    request is honoured at the next safe point (`check`).
+    request is honoured at the next safe point (`check`). SIGTERM, as a scheduler or container
+    runtime stops a process, is `exits.Terminated`, a KeyboardInterrupt handled the same way.
     """
 
     def __init__(self) -> None:
-        self.requested = False
+        self.requested: type[KeyboardInterrupt] | None = None
         self._open = False
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.requested = True
+        self.requested = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         if self._open:
-            raise KeyboardInterrupt
+            raise self.requested
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        previous = signal.signal(signal.SIGINT, self._handle)
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
-            self.requested = self._open = False
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.requested, self._open = None, False
 
     @contextmanager
     def open(self) -> Iterator[None]:
@@ -103,8 +106,8 @@ class InterruptGate:
         self.check()
 
     def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.requested is not None:
+            raise self.requested
 
 
 GATE = InterruptGate()  # one per process: signal handlers are per process
@@ -214,7 +217,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
         try:
             if reconnected:  # inside the try: the server may go away again while we requeue
                 with lock:
-                    requeue_interrupted(study, (INTERRUPTED, STORAGE_FAULT))
+                    requeue_interrupted(study, (INTERRUPTED, TERMINATED, STORAGE_FAULT))
                 reconnected = False
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -254,12 +257,12 @@ def claim_size(spec: StudySpec, fuse: int, device_type: str) -> int:
     two thirds past `CPU_MAX_HIDDEN`'s 24) with `--workers 2 --fuse 4`, one worker held a
     0.8 s trial behind an 11 s one while the other waited 8 s for the study's end (2026-12-01,
     the plain-script benchmark)."""
-    if fuse == 1 or spec.training.protocol != "window" or device_type != "cpu":  # only the CPU groups
-        return 1
+    if fuse == 1 or spec.collection is not None or spec.training.protocol != "window" or device_type != "cpu":
+        return 1  # only the CPU groups (a collection's trial is a group of its own)
     if spec.training.num_layers != 1 or {"num_layers", "batch_size"} & set(spec.search):
         return 1  # groups are one layer deep and share a batch size (`group._shape_free`)
     hidden = spec.search.get("hidden_size", spec.fixed.get("hidden_size", default_of(RunConfig, "hidden_size")))
-    shares = [_share_at_most(hidden, CPU_MAX_HIDDEN[cell]) for cell in spec.cells()]
+    shares = [_share_at_most(hidden, CPU_MAX_HIDDEN[kind(cell)]) for cell in spec.cells()]
     return fuse if sum(shares) / len(shares) >= 0.5 else 1
 
 
@@ -282,20 +285,9 @@ def _ping(study: optuna.Study) -> None:
 
 
 def _worker_main(task: WorkerTask) -> None:
-    try:
-        with GATE.installed():
-            run_worker(task)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except StorageFault as e:
-        print(f"harness worker {task.worker}: {e.message(redact(task.storage_url))}", file=sys.stderr)
-        sys.exit(EXIT_STORAGE)
-    except ConfigError as e:  # bad input met mid-search (a series file edited): exit 2, as in this process
-        print(f"harness worker {task.worker}: {e}", file=sys.stderr)
-        sys.exit(2)
-    except WorkerError as e:
-        print(f"harness worker {task.worker}: {e}", file=sys.stderr)
-        sys.exit(e.status)
+    # Bad input met mid-search (a series file edited) exits 2, as in this process; and so on (`exits`).
+    with exiting(f"harness worker {task.worker}", redact(task.storage_url)), GATE.installed():
+        run_worker(task)
 
 
 def launch(
@@ -330,7 +322,7 @@ def launch(
         optuna.storages.fail_stale_trials(study)
     with ClaimLock(storage_url, spec.study.name):  # two launches at once queue each trial once
         # they run again, as a killed trial's do (a bad input's once the file is restored)
-        requeue_interrupted(study, (INTERRUPTED, BAD_INPUT, STORAGE_FAULT))
+        requeue_interrupted(study, (INTERRUPTED, TERMINATED, BAD_INPUT, STORAGE_FAULT))
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
@@ -346,7 +338,7 @@ def launch(
         bar.n = min(finished, target)
         if on_progress is not None:
             on_progress(bar.n)
-        bar.set_postfix_str(f"best val_mse {best:.3g}" if best is not None else "", refresh=False)
+        bar.set_postfix_str(f"best {spec.objective} {best:.3g}" if best is not None else "", refresh=False)
         bar.refresh()
 
     update(study)
@@ -449,14 +441,16 @@ def prepare_workers(workers: int) -> None:
         forkserver.ensure_running()
 
 
-def relay_interrupt(procs: Iterable[Any]) -> None:
-    """Pass a Ctrl-C on to `procs` and wait for them. Processes in the terminal's process group
-    got the same SIGINT; one sent to us alone (a scheduler's) reaches them only so, and each
-    marks its running trials FAIL with the reason before it exits."""
+def relay_interrupt(procs: Iterable[Any], error: BaseException | None = None) -> None:
+    """Pass a Ctrl-C (or, where `error` is `Terminated`, a SIGTERM) on to `procs` and wait for
+    them. Processes in the terminal's process group got the same SIGINT; one sent to us alone
+    (a scheduler's) reaches them only so, and each marks its running trials FAIL with the
+    reason before it exits."""
     procs = list(procs)
+    signum = signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT
     for p in procs:
         if p.is_alive() and p.pid is not None:
-            os.kill(p.pid, signal.SIGINT)
+            os.kill(p.pid, signum)
     for p in procs:
         p.join()
 
@@ -477,14 +471,15 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
             for p in procs:
                 p.join(timeout=0.5 / len(procs))
         update(study)
-    except (KeyboardInterrupt, StorageFault, ConfigError):
-        relay_interrupt(procs)  # our storage failing too: every running trial is marked FAIL first
+    except (KeyboardInterrupt, StorageFault, ConfigError) as e:
+        relay_interrupt(procs, e)  # our storage failing too: every running trial is marked FAIL first
         raise
     bad = [p for p in procs if p.exitcode != 0]
     if any(p.exitcode == EXIT_STORAGE for p in bad):
         raise StorageFault(None, "in a worker process (its line above says why)")
-    if any(p.exitcode == 130 for p in bad):
+    if any(p.exitcode in (EXIT_INTERRUPTED, EXIT_TERMINATED) for p in bad):
         raise KeyboardInterrupt
     if bad:
         codes = [p.exitcode for p in bad]
-        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {codes})", 2 if 2 in codes else 1)
+        raise WorkerError(f"{len(bad)} of {len(tasks)} workers failed (exit codes {codes})",
+                          EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAILED)  # fmt: skip

@@ -24,9 +24,17 @@ from typing import Any
 
 import optuna
 
-from harness.errors import ConfigError
-from harness.search.faults import EXIT_STORAGE, StorageFault, storage_cause
-from harness.search.launch import GATE, Member, WorkerError, fill, quiet_optuna, relay_interrupt, worker_context
+from harness.search.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_STORAGE,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    WorkerError,
+    exiting,
+)
+from harness.search.faults import StorageFault
+from harness.search.launch import GATE, Member, fill, quiet_optuna, relay_interrupt, worker_context
 from harness.search.spec import Param, Range
 from harness.search.storage import open_storage, redact
 from harness.search.study import create_study, summarize
@@ -51,26 +59,8 @@ def _study_main(task: _Task, finished: Any) -> None:
     def progress(n: int) -> None:
         finished[task.slot] = n
 
-    name = task.member.spec.study.name
-    try:
+    with exiting(f"harness launch: {task.member.spec.study.name}", redact(task.storage_url)):
         fill(task.member, task.storage_url, progress=False, on_progress=progress, **task.options)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except StorageFault as e:
-        print(f"harness launch: {name}: {e.message(redact(task.storage_url))}", file=sys.stderr)
-        sys.exit(EXIT_STORAGE)
-    except ConfigError as e:  # what `check_members` did not foresee: one line, as the front end says it
-        print(f"harness launch: {name}: {e}", file=sys.stderr)
-        sys.exit(2)
-    except WorkerError as e:
-        print(f"harness launch: {e}", file=sys.stderr)
-        sys.exit(e.status)
-    except Exception as e:  # the database failing under it: one line with the real cause, as the front end says it
-        cause = storage_cause(e)
-        if cause is None:
-            raise
-        print(f"harness launch: {name}: {StorageFault(None, cause).message(redact(task.storage_url))}", file=sys.stderr)
-        sys.exit(EXIT_STORAGE)
 
 
 def study_work(member: Member) -> float:
@@ -138,8 +128,8 @@ def launch_side_by_side(
                                 failed[name] = p.exitcode
                     GATE.check()
                     update()
-            except KeyboardInterrupt:
-                relay_interrupt(running)
+            except KeyboardInterrupt as e:
+                relay_interrupt(running, e)
                 raise
     finally:
         bar.close()
@@ -155,10 +145,11 @@ def outcome(failed: dict[str, int]) -> BaseException | None:
     input (a series changed since the launch read it: exit 2, as alone), then a failure."""
     if any(code == EXIT_STORAGE for code in failed.values()):
         return StorageFault(None, "in a study's process (its line above says why)")
-    if any(code == 130 for code in failed.values()):
+    if any(code in (EXIT_INTERRUPTED, EXIT_TERMINATED) for code in failed.values()):
         return KeyboardInterrupt()
     if failed:
         stopped = ", ".join(f"{name} (exit status {code})" for name, code in failed.items())
         return WorkerError(f"{stopped} stopped (its line above says why); what every study recorded is kept: "
-                           "run the same command to go on", status=2 if 2 in failed.values() else 1)  # fmt: skip
+                           "run the same command to go on",
+                           status=EXIT_USAGE if EXIT_USAGE in failed.values() else EXIT_FAILED)  # fmt: skip
     return None

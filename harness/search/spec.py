@@ -20,15 +20,28 @@ from harness.constraints import Boolean, Integer, OneOf, Real, Rule, Text, check
 from harness.constraints import setting as _setting
 from harness.errors import ConfigError
 from harness.search.samplers import PRUNERS, SAMPLERS
+from harness.series.collections import CollectionConfig
 from harness.series.data import split_indices
 from harness.series.signals import SignalConfig
+from harness.training.collection import OBJECTIVE as COLLECTION_OBJECTIVE
+from harness.training.collection import CollectionRunConfig
 from harness.training.train import RunConfig
 
-# The objective lists a study may have: validation MSE alone, or with training time (Pareto).
-OBJECTIVES = (("val_mse",), ("val_mse", "train_seconds"))
-# Searchable RunConfig fields (their rules are RunConfig's); the first four are the notebook's questions.
-# `seed` as a list is `harness record`'s: each recorded run's training seed is one of its choices.
-SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size", "seed")
+# The objective lists a study may have: a validation error alone, or with training time (Pareto).
+# `val_mse` (the default) for any series; `val_mase` for a real one (scale-free, in its own
+# units); `val_smape` for a collection (the mean over its series: `training.collection`).
+OBJECTIVES = (
+    ("val_mse",),
+    ("val_mse", "train_seconds"),
+    ("val_mase",),
+    ("val_mase", "train_seconds"),
+    (COLLECTION_OBJECTIVE,),
+    (COLLECTION_OBJECTIVE, "train_seconds"),
+)
+# Searchable run settings (their rules are RunConfig's, `scope` CollectionRunConfig's); the first
+# four are the notebook's questions. `seed` as a list is `harness record`'s: each recorded run's
+# training seed is one of its choices. `scope` is a collection's only.
+SEARCHABLE = ("cell", "hidden_size", "window", "lr", "num_layers", "batch_size", "seed", "scope")
 
 
 class SpecError(ConfigError):
@@ -108,13 +121,28 @@ class StudySpec:
     search: dict[str, Param] = field(default_factory=dict)  # searched fields
     fixed: dict[str, Any] = field(default_factory=dict)  # [search] keys given a plain value
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    collection: CollectionConfig | None = None  # a competition's series instead of `signal`
+
+    @property
+    def objective(self) -> str:
+        """The validation metric the study minimises (its first objective)."""
+        return self.study.objectives[0]
+
+    def trial_config(self, params: dict[str, Any]) -> RunConfig | CollectionRunConfig:
+        """What a trial with `params` trains: one series' run, or a collection's."""
+        t = self.training
+        values: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size, "seed": t.seed}
+        values |= {"precision": t.precision, "deterministic": t.deterministic, **self.fixed, **params}
+        if self.collection is not None:
+            return CollectionRunConfig(collection=self.collection, **values)
+        return RunConfig(signal=self.signal, protocol=t.protocol, num_layers=t.num_layers, **values)
 
     def run_config(self, params: dict[str, Any]) -> RunConfig:
-        t = self.training
-        values: dict[str, Any] = {"protocol": t.protocol, "epochs": t.epochs, "batch_size": t.batch_size}
-        values |= {"num_layers": t.num_layers, "seed": t.seed, "precision": t.precision}
-        values |= {"deterministic": t.deterministic, **self.fixed, **params}
-        return RunConfig(signal=self.signal, **values)
+        """A series spec's run with `params` (what races, records and replicates train)."""
+        config = self.trial_config(params)
+        if not isinstance(config, RunConfig):
+            raise ConfigError("collection", f"{self.study.name} searches a collection; this command takes a series")
+        return config
 
     def largest_window(self) -> int:
         """The longest window this spec's search may try."""
@@ -149,9 +177,12 @@ class StudySpec:
         search: dict[str, Any] = dict(self.fixed)
         for name, p in self.search.items():
             search[name] = list(p.values) if isinstance(p, Choice) else asdict(p)
+        where = {"collection": asdict(self.collection) | {"ids": list(self.collection.ids)}} if self.collection else {
+            "signal": asdict(self.signal)
+        }
         return {
             "study": asdict(self.study) | {"objectives": list(self.study.objectives)},
-            "signal": asdict(self.signal),
+            **where,
             "training": {k: v for k, v in asdict(self.training).items() if k not in search},
             "search": search,
             "execution": asdict(self.execution),
@@ -164,6 +195,7 @@ _TABLES: dict[str, type] = {
     "series": SignalConfig,  # the same table by its newer name: a spec gives one of the two
     "training": TrainingSettings,
     "execution": ExecutionSettings,
+    "collection": CollectionConfig,  # a competition's series (series.collections), instead of [series]
 }
 _ALL_TABLES = ", ".join([*_TABLES, "search"])
 
@@ -171,6 +203,8 @@ _ALL_TABLES = ", ".join([*_TABLES, "search"])
 def _allowed_keys(table: str) -> list[str]:
     if table == "search":
         return list(SEARCHABLE)
+    if table == "collection":
+        return [k for k in rules(CollectionConfig)]
     return list(rules(_TABLES[table]))
 
 
@@ -224,7 +258,7 @@ def _table(source: str, raw: dict[str, Any], table: str, cls: type, defaults: di
 
 
 def _param(source: str, name: str, value: Any) -> Param | Any:
-    key, rule = f"search.{name}", rule_of(RunConfig, name)
+    key, rule = f"search.{name}", rule_of(CollectionRunConfig if name == "scope" else RunConfig, name)
     if isinstance(value, list):
         if not value:
             raise SpecError(source, key, "empty list; give at least one value")
@@ -260,6 +294,15 @@ def _check_search(source: str, spec: StudySpec) -> None:
     for name in ("cell", "hidden_size", "window", "lr"):
         if name not in entries:
             raise SpecError(source, f"search.{name}", "missing; give a list, a range {low, high} or a value")
+    if spec.collection is not None:
+        _check_collection(source, spec, entries)
+        return
+    if "scope" in entries:
+        raise SpecError(source, "search.scope", "is a collection's setting; give a [collection] table, or leave it out")
+    real = spec.signal.real
+    if spec.objective == COLLECTION_OBJECTIVE or (spec.objective == "val_mase" and not real):
+        allowed = "val_mse, or val_mase for a real series" if not real else "val_mse or val_mase"
+        raise SpecError(source, "study.objectives", f"must begin with {allowed} here, got {spec.objective}")
     # Each value met its field's rule in `_param`; the window's bound depends on the signal.
     for v in _values(entries["window"]):
         try:
@@ -272,6 +315,20 @@ def _check_search(source: str, spec: StudySpec) -> None:
             raise SpecError(source, f"search.{ranged[0]}", "the grid sampler needs a list of values, not a range")
 
 
+def _check_collection(source: str, spec: StudySpec, entries: dict[str, Any]) -> None:
+    """A collection's run has one layer, no protocol to choose (windows of each series) and
+    is judged by its mean validation sMAPE; any window fits (a short series is padded)."""
+    if spec.objective != COLLECTION_OBJECTIVE:
+        raise SpecError(source, "study.objectives", f"must begin with {COLLECTION_OBJECTIVE} for a collection, "
+                                                    f"got {spec.objective}")  # fmt: skip
+    for name in ("num_layers",):
+        if name in entries and _values(entries[name]) != [1]:
+            raise SpecError(source, f"search.{name}", "must be 1 for a collection (one layer per model)")
+    if spec.execution.fuse > 1:
+        raise SpecError(source, "execution.fuse", "must be 1 for a collection: its trial is already a group "
+                                                  f"(one model per series), got {spec.execution.fuse}")  # fmt: skip
+
+
 def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
     for table in raw:
         if table not in (*_TABLES, "search"):
@@ -281,6 +338,13 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
         raise SpecError(
             source, "study.pruner", 'pruning is single-objective in Optuna 5; use pruner = "none" with two objectives'
         )
+    collection = None
+    if "collection" in raw:
+        if "series" in raw or "signal" in raw:
+            raise SpecError(source, "collection", "given with [series] too; a study searches a collection or a series")
+        collection = _table(source, raw, "collection", CollectionConfig, {})
+        if "objectives" not in raw.get("study", {}):  # a collection's default objective
+            study = replace(study, objectives=(COLLECTION_OBJECTIVE,))
     signal = _table(source, _with_path(raw, source), _series_table(source, raw), SignalConfig, {})
     training = _table(source, raw, "training", TrainingSettings, {})
     search_raw = raw.get("search", {})
@@ -304,7 +368,7 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
     if execution.fuse > 1 and len(study.objectives) > 1:
         raise SpecError(source, "execution.fuse", "must be 1 when train_seconds is an objective (a fused trial's "
                                                   f"time is a share of its group's), got {execution.fuse}")  # fmt: skip
-    spec = StudySpec(study, signal, training, search, fixed, execution)
+    spec = StudySpec(study, signal, training, search, fixed, execution, collection)
     _check_search(source, spec)
     return spec
 

@@ -33,8 +33,10 @@ from harness.search.faults import artifact_fault
 from harness.search.optuna_internals import record_trial, reseed
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.spec import Choice, Range, StudySpec
+from harness.series import collections
 from harness.series.signals import identity
 from harness.training import train
+from harness.training.collection import CollectionResult, CollectionRunConfig
 from harness.training.device import cpu_name, numerics_path
 
 # Trials that hold a place in the budget: finished, running, or queued for a retry.
@@ -97,8 +99,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
+def trial_attrs(result: train.TrainResult | CollectionResult) -> dict[str, Any]:
     """The user attrs every trial records (the contract the report and dashboard read)."""
+    if isinstance(result, CollectionResult):
+        where = {"series": _collection_identity(result), "per_series": result.series}
+    else:
+        # source, name or path, length, SHA-256 of the values; a real series' train-only scaler
+        where = {"series": identity(result.config.signal, result.config.train_frac)}
     attrs: dict[str, Any] = {
         "config": result.config.to_dict(),
         "seed": result.config.seed,
@@ -114,12 +121,18 @@ def trial_attrs(result: train.TrainResult) -> dict[str, Any]:
         "epochs_run": result.epochs_run,
         "torch_threads": torch.get_num_threads(),  # intra-op threads the run had (launch --threads)
         "numerics_path": numerics_path(),  # what decides its float rounding: same path, same numbers
-        # source, name or path, length, SHA-256 of the values; a real series' train-only scaler
-        "series": identity(result.config.signal, result.config.train_frac),
+        **where,
     }
     if result.fail_reason:
         attrs["fail_reason"] = result.fail_reason
     return attrs
+
+
+def _collection_identity(result: CollectionResult) -> dict[str, Any]:
+    """A collection run's series: which selection, how many, and the SHA-256 of their values."""
+    chosen = result.config.collection
+    return {"source": "collection", "name": chosen.label, "length": len(result.series["id"]),
+            "sha256": collections.identity(collections.load(chosen))}  # fmt: skip
 
 
 def count_trials(study: optuna.Study) -> tuple[int, int, int]:
@@ -135,9 +148,9 @@ def sample_params(spec: StudySpec, trial: optuna.Trial) -> dict[str, Any]:
     return {name: suggest(trial, name, p) for name, p in spec.search.items()}
 
 
-def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig:
+def sample_config(spec: StudySpec, trial: optuna.Trial) -> train.RunConfig | CollectionRunConfig:
     """The trial's parameters from the spec's search space, as a run config."""
-    return spec.run_config(sample_params(spec, trial))
+    return spec.trial_config(sample_params(spec, trial))
 
 
 class Pruning:
@@ -157,6 +170,7 @@ class Pruning:
 
     def __init__(self, spec: StudySpec, trial: optuna.Trial) -> None:
         self.trial = trial
+        self.objective = spec.objective
         self.single = len(spec.study.objectives) == 1
         self.pruning = self.single and spec.study.pruner != "none"
         self.curve: dict[int, float] = {}  # validation MSE per epoch, written with the attrs if not reported
@@ -179,12 +193,13 @@ class Pruning:
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
         self.stamps.append((time.perf_counter(), time.process_time()))
-        if not (self.single and math.isfinite(metrics.get("val_mse", math.nan))):
+        value = metrics.get(self.objective, math.nan)
+        if not (self.single and math.isfinite(value)):
             return False
         if not self.pruning or self.in_memory:
-            self.curve[epoch] = metrics["val_mse"]
+            self.curve[epoch] = value
             return self.in_memory and self.trial.study.pruner.prune(self._study_view, self._running())  # type: ignore[arg-type]
-        self.trial.report(metrics["val_mse"], epoch)  # the pruner reads it now
+        self.trial.report(value, epoch)  # the pruner reads it now
         return self.trial.should_prune()
 
     def _running(self) -> optuna.trial.FrozenTrial:
@@ -212,7 +227,7 @@ class Outcome:
 
 def conclude(
     trial: optuna.Trial,
-    result: train.TrainResult,
+    result: train.TrainResult | CollectionResult,
     pruning: Pruning,
     artifacts: FileSystemArtifactStore | None,
     extra: dict[str, Any] | None = None,
@@ -223,7 +238,7 @@ def conclude(
     timing = {"epoch_seconds": pruning.epoch_seconds(), "epoch_cpu_seconds": pruning.epoch_seconds(cpu=True)}
     record_trial(trial, trial_attrs(result) | timing | (extra or {}), pruning.curve)
     complete = not (result.diverged or result.stopped)
-    if complete and artifacts is not None and result.model is not None:
+    if complete and artifacts is not None and isinstance(result, train.TrainResult) and result.model is not None:
         try:
             weights.upload(artifacts, trial, weights.checkpoint(result.model, result.config))
         except OSError as e:
@@ -233,7 +248,7 @@ def conclude(
     if result.stopped:
         # the pruner's stop, or the slow-epoch guard's (its reason is in the record as fail_reason)
         return Outcome(TrialState.PRUNED, reason=result.fail_reason or f"pruned at epoch {result.epochs_run - 1}")
-    best = result.metrics["val_mse"]
+    best = result.metrics[pruning.objective]
     return Outcome(TrialState.COMPLETE, best if pruning.single else (best, result.train_seconds))
 
 
@@ -316,4 +331,21 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
         "target": study.user_attrs.get("spec", {}).get("study", {}).get("trials"),  # the budget it was given
         # a per-cell study or a replicate study does not sample the cell: its config names it
         "best_cell": best.user_attrs.get("config", {}).get("cell", best.params.get("cell")) if best else None,
+        "objective": (study.metric_names or ["val_mse"])[0],
     }
+
+
+def study_line(summary: dict[str, Any]) -> str:
+    """`summarize` in one line, as `harness launch` and `harness studies` print it."""
+    c = summary["counts"]
+    budget = f" of {summary['target']}" if summary.get("target") else ""  # a per-cell study's share, as it runs
+    line = (
+        f"{summary['study']}: {c['COMPLETE'] + c['PRUNED']} finished{budget} ({c['COMPLETE']} complete, "
+        f"{c['PRUNED']} pruned), {c['FAIL']} failed"
+    )
+    if summary["best_value"] is None:
+        return line + "; no complete trial yet"
+    params = ({"cell": summary["best_cell"]} if summary.get("best_cell") else {}) | summary["best_params"]
+    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    objective = summary.get("objective", "val_mse")
+    return line + f"; best {objective} {summary['best_value']:.4g} (trial {summary['best_trial']}): {shown}"

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import torch
@@ -25,13 +26,16 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
+from harness.search.exits import Terminated
 from harness.search.faults import StorageFault, storage_cause
 from harness.search.optuna_internals import heartbeats
 from harness.search.spec import StudySpec
 from harness.search.study import Outcome, Pruning, conclude, failure, sample_config
-from harness.training import group, train
+from harness.training import collection, group
+from harness.training.collection import CollectionRunConfig
 
 INTERRUPTED = "interrupted (SIGINT)"  # a Ctrl-C's fail_reason
+TERMINATED = "terminated (SIGTERM)"  # ... and a scheduler's or container runtime's stop
 STORAGE_FAULT = "storage fault"  # how a trial the storage's failure interrupted begins its fail_reason
 BAD_INPUT = "bad input"  # ... and a trial stopped by bad input met mid-search (a series file edited)
 _log = logging.getLogger("optuna")  # where Optuna itself reports failed trials
@@ -67,16 +71,17 @@ class Runner:
             # the trials' fault either, and every further trial would meet it; the launch stops.
             _fail_all(study, running, f"{BAD_INPUT}: {error}", warn=False)
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            reason = TERMINATED if isinstance(stop, Terminated) else INTERRUPTED
             for number, trial in list(running.items()):
-                trial.set_user_attr("fail_reason", INTERRUPTED)  # the next launch queues its parameters again
-                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=INTERRUPTED))
+                trial.set_user_attr("fail_reason", reason)  # the next launch queues its parameters again
+                _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason))
             raise
         return states
 
     def _groups(self, trials: list[optuna.Trial]) -> Iterator[dict[int, Outcome]]:
         """Sample every trial, then train them group by group, yielding each group's outcomes."""
-        configs: list[train.RunConfig] = []
+        configs: list[Any] = []  # RunConfig, or CollectionRunConfig for a collection's spec
         sampled: list[optuna.Trial] = []
         sampling: dict[int, float] = {}
         for trial in trials:
@@ -88,7 +93,9 @@ class Runner:
                 _raise_fault(e)
                 yield {trial.number: failure(trial, e)}
             sampling[trial.number] = time.perf_counter() - start
-        for members in group.pack(configs, self.fuse, self.device.type):
+        alone = self.spec.collection is not None  # a collection's trial is a group of its own
+        packed = [[i] for i in range(len(configs))] if alone else group.pack(configs, self.fuse, self.device.type)
+        for members in packed:
             chosen = [sampled[i] for i in members]
             try:
                 yield self._train(chosen, [configs[i] for i in members], sampling)
@@ -98,14 +105,15 @@ class Runner:
                 _raise_fault(e)
                 yield {t.number: failure(t, e) for t in chosen}
 
-    def _train(
-        self, trials: list[optuna.Trial], configs: list[train.RunConfig], sampling: dict[int, float]
-    ) -> dict[int, Outcome]:
+    def _train(self, trials: list[optuna.Trial], configs: list[Any], sampling: dict[int, float]) -> dict[int, Outcome]:
         start = time.perf_counter()
         pruning = [Pruning(self.spec, t) for t in trials]
         try:
             with self.interruptible():
-                trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x))
+                if isinstance(configs[0], CollectionRunConfig):
+                    trained: Any = group.GroupResult([collection.run(configs[0], self.device, pruning[0])], None)  # type: ignore[list-item]
+                else:
+                    trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x))
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             return {t.number: failure(t, e) for t in trials}

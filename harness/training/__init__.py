@@ -6,8 +6,8 @@
 free-running rollout in one compiled loop), `device` (device choice, precision, denormals
 flushed, peak memory), `fused` (the CPU recurrence of one model), `group` and `group_kernels`
 (fused trials: many members as one batched model) and `reproduce` (the notebook's own runs).
+
+Importing it changes nothing in the process: a run sets the torch flags it needs for its own
+length and puts them back (`device.held_numerics`); its weights are drawn from a fork of
+torch's generator, its minibatches from its own.
 """
-
-from harness.training.device import flush_denormals
-
-flush_denormals()  # before torch starts its OpenMP threads, which copy the mode they start with

@@ -7,7 +7,8 @@ import platform
 import re
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import threadpoolctl
@@ -202,32 +203,36 @@ FIRST_CALL_IMPORTS = "torch._inductor.config"
 
 def flush_denormals() -> None:
     """Flush denormal floats to zero on the CPU, in the calling thread and every thread it
-    starts afterwards.
+    starts afterwards (x86 keeps the mode per thread; a new thread copies its creator's).
 
     An LSTM whose activations saturate drives oneDNN's backward into denormal numbers, which
-    Intel CPUs compute many times slower: on a 2-core Intel Xeon with AVX-512, the default
-    short-period search's LSTM at hidden 233, window 24, lr 0.085 took 7-8 s an epoch against
-    0.34 s with denormals flushed (146.6 s vs 6.9 s for 20 epochs, one thread), with the same
-    validation MSE to every digit: values below ~1e-38 carry nothing a float32 MSE shows. x86
-    keeps the mode per thread, and a thread copies its creator's when it starts, so this runs
-    when `harness.training` is imported, before torch starts its OpenMP threads (set later,
-    it reached only the calling thread: two threads were 2x faster instead of 18x), and again
-    for every run (`apply_numerics`), for a run started from another Python thread."""
+    Intel CPUs compute many times slower, with the same validation MSE to every digit: values
+    below ~1e-38 carry nothing a float32 MSE shows. The command line's processes call this
+    before torch starts its OpenMP threads (`harness.cli`, `warmed`); a library run sets it in
+    its own thread for its duration (`held_numerics`)."""
     torch.set_flush_denormal(True)
+
+
+def flushing_denormals() -> bool:
+    """Whether the calling thread flushes denormals now (torch has no getter: a product whose
+    exact value is a float32 denormal comes out as zero only where flushing is on)."""
+    tiny = torch.tensor([1e-20], dtype=torch.float32)
+    return bool((tiny * tiny).item() == 0.0)
 
 
 def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
     """Set float32 precision and determinism for the run about to start; returns what was set.
 
-    Process-wide torch flags, so every run sets them again rather than trusting the last one.
-    `fp32` turns TensorFloat-32 off for matmuls and cuDNN (on Ampere and later GPUs it is
-    ~1e-3 relative, while the MSEs here reach 1e-7); `tf32` allows it. `deterministic` asks
-    for deterministic algorithms, which the paired replicates and re-running a stored trial
-    assume. On the CPU these settings change nothing we use, and are recorded all the same.
+    Process-wide torch flags, so every run sets them again rather than trusting the last one;
+    a library caller's are put back by `held_numerics`. `fp32` turns TensorFloat-32 off for
+    matmuls and cuDNN (on Ampere and later GPUs it is ~1e-3 relative, while the MSEs here
+    reach 1e-7); `tf32` allows it. `deterministic` asks for deterministic algorithms, which
+    the paired replicates and re-running a stored trial assume. On the CPU these settings
+    change nothing we use, and are recorded all the same.
     """
     mode = "tf32" if precision == "tf32" else "ieee"
     backends: Any = torch.backends  # the attributes differ between torch versions
-    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+    if _FP32_PRECISION:
         for flag in (backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn):
             flag.fp32_precision = mode  # torch >= 2.9; mixing in the legacy flags is an error there
     else:
@@ -236,8 +241,8 @@ def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(deterministic)
     # Deterministic mode also fills every new uninitialised tensor with NaN (to catch reads of
-    # it); torch's kernels and ours write all they read, and the fill cost 7% of an LSTM's
-    # training step and as much as a third of a fused group's.
+    # it); torch's kernels and ours write all they read, and the fill is a measurable share
+    # of a small model's step.
     torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     backends.cudnn.deterministic = deterministic
     backends.cudnn.benchmark = False  # autotuning may pick different kernels run to run
@@ -245,9 +250,61 @@ def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
     return {"precision": precision, "deterministic": deterministic, "tf32": numerics_tf32()}
 
 
+_FP32_PRECISION = hasattr(torch.backends.cudnn, "rnn") and hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+
+def _numerics_state() -> dict[str, Any]:
+    """Every global `apply_numerics` sets, read back so it can be put back."""
+    backends: Any = torch.backends
+    state: dict[str, Any] = {
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "fill": torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]
+        "cudnn_deterministic": backends.cudnn.deterministic,
+        "cudnn_benchmark": backends.cudnn.benchmark,
+        "flush": flushing_denormals(),
+        "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+    if _FP32_PRECISION:
+        state["fp32"] = [f.fp32_precision for f in (backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn)]
+    else:
+        state["tf32"] = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)
+    return state
+
+
+def _restore_numerics(state: dict[str, Any]) -> None:
+    backends: Any = torch.backends
+    torch.use_deterministic_algorithms(state["deterministic"], warn_only=state["warn_only"])
+    torch.utils.deterministic.fill_uninitialized_memory = state["fill"]  # type: ignore[attr-defined]
+    backends.cudnn.deterministic = state["cudnn_deterministic"]
+    backends.cudnn.benchmark = state["cudnn_benchmark"]
+    torch.set_flush_denormal(state["flush"])
+    if state["cublas"] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = state["cublas"]
+    if _FP32_PRECISION:
+        flags = (backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn)
+        for flag, mode in zip(flags, state["fp32"], strict=True):
+            flag.fp32_precision = mode
+    else:
+        backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = state["tf32"]
+
+
+@contextmanager
+def held_numerics(precision: str, deterministic: bool) -> Iterator[dict[str, Any]]:
+    """`apply_numerics` for the length of a block, then every flag as the caller had it: a run
+    called from a user's script leaves their torch settings as it found them."""
+    state = _numerics_state()
+    try:
+        yield apply_numerics(precision, deterministic)
+    finally:
+        _restore_numerics(state)
+
+
 def numerics_tf32() -> bool:
     """Whether TF32 is on for matmuls and cuDNN RNNs now (read back, not remembered)."""
     backends: Any = torch.backends
-    if hasattr(backends.cudnn, "rnn") and hasattr(backends.cuda.matmul, "fp32_precision"):
+    if _FP32_PRECISION:
         return backends.cuda.matmul.fp32_precision == "tf32" and backends.cudnn.rnn.fp32_precision == "tf32"
     return bool(backends.cuda.matmul.allow_tf32 and backends.cudnn.allow_tf32)

@@ -34,16 +34,16 @@ from harness.series.signals import make_signal
 from harness.training import evaluate, group_kernels, train
 from harness.training.adam import BETAS, EPS
 from harness.training.device import (
-    apply_numerics,
     device_name,
     dtype_for,
+    held_numerics,
     process_peak_bytes,
     reset_peak_memory,
     resolve_device,
     run_memory_bytes,
     synchronize,
 )
-from harness.training.models import RecurrentRegressor, count_parameters
+from harness.training.models import RecurrentRegressor, count_parameters, kind
 from harness.training.train import RunConfig, TrainResult, build_model, final_metrics
 
 # Padded work (every member at the group's largest hidden size) may be at most this many
@@ -79,7 +79,9 @@ def groupable(config: RunConfig, device_type: str = "cpu") -> bool:
     docs/performance.md) 64 trials trained 3x slower fused (16 or 64 to a group) than one by
     one, since cuDNN runs a solo cell's whole sequence in one kernel while the group kernels
     launch several per step."""
-    return _trainable_together(config) and device_type == "cpu" and config.hidden_size <= CPU_MAX_HIDDEN[config.cell]
+    return (
+        _trainable_together(config) and device_type == "cpu" and config.hidden_size <= CPU_MAX_HIDDEN[kind(config.cell)]
+    )
 
 
 def _shape_free(config: RunConfig) -> RunConfig:
@@ -105,7 +107,7 @@ def estimated_work(configs: Sequence[RunConfig]) -> float:
     units: each member's epochs x window x squared (padded) hidden size x its cell's weight.
     For running the longest work first, so that the last to finish is short."""
     h = max(c.hidden_size for c in configs)
-    return sum(c.epochs * _cost(c.hidden_size, c.window, h) * CELL_WEIGHT[c.cell] for c in configs)
+    return sum(c.epochs * _cost(c.hidden_size, c.window, h) * CELL_WEIGHT[kind(c.cell)] for c in configs)
 
 
 def pack(
@@ -320,8 +322,8 @@ def train_group(
     base = configs[0]
     if not all(_trainable_together(c) and _shape_free(c) == _shape_free(base) for c in configs):
         raise ValueError("a group's members must share all settings but hidden_size, window, lr and seed")
-    apply_numerics(base.precision, base.deterministic)
-    return _train(configs, base, dev, on_epoch)
+    with held_numerics(base.precision, base.deterministic):
+        return _train(configs, base, dev, on_epoch)
 
 
 def _train(
@@ -336,7 +338,7 @@ def _train(
         for i, c in enumerate(configs)
     ]  # fmt: skip
     models = [build_model(c, dev) for c in configs]  # each member's solo initial weights
-    gates = group_kernels.GATES[base.cell]
+    gates = group_kernels.GATES[kind(base.cell)]
     hidden = max(c.hidden_size for c in configs)
     steps = max(c.window for c in configs)
     # Members in the stack by window, longest first: at each step the members whose window
@@ -357,7 +359,7 @@ def _train(
         val = None
         if has_val:
             with torch.no_grad():
-                val = _predict(stack, base.cell, x_val[live], starts)
+                val = _predict(stack, kind(base.cell), x_val[live], starts)
         improved = torch.zeros(len(live), dtype=torch.bool, device=dev)
         leaving: set[int] = set()
         for k, m in enumerate(group):
@@ -458,7 +460,7 @@ def _train_epoch(
     for b in range(batches):
         idx, mask = index[:, b * bs : (b + 1) * bs], valid[:, b * bs : (b + 1) * bs]
         count = mask.sum(1)
-        pred = _predict(stack, base.cell, x[rows, idx], starts)
+        pred = _predict(stack, kind(base.cell), x[rows, idx], starts)
         err = torch.where(mask, (pred - y[rows, idx]) ** 2, 0)
         loss = err.sum(1) / count.clamp(min=1)
         loss.sum().backward()  # members' parameters are disjoint: each gets its own gradient

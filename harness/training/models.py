@@ -31,8 +31,32 @@ def _gru(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
     return nn.GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=0)
 
 
-CELLS: dict[str, Callable[[int, int, int], nn.RNNBase]] = {"rnn": _rnn, "lstm": _lstm, "gru": _gru}
+def _lstm_forget_bias(input_size: int, hidden_size: int, num_layers: int) -> nn.RNNBase:
+    """An LSTM whose forget gate's bias starts at 1 and every other bias at 0 (Jozefowicz,
+    Zaremba & Sutskever, ICML 2015: it "closes the gap between the LSTM and the GRU"). Its
+    weights are `nn.LSTM`'s draw for the same seed: the biases are drawn, then set."""
+    lstm = _lstm(input_size, hidden_size, num_layers)
+    with torch.no_grad():
+        for layer in range(num_layers):
+            getattr(lstm, f"bias_hh_l{layer}").zero_()
+            bias = getattr(lstm, f"bias_ih_l{layer}").zero_()
+            bias[hidden_size : 2 * hidden_size] = 1.0  # torch's gate order: input, forget, cell, output
+    return lstm
+
+
+CELLS: dict[str, Callable[[int, int, int], nn.RNNBase]] = {
+    "rnn": _rnn,
+    "lstm": _lstm,
+    "gru": _gru,
+    "lstm-fb1": _lstm_forget_bias,
+}
 CELL = OneOf(CELLS, "cell")  # the rule of every config field that names a cell
+KINDS = {"rnn": "rnn", "lstm": "lstm", "gru": "gru", "lstm-fb1": "lstm"}  # the layer each cell is
+
+
+def kind(cell: str) -> str:
+    """The layer a cell is (`rnn`, `gru` or `lstm`): what kernels and cost models key on."""
+    return KINDS[cell]
 
 
 def check_cell(cell: str) -> str:

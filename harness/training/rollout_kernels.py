@@ -21,7 +21,7 @@ import torch
 
 from harness.training import fused
 from harness.training.fast_math import sigmoid, tanh
-from harness.training.models import RecurrentRegressor
+from harness.training.models import RecurrentRegressor, kind
 
 CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -101,7 +101,8 @@ def rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -> torch
     buffer = np.empty(window + steps, dtype=w_ih.dtype)
     buffer[:window] = start.cpu().numpy()
     head_w, head_b = model.fc.weight.detach().cpu().numpy()[0], model.fc.bias.detach().cpu().numpy()[0]
-    _rollout(CELL_CODES[model.cell], buffer, window, np.ascontiguousarray(w_ih[:, 0]), np.ascontiguousarray(w_hh.T),
+    code = CELL_CODES[kind(model.cell)]
+    _rollout(code, buffer, window, np.ascontiguousarray(w_ih[:, 0]), np.ascontiguousarray(w_hh.T),
              b_ih, b_hh, np.ascontiguousarray(head_w), head_b)  # fmt: skip
     return torch.from_numpy(buffer[window:]).to(start.device)
 

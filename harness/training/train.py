@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import importlib
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -29,9 +28,9 @@ from harness.training.adam import FlatAdam
 from harness.training.device import (
     FIRST_CALL_IMPORTS,
     PRECISION,
-    apply_numerics,
     device_name,
     dtype_for,
+    held_numerics,
     process_peak_bytes,
     reset_peak_memory,
     resolve_device,
@@ -110,17 +109,13 @@ class TrainResult:
     model: RecurrentRegressor | None = field(default=None, repr=False)
 
 
-def set_seed(seed: int) -> None:
-    """One seed sets torch, numpy and Python."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
-    set_seed(config.seed)  # right before construction, as the notebook's seeding
+    """The initial weights torch draws after `torch.manual_seed(config.seed)`, as the notebook
+    seeds them, drawn in a fork of the caller's generator: their own draws are left as they were."""
     input_size = config.window if config.protocol == "seed" else 1
-    model = RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers)
     return model.to(device, dtype_for(config.precision))
 
 
@@ -228,9 +223,14 @@ def make_optimizer(model: RecurrentRegressor, lr: float, device: torch.device) -
 
 
 def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
-    """Train one model as `config` says and evaluate its best-validation weights."""
+    """Train one model as `config` says and evaluate its best-validation weights. The torch
+    flags the run needs are set for its length and put back after (`held_numerics`)."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    apply_numerics(config.precision, config.deterministic)  # process-wide flags: set for every run
+    with held_numerics(config.precision, config.deterministic):
+        return _run(config, dev, on_epoch)
+
+
+def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None) -> TrainResult:
     held = reset_peak_memory(dev)  # the run's peak includes its data and model
     y = make_signal(config.signal, train_frac=config.train_frac)  # a real series: scaled on its training part
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))

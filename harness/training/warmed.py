@@ -1,8 +1,8 @@
 """Imported for its effect: the fork server that worker and study processes are forked from
 (`search.launch.worker_context`) preloads it, so that each fork starts with the one-time costs
-of training paid: torch's first-call imports (`FIRST_CALL_IMPORTS`, ~1.2 s), the fused kernels
-compiled (on a fresh clone numba took 14 s, which the main job's first two studies each paid
-at once) and oneDNN's first LSTM.
+of training paid: torch's first-call imports (`FIRST_CALL_IMPORTS`), the fused kernels compiled
+(seconds of numba on a fresh clone, which each study would otherwise pay at once) and oneDNN's
+first LSTM; and denormals flushed, as the command line's own process flushes them.
 
 Nothing here runs a backward pass: where torch sees a GPU, autograd starts a thread per device
 on its first backward and refuses to run in any process forked after that. And one thread
@@ -17,8 +17,9 @@ import importlib
 import torch
 
 from harness.training import fused, rollout_kernels
-from harness.training.device import FIRST_CALL_IMPORTS
+from harness.training.device import FIRST_CALL_IMPORTS, flush_denormals
 
+flush_denormals()  # a process of the command line's: every fork and every thread it starts copies the mode
 _threads = torch.get_num_threads()
 torch.set_num_threads(1)
 importlib.import_module(FIRST_CALL_IMPORTS)

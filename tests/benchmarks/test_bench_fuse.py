@@ -20,12 +20,12 @@ import optuna
 import pytest
 
 from harness.gpucheck import draws
-from harness.search.launch import launch
+from harness.search.launch import claim_size, launch
 from harness.search.spec import ExecutionSettings, load_spec
 from harness.search.storage import open_storage
 from harness.search.study import create_study, wall_seconds
 from harness.training.group import train_group
-from harness.training.train import RunConfig, run
+from harness.training.train import RunConfig, TrainResult, run
 
 from conftest import CELLS
 
@@ -41,17 +41,29 @@ def test_group_epoch(benchmark: Any, cell: str, how: str, hidden: int) -> None:
     size = 2 if benchmark.disabled else MEMBERS
     configs = [RunConfig(cell=cell, hidden_size=hidden, window=16, epochs=1, seed=s) for s in range(size)]
     trained: list[float] = []
+    results: list[list[TrainResult]] = []
 
     def solo() -> None:
-        trained.append(sum(run(c, "cpu").train_seconds for c in configs))
+        results.append([run(c, "cpu") for c in configs])
+        trained.append(sum(r.train_seconds for r in results[-1]))
 
     def fused() -> None:
-        trained.append(train_group(configs, "cpu").seconds)
+        group = train_group(configs, "cpu")
+        results.append(group.members)
+        trained.append(group.seconds)
 
     rounds = 1 if benchmark.disabled else 5
     benchmark.pedantic(solo if how == "solo" else fused, rounds=rounds, warmup_rounds=0 if benchmark.disabled else 1)
     benchmark.extra_info["median_train_seconds"] = float(np.median(trained[-rounds:]))
-    assert all(t > 0 for t in trained)
+    # Every round trained the same runs, and each member of the group trains as it does alone
+    # (float32: the same sums in another order; tests/training/test_group_trainer.py checks it
+    # to 1e-6 in float64).
+    other = train_group(configs, "cpu").members if how == "solo" else [run(c, "cpu") for c in configs]
+    for timed in results:
+        for config, mine, theirs in zip(configs, timed, other, strict=True):
+            assert mine.config == theirs.config == config
+            assert mine.losses == pytest.approx(theirs.losses, rel=1e-4)
+            assert mine.metrics["val_mse"] == pytest.approx(theirs.metrics["val_mse"], rel=1e-4)
 
 
 @pytest.mark.parametrize("fuse", [1, 4, 16, 64])
@@ -74,7 +86,17 @@ def test_study_trials_per_minute(benchmark: Any, fuse: int, tmp_path: Path) -> N
         launch(spec, url, trials=count, progress=False)
         done = optuna.load_study(study_name=spec.study.name, storage=url)
         assert [t.params for t in done.trials] == params  # the same configurations, in order
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in done.trials)
         per_minute.append(60 * count / wall_seconds(done))
+        studies.append(done)
 
+    studies: list[optuna.Study] = []
     benchmark.pedantic(fill, rounds=1 if disabled else 3)
+    # Trials train in groups only where a worker claims several at once (`claim_size`), and
+    # never in groups larger than --fuse; a grouped trial's value is its solo run's.
+    want = claim_size(spec, spec.execution.fuse, "cpu")
+    assert all(t.user_attrs.get("group_size", 1) <= want for done in studies for t in done.trials)
+    for t in studies[-1].trials[:4]:
+        solo = run(spec.run_config(t.params), "cpu")
+        assert t.value == pytest.approx(solo.metrics["val_mse"], rel=1e-4 if "group_size" in t.user_attrs else 1e-6)
     benchmark.extra_info["median_trials_per_minute"] = float(np.median(per_minute))

@@ -3,6 +3,8 @@ current device; and the fused CPU recurrence beside torch's kernels on the same 
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from harness.series.data import make_windows
 from harness.series.signals import make_signal
 from harness.training import evaluate, fused
 from harness.training.device import resolve_device, synchronize
-from harness.training.train import RunConfig, build_model, make_optimizer, train_epoch
+from harness.training.train import RunConfig, build_model, make_optimizer, run, train_epoch
 
 from conftest import CELLS
 
@@ -27,13 +29,21 @@ def setup(cell: str, protocol: str, hidden: int, fused: bool | None = None) -> t
     if fused is not None:
         model.fused = fused
     optimizer = make_optimizer(model, config.lr, DEVICE)  # as train.run does
-    return model, data, optimizer, config, torch.Generator().manual_seed(0)
+    return model, data, optimizer, config, torch.Generator().manual_seed(config.seed)  # as train.run does
 
 
 def one_epoch(model: Any, data: Any, optimizer: Any, config: Any, gen: Any) -> float:
     loss = float(train_epoch(model, data, optimizer, config, gen))
     synchronize(DEVICE)
     return loss
+
+
+def timed_epochs(benchmark: Any, args: tuple[Any, ...]) -> tuple[float, int]:
+    """The benchmark's epochs, one after another on one model (the warm-up's included): the
+    last epoch's loss and how many ran."""
+    losses: list[float] = []
+    benchmark.pedantic(lambda *a: losses.append(one_epoch(*a)), args=args, rounds=5, warmup_rounds=1)
+    return losses[-1], len(losses)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -43,8 +53,10 @@ def test_epoch(benchmark: Any, cell: str, protocol: str, hidden: int) -> None:
     benchmark.group = f"epoch-{protocol}-h{hidden}"
     benchmark.extra_info["device"] = str(DEVICE)
     benchmark.extra_info["device_name"] = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
-    loss = benchmark.pedantic(one_epoch, args=setup(cell, protocol, hidden), rounds=5, warmup_rounds=1)
-    assert loss == loss and loss >= 0  # finite, not NaN
+    args = setup(cell, protocol, hidden)
+    loss, epochs = timed_epochs(benchmark, args)
+    # the epochs timed are train.run's: its loss at the same epoch
+    assert loss == pytest.approx(run(replace(args[3], epochs=epochs), DEVICE).losses[-1], rel=1e-6)
 
 
 @pytest.mark.skipif(DEVICE.type != "cpu", reason="the fused recurrence is a CPU path; CUDA keeps cuDNN")
@@ -59,8 +71,10 @@ def test_fused_vs_torch_epoch(benchmark: Any, cell: str, protocol: str, hidden: 
     calls = count_fused_calls(lambda: one_epoch(*setup(cell, protocol, hidden, use_fused)))
     assert (calls > 0) == use_fused  # the row is labelled by the path that ran
     benchmark.extra_info["path"] = "fused" if calls else "torch"
-    loss = benchmark.pedantic(one_epoch, args=args, rounds=5, warmup_rounds=1)
-    assert loss == loss and loss >= 0
+    loss, epochs = timed_epochs(benchmark, args)
+    # the other path's loss after as many epochs: the fused recurrence computes torch's epoch
+    other = setup(cell, protocol, hidden, not use_fused)
+    assert loss == pytest.approx([one_epoch(*other) for _ in range(epochs)][-1], rel=1e-4)
 
 
 def count_fused_calls(work: Any) -> int:
@@ -88,12 +102,28 @@ def test_rollout(benchmark: Any, cell: str, protocol: str) -> None:
     model, data, *_ = setup(cell, protocol, 64)
     free = benchmark.pedantic(evaluate.rollout, args=(model, data, protocol), rounds=5, warmup_rounds=1)
     assert free.shape == (150,)
+    # the first free step is the one-step forecast of the first test target ...
+    one_step = evaluate.predict(model, data, protocol, data.splits.test)
+    assert float(free[0]) == pytest.approx(float(one_step[0]), rel=1e-5, abs=1e-6)
+    if protocol == "window":  # ... and each next one the model's forward on its own predictions
+        torch.testing.assert_close(free, stepwise_rollout(model, data.x[data.splits.test.start], len(free)),
+                                   rtol=1e-5, atol=1e-5)  # fmt: skip
 
 
-def forward_backward(module: torch.nn.RNNBase, x: torch.Tensor, use_fused: bool) -> float:
+def stepwise_rollout(model: Any, start: torch.Tensor, steps: int) -> torch.Tensor:
+    """The window protocol's rollout as the model's forward gives it, one call a step."""
+    w = len(start)
+    buffer = torch.cat([start, start.new_empty(steps)])
+    with torch.no_grad():
+        for k in range(steps):
+            buffer[w + k] = model(buffer[k : k + w].view(1, w, 1))[0][0, -1, 0]
+    return buffer[w:]
+
+
+def forward_backward(module: torch.nn.RNNBase, x: torch.Tensor, use_fused: bool) -> torch.Tensor:
     out, _ = fused.recurrent(module, x, None) if use_fused else module(x)
     out.sum().backward()
-    return float(out[0, -1, 0].detach())
+    return out.detach()
 
 
 @pytest.mark.parametrize("kernel", ["torch", "fused"])
@@ -106,8 +136,17 @@ def test_fused_crossover(benchmark: Any, cell: str, batch: int, hidden: int, ker
     torch.manual_seed(0)
     module = (torch.nn.GRU if cell == "gru" else torch.nn.RNN)(1, hidden, 1, batch_first=True)
     x = torch.randn(batch, 64, 1)
-    value = benchmark.pedantic(forward_backward, args=(module, x, kernel == "fused"), rounds=7, warmup_rounds=1)
-    assert value == value
+    calls = []
+    out = benchmark.pedantic(lambda *a: calls.append(forward_backward(*a)) or calls[-1],
+                             args=(module, x, kernel == "fused"), rounds=7, warmup_rounds=1)  # fmt: skip
+    # The other kernel on a copy: the same outputs, and the same gradients summed over as many calls
+    twin = copy.deepcopy(module)
+    twin.zero_grad()
+    twin_outs = [forward_backward(twin, x, kernel != "fused") for _ in calls]
+    torch.testing.assert_close(out, twin_outs[-1], rtol=1e-4, atol=1e-5)
+    for (name, a), (_, b) in zip(module.named_parameters(), twin.named_parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None
+        assert float((a.grad - b.grad).norm()) <= 1e-5 * float(b.grad.norm()), name  # float32 sums in two orders
 
 
 # The default short-period search's LSTM trial whose activations saturate (issue 26): one of

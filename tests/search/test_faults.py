@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from harness.cli import main
 from harness.search import weights
-from harness.search.faults import EXIT_STORAGE, StorageFault, when_up
+from harness.search.exits import EXIT_STORAGE
+from harness.search.faults import StorageFault, when_up
 from harness.search.storage import open_storage
 
 SMOKE = str(Path(__file__).parents[2] / "studies" / "smoke.toml")

@@ -151,18 +151,33 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
 def test_a_seconds_budget_stops_the_trial_running_at_its_deadline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Order and outcome, not seconds: each repeat's one trial (it cannot finish its epochs)
+    is stopped once the deadline has passed and not before, nothing starts after it, and the
+    race goes on to the next method, whose time begins after the first one's ended."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    argv = ["race", str(SMOKE), "--storage", url, "--no-progress", "--methods", "tpe+none", "--repeats", "1",
-            "--seconds", "2", "--set", "training.epochs=100000"]  # fmt: skip
+    argv = ["race", str(SMOKE), "--storage", url, "--no-progress", "--methods", "tpe+none,random+none",
+            "--repeats", "1", "--seconds", "2", "--set", "training.epochs=100000"]  # fmt: skip
     assert main(argv) == 0  # the deadline is not a Ctrl-C
-    study = optuna.load_study(study_name="smoke/race/tpe+none/0", storage=open_storage(url))
-    (trial,) = study.trials
-    assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
-    assert race_stats.spent_seconds(study.user_attrs[race_stats.SEGMENTS_ATTR]) == pytest.approx(2.0, abs=1.0)
-    assert study.user_attrs[race_stats.RACE_ATTR]["budget"] == {"seconds": 2.0}
-    capsys.readouterr()
+    assert capsys.readouterr().err.count(": ran; 0 finished trials in ") == 2
+    spans = []
+    for method in ("tpe+none", "random+none"):
+        study = optuna.load_study(study_name=f"smoke/race/{method}/0", storage=open_storage(url))
+        (trial,) = study.trials  # the one running at the deadline; none started after it
+        assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
+        assert len(trial.intermediate_values) < 100000  # stopped mid-training
+        ((start, end),) = [(datetime.fromisoformat(a), datetime.fromisoformat(b))
+                           for a, b in study.user_attrs[race_stats.SEGMENTS_ATTR]]  # fmt: skip
+        assert trial.datetime_start is not None and trial.datetime_complete is not None
+        assert start <= trial.datetime_start <= trial.datetime_complete <= end
+        assert trial.datetime_complete >= start + timedelta(seconds=2)  # stopped at the deadline, not before
+        assert race_stats.spent_seconds(study.user_attrs[race_stats.SEGMENTS_ATTR]) >= 2.0
+        assert study.user_attrs[race_stats.RACE_ATTR]["budget"] == {"seconds": 2.0}
+        spans.append((start, end))
+    assert spans[0][1] <= spans[1][0]  # one repeat after the other
     assert main(argv) == 0  # its budget is spent: nothing runs again
-    assert "done already" in capsys.readouterr().err and len(study.trials) == 1
+    assert capsys.readouterr().err.count(": done already; 0 finished trials") == 2
+    assert all(len(optuna.load_study(study_name=f"smoke/race/{m}/0", storage=url).trials) == 1
+               for m in ("tpe+none", "random+none"))  # fmt: skip
 
 
 # ---------------------------------------------------------------- known values and times

@@ -16,8 +16,9 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from harness.cli import main
-from harness.search.faults import EXIT_STORAGE, StorageFault
-from harness.search.launch import WorkerError, plan
+from harness.search.exits import EXIT_STORAGE, WorkerError
+from harness.search.faults import StorageFault
+from harness.search.launch import plan
 from harness.search.side_by_side import outcome, study_work
 from harness.search.spec import load_spec
 

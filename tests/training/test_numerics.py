@@ -28,15 +28,25 @@ def restore_defaults() -> Iterator[None]:
 
 @pytest.mark.parametrize("precision,deterministic", [("tf32", False), ("fp32", True), ("tf32", True)])
 def test_each_run_applies_its_settings(precision: str, deterministic: bool) -> None:
+    """Read while the run trains (its epoch callback); after it, the caller's own are back."""
     # start from the opposite settings, so a run that set nothing would leave them wrong
     apply_numerics("fp32" if precision == "tf32" else "tf32", not deterministic)
+    torch.backends.cudnn.benchmark = True
+    seen: list[tuple[bool, bool, bool, bool, str | None]] = []
+
+    def read(epoch: int, metrics: dict[str, float]) -> None:
+        seen.append((numerics_tf32(), torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+                     torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG")))  # fmt: skip
+
     config = RunConfig(hidden_size=4, window=3, epochs=1, precision=precision, deterministic=deterministic)
-    run(config, "cpu")
-    assert numerics_tf32() == (precision == "tf32")
-    assert torch.are_deterministic_algorithms_enabled() == deterministic
-    assert torch.backends.cudnn.deterministic == deterministic and not torch.backends.cudnn.benchmark
+    run(config, "cpu", read)
+    tf32, det, cudnn_det, benchmark, workspace = seen[0]
+    assert tf32 == (precision == "tf32") and det == deterministic and cudnn_det == deterministic and not benchmark
     if deterministic:
-        assert os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # what deterministic cuBLAS needs
+        assert workspace  # what deterministic cuBLAS needs
+    assert numerics_tf32() == (precision != "tf32")
+    assert torch.are_deterministic_algorithms_enabled() == (not deterministic)
+    assert torch.backends.cudnn.benchmark
 
 
 def test_precision_is_validated() -> None:
@@ -70,8 +80,8 @@ print(int(((x * 1.0).view(torch.int32) != 0).sum()))
 
 def test_denormals_are_flushed_in_every_thread() -> None:
     """A denormal times one is zero once flushed, in every torch thread (each thread keeps its
-    own mode: set after the threads started, it reached only the calling one, and about half
-    the values would stay). Without the harness the same script keeps every denormal."""
+    own mode: set after the threads started, it reaches only the calling one, and about half
+    the values would stay). Importing the library keeps every denormal."""
     import subprocess
     import sys
 
@@ -79,8 +89,9 @@ def test_denormals_are_flushed_in_every_thread() -> None:
         script = FLUSHED.format(imports=imports)
         return int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
 
-    assert nonzero("") == 1 << 20
-    assert nonzero("import harness.training  # sets the mode before any OpenMP thread starts") == 0
+    assert nonzero("import harness.training  # changes nothing in the process") == 1 << 20
+    # What the command line's processes (and the workers' fork server) run before any OpenMP thread starts
+    assert nonzero("from harness.training.device import flush_denormals; flush_denormals()") == 0
 
 
 def test_flushing_denormals_changes_no_number_of_a_saturating_trial(monkeypatch: pytest.MonkeyPatch) -> None:
