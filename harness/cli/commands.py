@@ -23,6 +23,7 @@ from harness.search.spec import ExecutionSettings, StudySettings
 from harness.search.study import study_line
 
 REPORT_DIR = "results/report"
+COLLECTION_CACHE = "results/collections"
 
 
 # ---------------------------------------------------------------- reproduce
@@ -376,7 +377,10 @@ def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", default="auto", help="device for re-running best trials (auto: the class each was recorded on)"
     )
-    p.set_defaults(func=_report, flags=STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts"})
+    p.add_argument("--cache", default=COLLECTION_CACHE,
+                   help=f"where a collection's benchmark scores are kept (default {COLLECTION_CACHE})")  # fmt: skip
+    p.set_defaults(func=_report, flags=STORAGE_FLAGS | {"study": "--study", "out": "--out", "artifacts": "--artifacts",
+                                                        "cache": "--cache"})  # fmt: skip
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -405,13 +409,13 @@ def _report(args: argparse.Namespace) -> int:
     else:
         data = load_studies(storage)
     out = args.out or (f"{REPORT_DIR}/{slug('+'.join(args.study))}" if args.study else REPORT_DIR)
-    for flag, folder in (("out", out), ("artifacts", args.artifacts)):
+    for flag, folder in (("out", out), ("artifacts", args.artifacts), ("cache", args.cache)):
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(flag, f"cannot create folder {folder} ({e.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = write_report(storage, redact(url), Path(out), data, Path(args.artifacts), args.device, args.retrain,
-                        races=args.study)  # fmt: skip
+                        races=args.study, cache_dir=Path(args.cache))  # fmt: skip
     print(f"report: {path}")
     return 0

@@ -4,10 +4,8 @@ findings as each study's note and the figures as study artifacts."""
 from __future__ import annotations
 
 import datetime
-import html
 import multiprocessing as mp
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +18,7 @@ import pandas as pd
 
 from harness.errors import ConfigError
 from harness.report.figure_data import HorizonInfo, PredictionsInfo
+from harness.report.markdown import markdown_table, md_escape, slug
 from harness.report.tables import (
     CELL_ORDER,
     StudyData,
@@ -39,35 +38,6 @@ from harness.search.optuna_internals import study_artifacts
 from harness.search.race import startup_warnings
 from harness.search.study import COMPANION_SUFFIX
 from harness.stats import findings, replicates
-
-# ---------------------------------------------------------------- markdown
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-
-
-def md_escape(value: Any) -> str:
-    """Text from a storage (study names, attrs) shown as text, never as markup or HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(value), quote=False)).replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_(no data)_\n"
-
-    def fmt(value: Any) -> str:
-        if value is None or value is pd.NA:  # a missing count in a nullable integer column
-            return ""
-        if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.4g}"
-        return md_escape(value)
-
-    header = "| " + " | ".join(md_escape(column) for column in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(fmt(value) for value in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "study"
 
 
 def study_header(search: StudyData) -> dict[str, Any]:
@@ -247,13 +217,18 @@ def write_report(
     device: str = "auto",
     retrain: bool = False,
     races: list[str] | None = None,
+    cache_dir: Path = Path("results/collections"),
 ) -> Path:
     """Write report.md, the CSV tables and the figures of `searches` (from `load_studies`), and
     the race section of the races named in `races` (all races in the storage when None: the
-    full report; a list is a one-study report's `--study` names)."""
+    full report; a list is a one-study report's `--study` names). A collection's search has a
+    section of its own (`report.collection`), its benchmarks kept under `cache_dir`."""
     from harness.report import figures
+    from harness.report.collection import collection_section
 
     out.mkdir(parents=True, exist_ok=True)
+    collected = [search for search in searches if search.spec.collection is not None]
+    searches = [search for search in searches if search.spec.collection is None]
     drawings = Drawings()
     comparison = comparison_table(searches)
     side = side_by_side(cell_summary(searches))
@@ -272,7 +247,7 @@ def write_report(
         (out / "findings.md").write_text(verdict, encoding="utf-8")
 
     lines = ["# Harness report", ""]
-    if not searches:  # a storage holding only races (`harness race`): their section alone
+    if not searches:  # a storage holding only races or collections: their sections alone
         lines += [f"Storage: {md_escape(storage_label)}", ""]
     else:
         lines += ["## Findings", "", verdict, f"Storage: {md_escape(storage_label)}", ""]
@@ -321,6 +296,7 @@ def write_report(
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
+    lines += collection_section(collected, out, cache_dir)
     lines += race_section(storage, out, races, drawings)
     drawings.draw()
     for studies, paths in uploads:
