@@ -45,7 +45,7 @@ def write_sales(folder: Path, seed: int = 0) -> None:
 
 CELLS = ("rnn", "lstm", "gru")
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
-BACKENDS = ["memory", "sqlite", "postgresql"]
+BACKENDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(params=BACKENDS)

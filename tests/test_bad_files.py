@@ -62,6 +62,7 @@ def test_bad_spec_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind:
     assert _listing(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_a_byte_order_mark_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "bom.toml"
     spec.write_bytes(b"\xef\xbb\xbf" + SMOKE.read_bytes())

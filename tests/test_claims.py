@@ -49,6 +49,7 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Co
 
 
 # ---------------------------------------------------------------- 1. where studies go
+@pytest.mark.slow
 def test_harness_storage_overrides_the_default_and_the_flag_wins_over_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,6 +90,7 @@ def test_harness_storage_overrides_the_default_and_the_flag_wins_over_both(
 
 
 # ---------------------------------------------------------------- 2. --timeout
+@pytest.mark.slow
 def test_timeout_starts_no_trial_after_its_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -170,6 +172,7 @@ def test_harness_fused_0_switches_the_fused_path_off(cell: str, monkeypatch: pyt
 
 
 # ---------------------------------------------------------------- 4. reproducibility
+@pytest.mark.slow
 def test_a_one_worker_study_is_reproducible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # 12 trials: TPE's 10 random start-up trials and two of its model-based ones. One launch in
     # this process, one in a fresh interpreter, as a user re-running the study would.
@@ -240,6 +243,7 @@ def unescape_markdown(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
+@pytest.mark.slow
 @requires_postgres
 def test_passwords_are_masked_in_studies_dashboard_and_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -290,6 +294,7 @@ def test_passwords_are_masked_in_studies_dashboard_and_report(
 
 
 # ---------------------------------------------------------------- 6. CUDA out of memory
+@pytest.mark.slow
 def test_a_cuda_out_of_memory_trial_is_failed_and_the_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,6 +67,7 @@ def test_bad_input_is_one_line_naming_the_flag(argv: list[str], flag: str, capsy
     assert len(lines) == 1 and flag in lines[0] and captured.out == ""
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_real_entry_point_has_no_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "harness", "reproduce", "--lr", "0"], capture_output=True, text=True)
     assert proc.returncode == 2

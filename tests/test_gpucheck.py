@@ -11,6 +11,7 @@ import torch
 from harness import gpucheck
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_on_the_cpu_and_writes_its_files(tmp_path: Path) -> None:
     assert gpucheck.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "gpu-check.json").read_text())

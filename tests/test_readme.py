@@ -38,7 +38,10 @@ def test_the_readme_quotes_the_deterministic_commands() -> None:
     assert {argv[0] for _, argv, _ in RUNS} == set(CHECKED)
 
 
-@pytest.mark.parametrize("doc,argv,quoted", RUNS, ids=[" ".join(r[1]) for r in RUNS])
+@pytest.mark.parametrize(
+    "doc,argv,quoted",
+    [pytest.param(*r, id=" ".join(r[1]), marks=[pytest.mark.slow] if r[1][0] == "launch" else []) for r in RUNS],
+)
 def test_quoted_output_is_what_the_command_prints(
     doc: str, argv: list[str], quoted: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

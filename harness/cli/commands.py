@@ -296,6 +296,13 @@ def _confirm(args: argparse.Namespace) -> int:
     prepare_workers(args.workers)  # the workers' imports overlap this process's reading of the studies
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = load_studies(storage, args.study)
+    if collected := [d.name for d in studies if d.spec.collection is not None]:
+        if args.study:  # named: a mistake to say so; all: the series' studies are confirmed, the others said
+            raise ConfigError("study", f"{collected[0]!r} searches a collection; confirm re-trains a series' studies "
+                                       "(a collection's report reads each cell's best trial)")  # fmt: skip
+        print(f"{', '.join(collected)}: a collection, not confirmed (its report reads each cell's best trial)",
+              file=sys.stderr)  # fmt: skip
+        studies = [d for d in studies if d.spec.collection is None]
     searches = [Search(d.name, d.studies, d.spec) for d in studies]
     # Each search sweeps the windows its space holds; a window that none holds is a mistake.
     swept = {s.name: sweep_windows(s.spec, args.windows) for s in searches}

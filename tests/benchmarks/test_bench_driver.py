@@ -21,6 +21,8 @@ from harness.search.trials import Runner
 from harness.training.device import resolve_device
 from harness.training.train import run
 
+pytestmark = pytest.mark.slow  # real launches and worker processes
+
 SMOKE = Path(__file__).parent.parent.parent / "studies" / "smoke.toml"
 # A ~1 s trial on this project's 2-core CPU machine (2 torch threads, as one worker runs): the size
 # the overhead goal is stated for.

@@ -29,6 +29,8 @@ from harness.training.train import RunConfig, TrainResult, run
 
 from conftest import CELLS
 
+pytestmark = pytest.mark.slow  # real launches and group epochs at every size
+
 SHORT = Path(__file__).parent.parent.parent / "studies" / "short_period.toml"
 MEMBERS = 16
 

@@ -31,6 +31,8 @@ from harness.series.signals import make_signal
 
 from conftest import CELLS
 
+pytestmark = pytest.mark.slow  # real launches and the plain script in its own interpreter
+
 STUDIES = Path(__file__).parents[2] / "studies"
 CONFIGS = int(os.environ.get("HARNESS_BENCH_CONFIGS", "6"))  # per study and cell
 WORKERS = os.cpu_count() or 1  # the tuned harness: one worker (one thread) per core

@@ -18,6 +18,8 @@ from harness.training.train import run
 from conftest import CELLS
 from notebook_port import notebook_losses, reference_losses
 
+pytestmark = pytest.mark.slow  # the notebook's per-step loop
+
 NOTEBOOK_RTOL = 1e-3  # the README's claim (tests/training/test_train.py)
 CASES = [(cell, "short-period", 5) for cell in CELLS] + [("lstm", "long-period", 32)]
 

@@ -96,6 +96,7 @@ def test_cell_table_counts_best_median_and_floor(data: tables.StudyData) -> None
     assert table["x_floor"].isna().all()  # a noiseless sine's floor is float rounding: no ratio to it
 
 
+@pytest.mark.slow
 def test_x_floor_reads_against_the_noise_on_a_noisy_signal(url: str) -> None:
     build_known(url, overrides=("signal.noise_std=0.1",))
     (data,) = tables.load_studies(open_storage(url))
@@ -105,6 +106,7 @@ def test_x_floor_reads_against_the_noise_on_a_noisy_signal(url: str) -> None:
     assert table.loc["rnn", "x_floor"] == pytest.approx(20.0 / floor) and table.loc["ref: linear-ar", "x_floor"] == 1.0
 
 
+@pytest.mark.slow
 def test_side_by_side_pivots_studies(url: str) -> None:
     build_known(url)
     build_known(url, "other")
@@ -154,6 +156,7 @@ def test_predictions_rerun_the_stored_best_config(data: tables.StudyData) -> Non
     assert rnn["t"].iloc[0] == 850 and rnn["step"].iloc[-1] == 150
 
 
+@pytest.mark.slow
 def test_report_command_writes_tables_figures_and_artifacts(url: str, tmp_path: Path) -> None:
     build_known(url)
     out, artifacts = tmp_path / "report", tmp_path / "artifacts"
@@ -222,6 +225,7 @@ def dashboard(url: str, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
+@pytest.mark.slow
 def test_dashboard_serves_the_report_figures(dashboard: str, url: str) -> None:
     study_id = optuna.load_study(study_name="known", storage=url)._study_id
     with urllib.request.urlopen(f"{dashboard}/api/studies/{study_id}", timeout=30) as response:
@@ -254,6 +258,7 @@ def test_report_to_an_unwritable_folder(url: str, capsys: pytest.CaptureFixture[
     assert len(err) == 1 and "--out" in err[0] and "cannot create folder" in err[0]
 
 
+@pytest.mark.slow
 def test_a_one_study_report_leaves_the_full_reports_notes_whole(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

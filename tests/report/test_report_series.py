@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from harness.cli import main
 
@@ -35,6 +36,7 @@ lr = 0.01
 )
 
 
+@pytest.mark.slow
 def test_a_users_csv_end_to_end(tmp_path: Path) -> None:
     write_sales(tmp_path)
     (tmp_path / "sales.toml").write_text(SPEC)

@@ -28,6 +28,7 @@ def test_replicate_seeds_are_deterministic_and_distinct() -> None:
     assert replicate_seeds(load_spec(SMOKE, ["training.seed=1"]), 5) != seeds
 
 
+@pytest.mark.slow
 def test_confirm_runs_paired_replicates_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     assert main(["launch", str(SMOKE), "--storage", url, "--trials", "5", "--no-progress"]) == 0
@@ -62,6 +63,7 @@ def test_confirm_runs_paired_replicates_once(tmp_path: Path, capsys: pytest.Capt
     assert_figures_shown(out)
 
 
+@pytest.mark.slow
 def test_replicate_studies_are_first_class(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import optuna_dashboard
 

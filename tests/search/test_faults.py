@@ -62,6 +62,7 @@ def assert_resumed(url: str, target: int, failed_before: list[optuna.trial.Froze
         assert retry.state == TrialState.COMPLETE and retry.params == failed.params
 
 
+@pytest.mark.slow
 def test_a_full_database_is_one_line_and_a_relaunch_completes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -85,6 +86,7 @@ def test_a_full_database_is_one_line_and_a_relaunch_completes(
     assert_resumed(url, 6, failed)
 
 
+@pytest.mark.slow
 def test_an_artifact_folder_that_goes_away_is_one_line_and_a_relaunch_completes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,6 +143,7 @@ def _drop_connections(url: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(POSTGRES_URL is None, reason="set HARNESS_TEST_POSTGRES_URL (.ci/run starts a server)")
 def test_a_postgres_server_that_drops_connections_or_restarts_does_not_end_the_study() -> None:
     assert POSTGRES_URL is not None
@@ -172,6 +175,7 @@ def _complete(url: str, name: str) -> bool:
     return any(t.state == TrialState.COMPLETE for t in study.trials)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (POSTGRES_URL and POSTGRES_DATA), reason="a PostgreSQL server this test may stop (.ci/run)")
 def test_a_read_between_trials_waits_for_a_server_that_is_away() -> None:
     """What a launch reads between trials (its progress, its summary) meets a restart as a

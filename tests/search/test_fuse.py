@@ -28,6 +28,7 @@ def load(url: str, name: str = "smoke") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=url)
 
 
+@pytest.mark.slow
 def test_fused_trials_are_full_trials_that_train_as_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     argv = ["launch", str(SMOKE), "--storage", url, "--trials", "6", "--fuse", "4", *ONE_CELL,
@@ -56,6 +57,7 @@ def test_fused_trials_are_full_trials_that_train_as_alone(tmp_path: Path) -> Non
         assert sum(m.user_attrs["train_seconds"] for m in members) == pytest.approx(seconds, rel=0.05)
 
 
+@pytest.mark.slow
 def test_members_are_pruned_one_by_one(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     argv = ["launch", str(SMOKE), "--storage", url, "--trials", "16", "--fuse", "8", *ONE_CELL,
@@ -77,6 +79,7 @@ def test_members_are_pruned_one_by_one(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_fuse_in_the_spec_and_as_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     assert main(["launch", str(SMOKE), "--storage", url, "--trials", "3", "--set", "execution.fuse=3", *ONE_CELL]) == 0
@@ -88,6 +91,7 @@ def test_fuse_in_the_spec_and_as_a_flag(tmp_path: Path, capsys: pytest.CaptureFi
         assert not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.slow
 def test_two_fused_workers_fill_the_budget_exactly(tmp_path: Path) -> None:
     # Two workers asking for 4 at a time on a 5-trial budget: the claim lock keeps the count
     # exact on SQLite, so nothing is refused and nothing runs beyond the budget.
@@ -119,6 +123,7 @@ def test_fuse_needs_one_objective(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "execution.fuse" in err and "train_seconds" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_confirm_fuses_replicates_and_sweeps_with_the_numbers_of_solo_runs(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     fp64 = ["--set", 'training.precision="fp64"', "--set", "training.epochs=2"]
@@ -141,6 +146,7 @@ def test_confirm_fuses_replicates_and_sweeps_with_the_numbers_of_solo_runs(tmp_p
         assert t.user_attrs["horizon"] == solo.metrics["horizon"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -> None:
     # 100 epochs: a group of three ~7 s, so the signal lands inside its training (at 30 epochs
     # the group took ~2 s on a faster machine, and a kill 1.5 s in could find it finished)
@@ -161,6 +167,7 @@ def test_ctrl_c_fails_the_whole_group_and_a_relaunch_completes(tmp_path: Path) -
     assert sum(t.state == TrialState.COMPLETE for t in load(url).trials) == 6
 
 
+@pytest.mark.slow
 def test_a_killed_group_is_failed_and_its_trials_run_again(tmp_path: Path) -> None:
     from test_reliability import ROOT, launch_cmd, wait_for
 
@@ -178,6 +185,7 @@ def test_a_killed_group_is_failed_and_its_trials_run_again(tmp_path: Path) -> No
     assert len(complete) == 3 and {t.system_attrs.get("failed_trial") for t in complete} == {t.number for t in killed}
 
 
+@pytest.mark.slow
 def test_a_chaotic_float32_fused_trial_is_reproduced_from_its_weights_and_group(tmp_path: Path) -> None:
     """In float32 at a high learning rate a fused trial and its config re-run alone part ways
     (the order of float sums differs, and the rounding grows chaotically); its stored weights

@@ -17,6 +17,8 @@ from harness.search.spec import load_spec
 from harness.search.storage import open_storage
 from harness.search.study import COMPANION_SUFFIX, PER_CELL_ATTR
 
+pytestmark = pytest.mark.slow  # every test launches and confirms real studies
+
 SMOKE = Path(__file__).parents[2] / "studies" / "smoke.toml"
 GROUP = ["--set", "study.equal_cells=true", "--set", "training.epochs=1", "--no-progress"]
 

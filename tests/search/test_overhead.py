@@ -20,6 +20,7 @@ SMOKE = Path(__file__).parents[2] / "studies" / "smoke.toml"
 SLOW_WRITE = 0.3
 
 
+@pytest.mark.slow
 def test_overhead_includes_the_record_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = study_module.record_trial
 

@@ -82,6 +82,7 @@ def test_a_fused_method_races_fused_trials() -> None:
 
 
 # ---------------------------------------------------------------- a real race on a tiny spec
+@pytest.mark.slow
 def test_race_runs_every_repeat_and_resumes_without_rerunning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +149,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     assert not any(line.startswith("smoke/race/tpe+median/0") for line in listed)
 
 
+@pytest.mark.slow
 def test_a_seconds_budget_stops_the_trial_running_at_its_deadline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -359,6 +361,7 @@ def _ordinary_search(url: str) -> None:
     study.add_trial(create_trial(params=params, distributions=dists, value=0.1, user_attrs=attrs))
 
 
+@pytest.mark.slow
 def test_report_has_a_race_section(known: tuple[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, _ = known
     assert tables.load_studies(open_storage(url)) == []  # race studies are not searches

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow  # every test starts, kills or interrupts real launches
 
 ROOT = Path(__file__).parents[2]
 SLOW_TRIALS = ["--set", "training.epochs=40", "--set", 'search.cell=["lstm"]', "--no-progress"]

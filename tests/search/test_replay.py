@@ -163,6 +163,7 @@ def test_a_replay_with_a_fixed_seed_is_reproducible(url: str) -> None:
     assert replay(0) == first and replay(1) != first
 
 
+@pytest.mark.slow
 def test_replays_in_worker_processes_equal_the_same_replays_in_one(url: str) -> None:
     spec = smoke_spec()
     table = read_table(make_table(url, spec))

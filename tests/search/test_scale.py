@@ -25,6 +25,8 @@ from sqlalchemy.engine import make_url
 from harness.cli import main
 from harness.search.storage import open_storage
 
+pytestmark = pytest.mark.slow  # worker processes, dashboards and PostgreSQL beside real launches
+
 ROOT = Path(__file__).parents[2]
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
 FAST = ["--set", "training.epochs=1", "--set", "search.hidden_size={low=4, high=8}", "--no-progress"]

@@ -41,6 +41,7 @@ def trials_of(url: str) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
+@pytest.mark.slow
 def test_studies_side_by_side_run_the_trials_they_run_one_after_the_other(tmp_path: Path) -> None:
     alone, together = f"sqlite:///{tmp_path / 'alone.db'}", f"sqlite:///{tmp_path / 'together.db'}"
     assert main(["launch", NILE, "--storage", alone, *SHORT]) == 0
@@ -53,6 +54,7 @@ def test_studies_side_by_side_run_the_trials_they_run_one_after_the_other(tmp_pa
     assert pruned, "no trial was pruned: the pruner's decisions were not compared"
 
 
+@pytest.mark.slow
 def test_ctrl_c_to_the_launch_alone_stops_every_study_and_starts_no_other(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     slow = ["--set", "training.epochs=100", "--no-progress", "--concurrent", "2"]  # ~1-3 s a trial
@@ -83,6 +85,7 @@ def test_ctrl_c_to_the_launch_alone_stops_every_study_and_starts_no_other(tmp_pa
     # resuming is each study's own launch, as after a Ctrl-C to one (tests/search/test_reliability.py)
 
 
+@pytest.mark.slow
 def test_the_largest_studies_start_first_and_are_listed_in_the_order_given(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     paths = [str(ROOT / "studies" / f"{name}.toml") for name in ("nile", "short_period", "long_period")]
@@ -135,6 +138,7 @@ lr = 0.01
 )
 
 
+@pytest.mark.slow
 def test_a_series_changed_mid_launch_stops_it_with_exit_2_and_keeps_what_finished(tmp_path: Path) -> None:
     """The user's CSV changes while two studies run side by side: each study's next trial is
     refused in its own process (its series is no longer the one recorded), the third never

@@ -85,7 +85,7 @@ def test_a_database_that_must_exist(tmp_path: Path) -> None:
         check_storage(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The backends `open_storage` accepts (an in-memory one keeps nothing between processes)."""
     if request.param == "sqlite":

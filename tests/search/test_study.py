@@ -67,6 +67,7 @@ def test_end_to_end_smoke_study_records_the_contract(url: str, capsys: pytest.Ca
         assert key in env
 
 
+@pytest.mark.slow
 def test_resume_runs_only_the_remainder(url: str) -> None:
     assert main(["launch", SMOKE, "--storage", url, "--trials", "4", "--no-progress"]) == 0
     first = [t.number for t in load(url).trials]
@@ -78,6 +79,7 @@ def test_resume_runs_only_the_remainder(url: str) -> None:
     assert len(load(url).trials) == 6  # budget already met: nothing runs
 
 
+@pytest.mark.slow
 def test_two_workers_fill_the_budget_exactly(url: str) -> None:
     assert main(["launch", SMOKE, "--storage", url, "--trials", "6", "--workers", "2", "--no-progress"]) == 0
     trials = load(url).trials
@@ -95,6 +97,7 @@ def test_diverging_trials_are_pruned_with_a_reason_and_the_study_goes_on(url: st
     assert all("diverged" in t.user_attrs["fail_reason"] for t in trials)
 
 
+@pytest.mark.slow
 def test_pareto_study_records_two_objectives(url: str) -> None:
     argv = ["launch", SMOKE, "--storage", url, "--trials", "2", "--no-progress"]
     assert main([*argv, "--set", 'study.objectives=["val_mse", "train_seconds"]', "--set", "study.sampler=nsga2"]) == 0
@@ -103,6 +106,7 @@ def test_pareto_study_records_two_objectives(url: str) -> None:
     assert all(len(t.values) == 2 and t.values[1] == t.user_attrs["train_seconds"] for t in study.trials)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc"])
 def test_each_sampler_runs(url: str, sampler: str) -> None:
     argv = ["launch", SMOKE, "--storage", url, "--trials", "2", "--no-progress", "--set", f"study.sampler={sampler}"]
@@ -110,6 +114,7 @@ def test_each_sampler_runs(url: str, sampler: str) -> None:
     assert len(load(url).get_trials(states=(TrialState.COMPLETE,))) == 2
 
 
+@pytest.mark.slow
 def test_gp_sampler_proposes_trials_after_its_random_start(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # GPSampler samples its first n_startup_trials (10 in Optuna 5) at random; only then does
     # the Gaussian process propose, through sample_relative. Run one trial past that and
@@ -143,6 +148,7 @@ def test_grid_sampler_with_lists(url: str) -> None:
     assert sorted(t.params["hidden_size"] for t in load(url).trials) == [4, 8]
 
 
+@pytest.mark.slow
 def test_studies_lists_counts_and_best(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["launch", SMOKE, "--storage", url, "--trials", "2", "--no-progress"]) == 0
     capsys.readouterr()
@@ -182,6 +188,7 @@ def served(url: str) -> Iterator[str]:
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_dashboard_sees_the_studies(served: str) -> None:
     with urllib.request.urlopen(f"{served}/api/studies", timeout=30) as response:
         body = json.load(response)

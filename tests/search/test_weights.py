@@ -68,6 +68,7 @@ def test_diverged_trials_keep_none(tmp_path: Path) -> None:
     assert main(["weights", "smoke", "0", "--storage", url, "--artifacts", str(artifacts), "--out", "x.pt"]) == 2
 
 
+@pytest.mark.slow
 def test_the_report_reads_weights_and_never_trains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -90,6 +91,7 @@ def test_the_report_reads_weights_and_never_trains(
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_a_study_without_weights_is_said_once_and_retrained_on_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,6 +108,7 @@ def test_a_study_without_weights_is_said_once_and_retrained_on_request(
     assert (out / "smoke-predictions.png").exists() and capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_a_database_without_its_artifact_folder_still_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -140,6 +143,7 @@ def test_launch_refuses_an_artifact_folder_it_cannot_write(tmp_path: Path, capsy
     assert not db.exists()
 
 
+@pytest.mark.slow
 def test_replicates_keep_their_weights(tmp_path: Path) -> None:
     url, artifacts = launch(tmp_path, "--trials", "2")
     assert main(["confirm", "--storage", url, "--artifacts", str(artifacts), "--seeds", "2", "--device", "cpu"]) == 0

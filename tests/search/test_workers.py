@@ -15,6 +15,8 @@ import torch
 from harness.cli import main
 from harness.search.launch import prepare_workers, worker_context
 
+pytestmark = pytest.mark.slow  # every test starts worker processes
+
 SMOKE = Path(__file__).parents[2] / "studies" / "smoke.toml"
 TINY = ["--set", "training.epochs=1", "--no-progress"]
 

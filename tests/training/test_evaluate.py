@@ -68,7 +68,10 @@ def _model_rollout(model: RecurrentRegressor, start: torch.Tensor, steps: int) -
     return buffer[w:]
 
 
-@pytest.mark.parametrize("cell,hidden,window", [("rnn", 32, 16), ("gru", 32, 16), ("lstm", 32, 16), ("gru", 120, 40)])
+@pytest.mark.parametrize(
+    "cell,hidden,window",
+    [("rnn", 32, 16), ("gru", 32, 16), ("lstm", 32, 16), pytest.param("gru", 120, 40, marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_compiled_rollout_is_the_models_own(cell: str, hidden: int, window: int, dtype: torch.dtype) -> None:
     """The one-loop rollout of a small model gives the model's own predictions: to float32

@@ -11,6 +11,7 @@ import pytest
 from harness.training.train import RunConfig, TrainResult, run
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-run CPU peaks need Linux's clear_refs")
 def test_a_small_run_after_a_large_one_records_less() -> None:
     def train(hidden: int) -> TrainResult:

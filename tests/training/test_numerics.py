@@ -78,6 +78,7 @@ print(int(((x * 1.0).view(torch.int32) != 0).sum()))
 """
 
 
+@pytest.mark.slow
 def test_denormals_are_flushed_in_every_thread() -> None:
     """A denormal times one is zero once flushed, in every torch thread (each thread keeps its
     own mode: set after the threads started, it reaches only the calling one, and about half
@@ -110,6 +111,7 @@ def test_flushing_denormals_changes_no_number_of_a_saturating_trial(monkeypatch:
     assert flushed.metrics == kept.metrics
 
 
+@pytest.mark.slow
 def test_a_workers_threads_bound_torch_and_the_blas_under_numbas_kernels() -> None:
     """`set_threads` reaches the OpenBLAS that numba's np.dot calls (scipy's, which numba loads
     only at its first product: set before any, it must still hold after one) as well as torch,

@@ -39,6 +39,7 @@ def test_seed_protocol_matches_the_notebook_at_every_epoch(cell: str, signal: st
     assert ours == pytest.approx(theirs, rel=NOTEBOOK_RTOL)
 
 
+@pytest.mark.slow
 def test_notebook_loop_live_matches_the_reference_file_and_the_seed_protocol() -> None:
     # One full run of the notebook's loop (the cheapest, ~6 s), so the committed reference
     # cannot drift from tests/notebook_port.py unnoticed.

@@ -1,0 +1,73 @@
+"""A collection's study end to end, as a user runs it: `harness launch` a tiny sample of M3's
+"other" series, `harness report`, and the report's collection section: the cells beside the
+benchmarks and the literature's figure, the diagram, the verdicts; the benchmarks kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).parents[2]
+SPEC = ROOT / "studies" / "m3_other.toml"
+TINY = ["--set", "collection.sample=6", "--set", "training.epochs=2", "--set", 'search.cell=["gru", "lstm-fb1"]',
+        "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('collection') / 'h.db'}"
+    assert main(["launch", str(SPEC), "--storage", url, "--trials", "4", *TINY]) == 0
+    return url
+
+
+def test_each_trial_records_its_series_scores_and_the_objective(launched: str) -> None:
+    study = optuna.load_study(study_name="m3-other/gru", storage=launched)
+    assert study.metric_names == ["val_smape"]
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert len(attrs["per_series"]["id"]) == 6 and len(attrs["per_series"]["test_smape"]) == 6
+        assert trial.value == pytest.approx(sum(attrs["per_series"]["val_smape"]) / 6)
+        assert attrs["series"]["name"] == "m3 other" and len(attrs["series"]["sha256"]) == 64
+        assert attrs["config"]["collection"]["sample"] == 6 and attrs["config"]["scope"] in ("local", "global")
+
+
+def test_the_report_sets_the_cells_beside_the_benchmarks(launched: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert main(["report", "--storage", launched, "--out", str(tmp_path / "r"), "--cache", str(cache)]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "## m3-other: m3 other" in text and "![critical difference](m3-other-cd.png)" in text
+    assert (tmp_path / "r" / "m3-other-cd.png").stat().st_size > 0
+    table = pd.read_csv(tmp_path / "r" / "m3-other-collection.csv")
+    assert {"gru", "lstm-fb1", "theta", "ets", "naive2"} <= set(table["method"])
+    assert table.loc[table["method"] == "naive2", "owa"].item() == pytest.approx(1.0)
+    for reference in ("theta", "ets", "naive2"):
+        assert "**gru** " in text and f"**{reference}**:" in text
+    kept = list(cache.glob("m3-other-*.csv"))
+    assert len(kept) == 1  # computed once, kept: a second report reads it back
+    before = kept[0].stat().st_mtime_ns
+    assert main(["report", "--storage", launched, "--out", str(tmp_path / "r2"), "--cache", str(cache)]) == 0
+    assert kept[0].stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ('search.scope=["regional"]', "search.scope"),
+        ('search.cell=["transformer"]', "search.cell"),
+        ("collection.category=hourly", "collection.category"),
+        ("collection.sample=9999", "collection.sample"),
+    ],
+)
+def test_a_bad_scope_cell_or_category_is_one_line_exit_2(
+    override: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["launch", str(SPEC), "--storage", url, "--set", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and key in err[0], err
+    assert not (tmp_path / "h.db").exists()  # nothing written
