@@ -28,6 +28,7 @@ COMMANDS = {
     "report": ("commands", "tables and figures from a storage"),
     "confirm": ("commands", "re-train each cell's best configurations over several seeds"),
     "weights": ("commands", "write a trial's trained weights to a file (plain torch.save)"),
+    "results": ("commands", "write the results page from the benchmarks' JSON and the main job's database"),
 }
 RESUMABLE = ("launch", "race", "record")  # commands that pick up where a Ctrl-C or SIGTERM left them
 TRAINING = ("reproduce", "launch", "race", "record", "confirm", "report")  # commands that may train

@@ -426,3 +426,38 @@ def _report(args: argparse.Namespace) -> int:
                         races=args.study, cache_dir=Path(args.cache))  # fmt: skip
     print(f"report: {path}")
     return 0
+
+
+# ---------------------------------------------------------------- results
+RESULTS_PAGE = "docs/results.md"
+BENCHMARK_DIR = "results/benchmarks"
+
+
+def add_results(p: argparse.ArgumentParser) -> None:
+    add_storage(p)
+    p.add_argument("--benchmarks", default=BENCHMARK_DIR, metavar="DIR",
+                   help=f"pytest-benchmark JSON folder, as `make bench` writes it (default {BENCHMARK_DIR}; "
+                        "a missing one leaves its section saying how to make it)")  # fmt: skip
+    p.add_argument("--out", default=RESULTS_PAGE, help=f"the page to write (default {RESULTS_PAGE})")
+    p.set_defaults(func=_results, flags=STORAGE_FLAGS | {"out": "--out", "benchmarks": "--benchmarks"})
+
+
+def _results(args: argparse.Namespace) -> int:
+    """A database that does not exist yet is a section saying how to make it, as a missing
+    benchmarks folder is; a URL that is not one, or a file that is not a database, is a mistake."""
+    from pathlib import Path
+
+    import sqlalchemy.exc
+
+    from harness.report.results_page import write_results_page
+    from harness.search.storage import open_storage, redact, sqlite_path, storage_url
+
+    url = storage_url(args.storage)
+    try:
+        path = sqlite_path(url)
+    except sqlalchemy.exc.ArgumentError:
+        path = None  # open_storage says what is wrong with the URL
+    storage = open_storage(url, must_exist=True) if path is None or path.exists() else None
+    page = write_results_page(Path(args.out), Path(args.benchmarks), storage, redact(url))
+    print(f"results: {page}")
+    return 0

@@ -119,9 +119,32 @@ def plot_critical_difference(ranked: ranks.Ranks, title: str, path: Path) -> Pat
     return path
 
 
-def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) -> list[str]:
-    """The report's lines for every collection search; writes its CSV tables and diagrams."""
+def findings_lines(data: CollectionData, table: pd.DataFrame, diagram: str) -> list[str]:
+    """The collection's verdicts as the findings say them: the best cell's test sMAPE beside the
+    references' (and the literature's figure in brackets), then each comparison in words."""
+    config = data.search.spec.collection
+    assert config is not None
+    rows = table.set_index("method")
+    cells = rows[rows["kind"] == "cell"].sort_values("test_smape")
+    best = cells.index[0]
+
+    def shown(method: str) -> str:
+        row = rows.loc[method]
+        literature = "" if np.isnan(row["literature_smape"]) else f" (literature {row['literature_smape']:.4g})"
+        return f"{method} {row['test_smape']:.4g}{literature}"
+
+    references = ", ".join(shown(m) for m in REFERENCES if m in rows.index)
+    head = (f"**{config.label}** ({len(data.smape)} series): the best cell, {best} ({cells.loc[best, 'scope']}), "
+            f"scores a mean test sMAPE of {cells.loc[best, 'test_smape']:.4g} (OWA {cells.loc[best, 'owa']:.3g}) "
+            f"against {references}; critical-difference diagram: {diagram}")  # fmt: skip
+    return [head, "", *verdicts(data)]
+
+
+def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) -> tuple[list[str], list[str]]:
+    """The report's lines for every collection search, and their findings; writes the CSV
+    tables and diagrams."""
     lines: list[str] = []
+    found: list[str] = []
     for search in searches:
         data = collection_data(search, cache_dir)
         config = search.spec.collection
@@ -157,11 +180,15 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
             "",
             *verdicts(data),
             "",
-            "_One search and one training seed per cell: how far these verdicts depend on the search that "
-            "chose each configuration is not measured here._",
+            CAVEAT,
             "",
         ]
-    return lines
+        found += [*findings_lines(data, table, f"[{diagram.name}]({diagram.name})"), "", CAVEAT, ""]
+    return lines, found
+
+
+CAVEAT = ("_One search and one training seed per cell: how far these verdicts depend on the search that chose each "
+          "configuration is not measured here._")  # fmt: skip
 
 
 def _horizon(data: CollectionData) -> int:

@@ -296,7 +296,12 @@ def write_report(
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
-    lines += collection_section(collected, out, cache_dir)
+    collection_lines, collection_found = collection_section(collected, out, cache_dir)
+    if collection_found:  # their findings beside the series' (README.md quotes both)
+        (out / "collection-findings.md").write_text("\n".join(collection_found), encoding="utf-8")
+        at = lines.index("## Studies") if "## Studies" in lines else len(lines)
+        lines[at:at] = ["## Findings on a collection", "", *collection_found, ""]
+    lines += collection_lines
     lines += race_section(storage, out, races, drawings)
     drawings.draw()
     for studies, paths in uploads:

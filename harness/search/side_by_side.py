@@ -24,6 +24,7 @@ from typing import Any
 
 import optuna
 
+from harness.constraints import default_of
 from harness.search.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,7 +39,10 @@ from harness.search.launch import GATE, Member, fill, quiet_optuna, relay_interr
 from harness.search.spec import Param, Range
 from harness.search.storage import open_storage, redact
 from harness.search.study import create_study, summarize
+from harness.series import collections
+from harness.series.data import TRAIN_FRAC
 from harness.training.group import estimated_work
+from harness.training.train import RunConfig
 
 POLL_SECONDS = 0.5
 
@@ -70,8 +74,16 @@ def study_work(member: Member) -> float:
     middle: dict[str, Any] = {
         name: _middle(spec.search[name]) for name in ("hidden_size", "window") if name in spec.search
     }
-    runs = [spec.run_config({**middle, "cell": cell}) for cell in spec.cells()]
-    return spec.study.trials * sum(estimated_work([run]) for run in runs) / len(runs)
+    if spec.collection is None:
+        runs = [spec.run_config({**middle, "cell": cell}) for cell in spec.cells()]
+        return spec.study.trials * sum(estimated_work([run]) for run in runs) / len(runs)
+    # A collection's trial: a sine's run of the same shape, times its windows over a sine's training targets
+    sizes = {name: middle.get(name, spec.fixed.get(name, default_of(RunConfig, name)))
+             for name in ("hidden_size", "window")}  # fmt: skip
+    windows = sum(len(s.validation_split()[0]) - 1 for s in collections.load(spec.collection))
+    runs = [RunConfig(cell=cell, epochs=spec.training.epochs, **sizes) for cell in spec.cells()]
+    share = windows / (TRAIN_FRAC * RunConfig().signal.length)
+    return spec.study.trials * share * sum(estimated_work([run]) for run in runs) / len(runs)
 
 
 def _middle(param: Param) -> int:

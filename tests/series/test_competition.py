@@ -249,6 +249,21 @@ def test_m3_other_matches_the_recomputed_table() -> None:
     assert summary.loc[("other", "theta"), "owa"] < 0.8  # Theta beats Naive2 clearly here
 
 
+def test_m3_quarterly_seasonal_adjustment_is_forecasts() -> None:
+    """forecast's thetaf (SES with drift, Hyndman & Billah 2003) on our seasonally adjusted
+    quarterly series reproduces the recomputed 9.20 sMAPE: the adjustment (M4's 90% test and
+    R's multiplicative decompose) is the same, and the +0.12 of our M4 Theta.classic there is
+    the formulation (docs/series.md)."""
+    ours = []
+    for s in load(CollectionConfig("m3", "quarterly")):
+        adjusted, indices = benchmarks.deseasonalise(s.x, s.period, s.h)
+        fit, n = benchmarks.fit_smoothing(adjusted), len(adjusted)
+        drift = np.polyfit(np.arange(n), adjusted, 1)[0] / 2
+        forecast = fit.level + drift * (np.arange(s.h) + (1 - (1 - fit.alpha) ** n) / fit.alpha)
+        ours.append(smape(forecast * indices, s.xx))
+    assert np.mean(ours) == pytest.approx(recomputed("quarterly", "theta", "smape"), abs=0.015)
+
+
 @pytest.mark.parametrize("category", ["yearly", "quarterly", "monthly"])
 def test_tourism_naive_mape_is_the_published_one(category: str) -> None:
     """Athanasopoulos et al. (2011), Tables 4-6: the naive (yearly) and seasonal naive MAPE
@@ -263,25 +278,33 @@ def test_tourism_naive_mape_is_the_published_one(category: str) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(7200)
 def test_all_of_m3_against_the_published_and_recomputed_tables(tmp_path: Path) -> None:
-    """Every benchmark on all 3,003 M3 series (tens of minutes on two cores; kept under
-    tmp_path, so a second run of this test fits again). Tolerances: Theta and seasonal naive
-    are deterministic and the same methods as the recomputation, 0.01 sMAPE and 0.002 MASE
-    (its rounding); our ETS is statsmodels' with heuristic initial states against forecast's
-    ets with estimated ones, 0.35 sMAPE and 0.05 MASE per category; the published M3 figures
-    (13.01 for Theta over all series) were averaged by the organisers, whose own submissions
-    rescore 0.25 lower (12.76), so ours is held within 0.35 of them."""
+    """Every benchmark on all 3,003 M3 series: about half an hour of CPU, kept under tmp_path
+    (so each run of this test fits again). The tolerances, and why (docs/series.md):
+
+    - seasonal naive: the recomputation's rounding to 2 and 3 decimals, and a hair: quarterly
+      sMAPE is 11.065 here against 11.06 there (0.01 sMAPE, 0.001 MASE);
+    - Theta: the recomputation is forecast's thetaf, the SES-with-drift form of the method,
+      which gives the same forecasts as M4's Theta.classic to the rounding on data without a
+      season (0.01, 0.002) and differs by up to 0.12 sMAPE on seasonally adjusted data (0.15, 0.01);
+    - ETS: statsmodels' with heuristic initial states against forecast's ets with estimated
+      ones pick other models, 0.6 sMAPE and 0.05 MASE per category, 0.2 and 0.02 over all;
+    - published M3 Theta (13.01 over all, 13.85 monthly): the organisers' averaging, whose own
+      Theta forecasts rescore 0.25 lower over all (12.76), so 0.25."""
     table = competition.collection_table("m3", tmp_path, workers=os.cpu_count())
     summary = competition.summarise(table)
     assert summary.loc[("all", "naive2"), "series"] == 3003
     side = competition.side_by_side(summary, "m3")
-    recomputed_ = side[side["kind"] == "recomputed"]
-    for row in recomputed_.itertuples():
-        if row.method in ("snaive", "theta"):
-            assert abs(row.difference) <= (0.01 if row.metric == "smape" else 0.002), row
-        elif row.method == "ets":
-            assert abs(row.difference) <= (0.35 if row.metric == "smape" else 0.05), row
-    theta_all = summary.loc[("all", "theta"), "smape"]
-    assert abs(theta_all - 13.01) <= 0.35
-    assert summary.loc[("monthly", "theta"), "smape"] == pytest.approx(13.85, abs=0.35)
+    seasonal = {"quarterly", "monthly"}
+    for row in side.itertuples():
+        smape_tolerance, mase_tolerance = {
+            ("recomputed", "snaive"): (0.01, 0.001),
+            ("recomputed", "theta"): (0.15, 0.01) if row.category in seasonal else (0.01, 0.002),
+            ("recomputed", "ets"): (0.2, 0.02) if row.category == "all" else (0.6, 0.05),
+            ("published", "theta"): (0.25, 0.0),
+        }[(row.kind, row.method)]
+        assert abs(row.difference) <= (smape_tolerance if row.metric == "smape" else mase_tolerance), row
+    assert {("all", "theta"), ("monthly", "theta"), ("all", "ets")} <= set(
+        zip(side["category"], side["method"], strict=True)
+    )
     for method in ("ses", "holt", "damped", "comb", "theta", "ets"):
         assert summary.loc[("all", method), "owa"] < 1.0  # each beats Naive2 over M3, as M3 and M4 found
