@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `make TORCH='torch==X.Y'` (or any pip requirement) as you like.
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13.0)
 
-.PHONY: run test test-fast bench lint gpu-wheels gpu-check
+.PHONY: run test test-fast bench lint gpu-wheels gpu-check results
 
 # torch through pip (its configuration may name a local wheel cache, which uv does not read);
 # the rest through uv, which installed the same versions in 10 s where pip took 40-48 s here,
@@ -53,6 +53,11 @@ test-fast: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/pytest tests/benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-storage=results/benchmarks --benchmark-autosave --benchmark-columns=median,iqr,rounds
+
+# The page the README and docs quote their figures from (docs/results.md): the newest `make bench` JSON and the
+# main job's database (`make run`), headed by machine, date and commit; a source not made yet is a section saying so.
+results: $(VENV)/.installed
+	$(BIN)/harness results
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check harness tests

@@ -93,18 +93,23 @@ def summary_table(data: CollectionData) -> pd.DataFrame:
 
 
 def verdicts(data: CollectionData) -> list[str]:
-    """Each cell against Theta, ETS and Naive2 in words: the ratio of mean sMAPE and the
-    Wilcoxon signed-rank test over the series, Holm-adjusted over every comparison made here."""
+    """Each cell against Theta, ETS and Naive2 in words, one line a cell: the ratio of its mean
+    test sMAPE to the reference's, and the Wilcoxon signed-rank test over the series,
+    Holm-adjusted over every comparison made here."""
     pairs = [(cell, ref) for cell in data.chosen for ref in REFERENCES if ref in data.smape.columns]
     found = [ranks.versus(data.smape, cell, ref) for cell, ref in pairs]
     adjusted = ranks.holm([v.p for v in found])
-    lines = []
+    by_cell: dict[str, list[str]] = {}
     for v, p in zip(found, adjusted, strict=True):
-        word = ("beats" if v.ratio < 1 else "is beaten by") if p < ranks.ALPHA else "cannot be told apart from"
-        lines.append(f"- **{v.method}** {word} **{v.reference}**: {v.ratio:.3g}x its mean sMAPE, better on "
-                     f"{v.wins} of {v.series} series (p = {p:.2g}, Wilcoxon signed-rank, Holm-adjusted over "
-                     f"{len(found)} comparisons)")  # fmt: skip
-    return lines
+        word = ("beats it" if v.ratio < 1 else "worse") if p < ranks.ALPHA else "cannot be told apart"
+        by_cell.setdefault(v.method, []).append(
+            f"{v.ratio:.3g}x {v.reference}'s ({word}, p = {p:.2g}; better on {v.wins} of {v.series} series)"
+        )
+    scopes = {
+        cell: chosen.get("scope", data.search.spec.fixed.get("scope", "local")) for cell, chosen in data.chosen.items()
+    }
+    lines = [f"- **{cell}** ({scopes[cell]}): mean test sMAPE " + "; ".join(parts) for cell, parts in by_cell.items()]
+    return [*lines, f"(Wilcoxon signed-rank over the series, Holm-adjusted over {len(found)} comparisons.)"]
 
 
 def plot_critical_difference(ranked: ranks.Ranks, title: str, path: Path) -> Path:
@@ -135,8 +140,8 @@ def findings_lines(data: CollectionData, table: pd.DataFrame, diagram: str) -> l
 
     references = ", ".join(shown(m) for m in REFERENCES if m in rows.index)
     head = (f"**{config.label}** ({len(data.smape)} series): the best cell, {best} ({cells.loc[best, 'scope']}), "
-            f"scores a mean test sMAPE of {cells.loc[best, 'test_smape']:.4g} (OWA {cells.loc[best, 'owa']:.3g}) "
-            f"against {references}; critical-difference diagram: {diagram}")  # fmt: skip
+            f"has a mean test sMAPE of {cells.loc[best, 'test_smape']:.4g} (OWA {cells.loc[best, 'owa']:.3g}); "
+            f"{references}; ranks: {diagram}.")  # fmt: skip
     return [head, "", *verdicts(data)]
 
 
