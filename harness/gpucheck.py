@@ -4,7 +4,8 @@ A GPU is at hand for this project only now and then, for minutes, so everything 
 knowing comes back from one call (`make gpu-check`): the environment; the CUDA-marked tests;
 CPU against GPU numerics on the notebook's runs; a solo trial's time on each device; trials
 per minute with 1, 2, 4 and 8 workers sharing the GPU; peak GPU memory per trial; trials
-per minute of 64 configurations solo and fused (`--fuse` 16, 64). It writes
+per minute of 64 configurations solo and fused (`--fuse` 16, 64); a local trial over M3's
+1,428 monthly series as one batched group against the same models one by one. It writes
 `gpu-check.json` (every figure) and `gpu-check.md` (a summary) into `--out` (default: the
 folder `$OUT` names, else results/gpu-check). `--quick` is a shorter re-run; `--device cpu
 --quick` runs the same code on the CPU in the normal test suite, so it cannot rot between
@@ -176,6 +177,40 @@ def fused(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def collection(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+    """A local trial over M3's monthly series as one group (`training.collection`) against the
+    same models trained one by one with torch's layers and Adam (`tests/benchmarks/
+    plain_collection.py`, a sample of series, its time scaled to the group's count), both on
+    `device`; and the two ways' test forecasts compared on the sample (float32)."""
+    import numpy as np
+
+    from harness.series.collections import CollectionConfig, load
+    from harness.training import collection as collection_training
+    from harness.training.collection import CollectionRunConfig
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from benchmarks import plain_collection  # the peer lives beside the benchmarks that time it on the CPU
+
+    everything = load(CollectionConfig(collection="m3", category="monthly"))
+    group_size, sample_size, epochs = (48, 3, 1) if quick else (len(everything), 20, 2)
+    group = everything[:group_size]
+    sample = everything[:sample_size]
+    config = CollectionRunConfig(collection=CollectionConfig(collection="m3", category="monthly"), scope="local",
+                                 cell="gru", hidden_size=16, window=12, epochs=epochs, batch_size=32)  # fmt: skip
+    collection_training.run(replace(config, epochs=1), device, series=sample)  # warm: kernels, allocator
+    start = time.perf_counter()
+    grouped = collection_training.run(config, device, series=group)
+    group_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    alone = plain_collection.train_all(sample, config, str(device))
+    plain_seconds = time.perf_counter() - start
+    scaled = plain_seconds * len(group) / len(sample)
+    difference = float(np.max(np.abs(grouped.forecasts[:sample_size] - alone) / np.abs(alone)))
+    return [{"series": len(group), "epochs": epochs, "group_seconds": group_seconds, "plain_series": len(sample),
+             "plain_seconds": plain_seconds, "plain_seconds_scaled": scaled, "speedup": scaled / group_seconds,
+             "max_relative_forecast_difference": difference}]  # fmt: skip
+
+
 def markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [f"# GPU check, {report['date']}", "",
@@ -205,6 +240,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| fuse | trials x epochs | trials per minute | vs solo | failed |", "|---|---|---|---|---|"]
         lines += [f"| {r['fuse']} | {r['trials']} x {r['epochs']} | {r['trials_per_minute']:.1f} | "
                   f"{r['speedup']:.1f}x | {r['failed']} |" for r in report["fused"]]  # fmt: skip
+    if "collection" in report:
+        lines += ["", "| local trial, M3 monthly | group s | one by one s (scaled) | speed-up | forecasts differ by |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r['series']} series x {r['epochs']} epochs | {r['group_seconds']:.2f} | "
+                  f"{r['plain_seconds_scaled']:.1f} (from {r['plain_series']}) | {r['speedup']:.1f}x | "
+                  f"{r['max_relative_forecast_difference']:.1e} |" for r in report["collection"]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -232,7 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "gpu-check.json").write_text(json.dumps(report, indent=2))
     if device.type == "cuda":
         report["cuda_tests"] = cuda_tests(Path(__file__).resolve().parent.parent)
-    for name, measure in (("numerics", numerics), ("solo", solo), ("workers", workers), ("fused", fused)):
+    measures = (("collection", collection), ("numerics", numerics), ("solo", solo), ("workers", workers),
+                ("fused", fused))  # the collection first: the check the project waits on  # fmt: skip
+    for name, measure in measures:
         print(f"gpu check: {name}", file=sys.stderr, flush=True)
         report[name] = measure(device, args.quick)
         (out / "gpu-check.json").write_text(json.dumps(report, indent=2))  # what was measured survives a timeout

@@ -253,10 +253,8 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
 def claim_size(spec: StudySpec, fuse: int, device_type: str) -> int:
     """How many trials a worker claims at once: `fuse` where most of the study's trials can
     train as groups, else 1. Claimed trials that cannot group train one after another in the
-    worker that claimed them while another worker may idle: in an LSTM study (hidden 8-256, so
-    two thirds past `CPU_MAX_HIDDEN`'s 24) with `--workers 2 --fuse 4`, one worker held a
-    0.8 s trial behind an 11 s one while the other waited 8 s for the study's end (2026-12-01,
-    the plain-script benchmark)."""
+    worker that claimed them while another worker may idle (a short trial held behind a long
+    one). The default searches' spaces fall below half, so they never group."""
     if fuse == 1 or spec.collection is not None or spec.training.protocol != "window" or device_type != "cpu":
         return 1  # only the CPU groups (a collection's trial is a group of its own)
     if spec.training.num_layers != 1 or {"num_layers", "batch_size"} & set(spec.search):

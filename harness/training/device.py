@@ -65,8 +65,8 @@ def cpu_name() -> str:
 def numerics_path() -> dict[str, Any]:
     """What decides a CPU run's floating-point path, recorded with every trial and replicate:
     the same config gives the same numbers, byte for byte, only where all of these match.
-    oneDNN picks its LSTM kernels by instruction set (measured: an LSTM finding's p-value went
-    from 0.036 on an AMD EPYC with AVX2 to 0.077 on an Intel Xeon with AVX-512)."""
+    oneDNN picks its LSTM kernels by instruction set, so a verdict near its threshold can move
+    from one CPU to another."""
     return {
         "cpu": cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch dispatches to

@@ -188,10 +188,7 @@ class _GRURecurrence(torch.autograd.Function):
 
 # Above this many state values per step (batch x hidden), torch's kernels win: its GEMMs use
 # the threads it has, where these loops run on one (their products go through scipy's BLAS).
-# Measured (forward and backward of the layer, 64 steps, fused vs torch; 2-core Intel Xeon,
-# `test_bench_train.py::test_fused_crossover` with 2 threads, `one thread` by hand):
-# GRU 5.7x at 32 x 32, 2.6x at 64 x 64, 0.93x (one thread 0.98x) at 64 x 128, 0.56x (1.03x) at
-# 64 x 256; RNN 4.6x, 3.3x, 1.76x (1.17x), 1.26x (1.13x), 0.54x (1.16x) at 128 x 128.
+# `test_bench_train.py::test_fused_crossover` measures where the crossover lies.
 MAX_STATE_VALUES = 8192
 
 

@@ -57,14 +57,10 @@ OnMemberEpoch = Callable[[int, int, dict[str, float]], bool | None]  # (member, 
 PARAMS = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 
 
-# On the CPU a group beats its members trained one by one only up to these hidden sizes.
-# Against solo runs through the SIMD fused recurrence (`fused`, `fast_math`; 2026-12-01, 2-core
-# Intel Xeon, one thread, 5 members as a confirm groups a configuration's seeds, 2 epochs,
-# whole runs): rnn 2.6x at hidden 16 window 16 but 0.85x at 49 window 71; gru 1.15x at 16,
-# 0.97x at 40 window 32, 0.89x at 91 window 64, 0.98x at 116 window 177. (Against the slower
-# solo path before, 16 members, window 16: rnn 4.3x at 16 down to 1.2x at 256, gru 2.5x to
-# 0.9x at 256.) lstm 1.6x at 16 but 0.9x at 32 and 0.6x at 64: a solo LSTM runs in oneDNN's
-# fused kernel, while the group's gate arithmetic is a dozen memory-bound operations per step.
+# On the CPU a group beats its members trained one by one only up to these hidden sizes
+# (`tests/benchmarks/test_bench_fuse.py` measures it): past them a solo run's own fused
+# recurrence (`fused`, `fast_math`; oneDNN's kernel for an LSTM) wins, while the group's gate
+# arithmetic is a dozen memory-bound operations per step.
 CPU_MAX_HIDDEN = {"rnn": 32, "gru": 32, "lstm": 24}
 
 
@@ -75,10 +71,9 @@ def _trainable_together(config: RunConfig) -> bool:
 
 def groupable(config: RunConfig, device_type: str = "cpu") -> bool:
     """The window protocol with one layer, on the CPU, at a hidden size where grouping pays
-    (`CPU_MAX_HIDDEN`); other configs train alone. Not on a GPU: on an H200 (`make gpu-check`,
-    docs/performance.md) 64 trials trained 3x slower fused (16 or 64 to a group) than one by
-    one, since cuDNN runs a solo cell's whole sequence in one kernel while the group kernels
-    launch several per step."""
+    (`CPU_MAX_HIDDEN`); other configs train alone. Not on a GPU (`make gpu-check` measures it):
+    cuDNN runs a solo cell's whole sequence in one kernel while the group kernels launch
+    several per step."""
     return (
         _trainable_together(config) and device_type == "cpu" and config.hidden_size <= CPU_MAX_HIDDEN[kind(config.cell)]
     )
@@ -96,9 +91,8 @@ def _cost(hidden: int, window: int, padded_hidden: int | None = None) -> float:
     return window * h * h
 
 
-# An epoch's time relative to the RNN's at one size, trained alone on one thread (hidden 64,
-# window 64, the long period, a 2-core AMD EPYC: rnn 164 ms, lstm 250 ms, gru 431 ms; at 128
-# and 128: 474, 1392, 1198 ms): enough to order work longest first, not to predict a time.
+# An epoch's time relative to the RNN's at one size, trained alone on one thread: enough to
+# order work longest first, not to predict a time.
 CELL_WEIGHT = {"rnn": 1.0, "lstm": 2.0, "gru": 2.5}
 
 

@@ -25,12 +25,9 @@ from harness.training.models import RecurrentRegressor, kind
 
 CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-# Every cell's rollout runs here. Measured (150 steps, one thread, loop vs torch; 2-core Intel
-# Xeon with AVX-512): LSTM 16.9x at hidden 32 window 16, 4.9x at hidden 72 window 18, 1.9x at
-# hidden 85 window 64, 1.14x at hidden 200 window 100, since the gates became SIMD arithmetic
-# (`fast_math`; before, oneDNN won past window x 4 x hidden^2 = 800k: 0.73x at hidden 85 window
-# 64); RNN and GRU faster at every size of the default spaces already before (1.19x at GRU hidden
-# 200 window 177, 1.33x at RNN hidden 256 window 177, 5.9x at GRU hidden 60 window 8).
+# Every cell's rollout runs here: at every size of the default spaces the compiled loop (its
+# gates SIMD arithmetic, `fast_math`) is faster than one torch call per step, which pays a
+# dispatch per step (`tests/benchmarks/test_bench_train.py` times both).
 
 
 @numba.njit(cache=True, error_model="numpy")  # no zero check on divisions: the loops vectorise

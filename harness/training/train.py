@@ -190,8 +190,7 @@ MIN_SLOW_SECONDS = 0.2
 class SlowEpochs:
     """Ends a run whose epochs have become many times slower than its first ones while its
     validation loss no longer improves. An LSTM whose activations saturate drives oneDNN's
-    backward into denormal arithmetic: one such trial's epochs grew from 0.13 s to 2.6 s on an
-    Intel Xeon (55 s for one trial, half a search's training), learning nothing more. Epochs are
+    backward into denormal arithmetic, its epochs many times slower, learning nothing more. Epochs are
     timed in process CPU seconds, so a machine busy with other work does not look like a slow
     trial; epoch 0 (warm-up) is not a healthy reference; the last `stall` epochs must all be
     slow, so one hiccup is not a slow trial."""

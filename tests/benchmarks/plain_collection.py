@@ -21,12 +21,13 @@ from harness.training.models import RecurrentRegressor
 
 def _forecast(model: RecurrentRegressor, history: np.ndarray, scale: float, h: int, window: int) -> np.ndarray:
     values = list(np.concatenate([np.full(window, history[0]), history])[-window:])
-    dtype = next(model.parameters()).dtype
+    weight = next(model.parameters())
     out = []
     with torch.no_grad():
         for _ in range(h):
             last = values[-1]
-            x = torch.tensor([(v - last) / scale for v in values[-window:]], dtype=dtype).view(1, -1, 1)
+            x = torch.tensor([(v - last) / scale for v in values[-window:]], dtype=weight.dtype, device=weight.device)
+            x = x.view(1, -1, 1)
             pred, _ = model(x)
             out.append(last + float(pred[0, -1, 0]) * scale)
             values.append(out[-1])
@@ -37,20 +38,20 @@ def _smape(forecast: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(200 * np.abs(truth - forecast) / (np.abs(truth) + np.abs(forecast))))
 
 
-def train_one(series: CompetitionSeries, config: CollectionRunConfig) -> np.ndarray:
+def train_one(series: CompetitionSeries, config: CollectionRunConfig, device: str = "cpu") -> np.ndarray:
     """One series' model, trained alone; its test forecast from its best validation epoch."""
     dtype = dtype_for(config.precision)
-    data = prepare([series], config.window, torch.device("cpu"), dtype)
+    data = prepare([series], config.window, torch.device(device), dtype)
     n = int(data.count[0])
     x, y, scale = data.x[0, :n].unsqueeze(-1), data.y[0, :n], float(data.scale[0])
     torch.manual_seed(config.seed)
-    model = RecurrentRegressor(config.cell, 1, config.hidden_size, fused=False).to(dtype)
+    model = RecurrentRegressor(config.cell, 1, config.hidden_size, fused=False).to(device, dtype)
     optimizer = torch.optim.Adam(model.parameters(), config.lr)
     gen = torch.Generator().manual_seed(config.seed)
     fit, val = series.validation_split()
     best, best_state = np.inf, copy.deepcopy(model.state_dict())
     for _ in range(config.epochs):
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, config.batch_size):
             idx = order[start : start + config.batch_size]
             optimizer.zero_grad()
@@ -65,6 +66,6 @@ def train_one(series: CompetitionSeries, config: CollectionRunConfig) -> np.ndar
     return _forecast(model, series.x, scale, series.h, config.window)
 
 
-def train_all(series: list[CompetitionSeries], config: CollectionRunConfig) -> np.ndarray:
+def train_all(series: list[CompetitionSeries], config: CollectionRunConfig, device: str = "cpu") -> np.ndarray:
     """[S, h] test forecasts, the series trained one after another."""
-    return np.stack([train_one(s, config) for s in series])
+    return np.stack([train_one(s, config, device) for s in series])
