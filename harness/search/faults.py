@@ -19,6 +19,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+
 class StorageFault(Exception):
     """The storage or artifact store failed; `where` names it (None: the study's database,
     which the front end names by its URL), `cause` says why."""

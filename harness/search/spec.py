@@ -177,9 +177,11 @@ class StudySpec:
         search: dict[str, Any] = dict(self.fixed)
         for name, p in self.search.items():
             search[name] = list(p.values) if isinstance(p, Choice) else asdict(p)
-        where = {"collection": asdict(self.collection) | {"ids": list(self.collection.ids)}} if self.collection else {
-            "signal": asdict(self.signal)
-        }
+        where = (
+            {"collection": asdict(self.collection) | {"ids": list(self.collection.ids)}}
+            if self.collection
+            else {"signal": asdict(self.signal)}
+        )
         return {
             "study": asdict(self.study) | {"objectives": list(self.study.objectives)},
             **where,

@@ -4,9 +4,10 @@ Why: on the CPU a small model's Adam step is a large share of its training time:
 default (`foreach=False`) runs ~8 operations per parameter tensor, each a few microseconds of
 dispatch, and a model here has six tensors. Here the parameters and their gradients are views
 into one buffer each, so a step is ~8 operations whatever the model
-(`tests/benchmarks/test_bench_adam.py` times it against torch's foreach and fused Adam). The arithmetic is torch's single-tensor Adam's, the same elementwise operations in
-the same order, so the weights it trains are torch's own to the bit on the CPU and torch build
-measured (`tests/training/test_adam.py` checks it on the machine it runs on).
+(`tests/benchmarks/test_bench_adam.py` times it against torch's foreach and fused Adam). The
+arithmetic is torch's single-tensor Adam's, the same elementwise operations in the same order,
+so the weights it trains are torch's own to the bit on the CPU and torch build measured
+(`tests/training/test_adam.py` checks it on the machine it runs on).
 """
 
 from __future__ import annotations
