@@ -102,14 +102,13 @@ def verdicts(data: CollectionData) -> list[str]:
     by_cell: dict[str, list[str]] = {}
     for v, p in zip(found, adjusted, strict=True):
         word = ("beats it" if v.ratio < 1 else "worse") if p < ranks.ALPHA else "cannot be told apart"
-        by_cell.setdefault(v.method, []).append(
-            f"{v.ratio:.3g}x {v.reference}'s ({word}, p = {p:.2g}; better on {v.wins} of {v.series} series)"
-        )
+        by_cell.setdefault(v.method, []).append(f"{v.ratio:.3g}x {v.reference}'s ({word}, p = {p:.2g}, "
+                                                f"better on {v.wins}/{v.series})")  # fmt: skip
     scopes = {
         cell: chosen.get("scope", data.search.spec.fixed.get("scope", "local")) for cell, chosen in data.chosen.items()
     }
     lines = [f"- **{cell}** ({scopes[cell]}): mean test sMAPE " + "; ".join(parts) for cell, parts in by_cell.items()]
-    return [*lines, f"(Wilcoxon signed-rank over the series, Holm-adjusted over {len(found)} comparisons.)"]
+    return [*lines, f"(Wilcoxon signed-rank test over the series, Holm-adjusted over {len(found)} comparisons.)"]
 
 
 def plot_critical_difference(ranked: ranks.Ranks, title: str, path: Path) -> Path:
@@ -139,9 +138,9 @@ def findings_lines(data: CollectionData, table: pd.DataFrame, diagram: str) -> l
         return f"{method} {row['test_smape']:.4g}{literature}"
 
     references = ", ".join(shown(m) for m in REFERENCES if m in rows.index)
-    head = (f"**{config.label}** ({len(data.smape)} series): the best cell, {best} ({cells.loc[best, 'scope']}), "
-            f"has a mean test sMAPE of {cells.loc[best, 'test_smape']:.4g} (OWA {cells.loc[best, 'owa']:.3g}); "
-            f"{references}; ranks: {diagram}.")  # fmt: skip
+    head = (f"**{config.label}** ({len(data.smape)} series): best cell {best} ({cells.loc[best, 'scope']}), "
+            f"mean test sMAPE {cells.loc[best, 'test_smape']:.4g} (OWA {cells.loc[best, 'owa']:.3g}); {references}; "
+            f"ranks: {diagram}.")  # fmt: skip
     return [head, "", *verdicts(data)]
 
 
@@ -192,8 +191,7 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
     return lines, found
 
 
-CAVEAT = ("_One search and one training seed per cell: how far these verdicts depend on the search that chose each "
-          "configuration is not measured here._")  # fmt: skip
+CAVEAT = "_One search and one training seed per cell: how far the verdicts depend on them is not measured._"
 
 
 def _horizon(data: CollectionData) -> int:
