@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `make TORCH='torch==X.Y'` (or any pip requirement) as you like.
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13.0)
 
-.PHONY: run test test-fast bench lint gpu-wheels gpu-check results
+.PHONY: run test test-fast verify-published bench lint gpu-wheels gpu-check results
 
 # torch through pip (its configuration may name a local wheel cache, which uv does not read);
 # the rest through uv, which installed the same versions in 10 s where pip took 40-48 s here,
@@ -46,9 +46,16 @@ test: $(VENV)/.installed
 
 # The inner loop (docs/contributing.md): everything but the tests marked `slow` (real launches
 # started, interrupted and resumed, worker processes, PostgreSQL). `make test` runs them all.
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE=1): each
+# run would otherwise compile torch's and the harness's sources again, a third of its time.
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check harness tests
-	$(BIN)/pytest -q -m "not slow"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -m "not slow"
+
+# Every benchmark on all 3,003 M3 series against the published and recomputed tables
+# (docs/series.md): tens of minutes, so a run of its own, not part of `make test`.
+verify-published: $(VENV)/.installed
+	$(BIN)/pytest -q --published -m published
 
 bench: $(VENV)/.installed
 	$(BIN)/pytest tests/benchmarks --benchmark-enable --benchmark-only \

@@ -18,6 +18,23 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from harness.search.storage import open_storage
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--published", action="store_true",
+                     help="also run the tests marked `published`: whole competitions against their published "
+                          "tables (tens of minutes; `make verify-published`)")  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `published` tests are a verification run of their own, left out (deselected, not
+    skipped) unless `--published` asks for them."""
+    if config.getoption("--published"):
+        return
+    kept = [item for item in items if "published" not in item.keywords]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "published" in item.keywords])
+        items[:] = kept
+
+
 # Tests are small; one thread keeps them deterministic in speed and leaves the other core
 # to parallel tests and worker subprocesses.
 torch.set_num_threads(1)

@@ -66,6 +66,7 @@ BAD: list[tuple[str, Any, tuple[str, str] | None]] = [
     ("search.num_layers", 0, None),
     ("search.batch_size", 0, None),
     ("search.seed", "x", None),
+    ("search.scope", "regional", None),
     ("execution.fuse", 0, ("launch", "--fuse")),
 ]
 

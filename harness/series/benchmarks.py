@@ -177,7 +177,7 @@ def _smooth(
             l2, b2 = l2 + phi * b2 - alpha * h2, phi * b2 - beta * h2
     if trend:
         det = s11 * s22 - s12 * s12
-        ok = det > 1e-12 * np.maximum(s11 * s22, 1e-300)
+        ok = det > 1e-12 * np.maximum(s11 * s22, 1e-300)  # a singular system: no unique initial state, skipped
         det = np.where(ok, det, 1.0)
         x1 = np.where(ok, (s22 * s1p - s12 * s2p) / det, 0.0)
         x2 = np.where(ok, (s11 * s2p - s12 * s1p) / det, 0.0)
@@ -225,8 +225,8 @@ def ets_auto(y: np.ndarray, h: int, period: int) -> tuple[np.ndarray, str]:
 
     Each candidate is statsmodels' `ETSModel` fitted by maximum likelihood with the
     initial states of Hyndman et al.'s heuristic (estimated jointly only for series under 10
-    values, where the heuristic has too little data): an order of magnitude faster than
-    estimating them, at some likelihood. The AICc counts parameters as forecast::ets does
+    values, where the heuristic has too little data): two to ten times faster than estimating
+    them, at some likelihood. The AICc counts parameters as forecast::ets does
     (smoothing parameters, initial states with m - 1 free seasonal ones, and the variance),
     so the penalty between models is forecast's."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -248,8 +248,9 @@ def ets_auto(y: np.ndarray, h: int, period: int) -> tuple[np.ndarray, str]:
                 forecast = np.asarray(fitted.forecast(h), dtype=np.float64)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError):
                 continue
-        k = (1 + (trend == "A") + int(damped) + (season != "N")) + (1 + (trend == "A") + (period - 1) * (season != "N"))
-        k += 1  # the variance
+        smoothing = 1 + (trend == "A") + int(damped) + (season != "N")  # alpha, beta, phi, gamma
+        states = 1 + (trend == "A") + (int(period) - 1) * (season != "N")  # l0, b0, the m - 1 free seasonal states
+        k = smoothing + states + 1  # and the variance
         if not (np.isfinite(fitted.llf) and np.isfinite(forecast).all()) or n - k - 1 <= 0:
             continue
         aicc = -2 * fitted.llf + 2 * k + 2 * k * (k + 1) / (n - k - 1)

@@ -147,7 +147,7 @@ def test_a_failing_trial_is_told_fail_with_its_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr("harness.search.trials.train.run", broken)
+    monkeypatch.setattr("harness.training.train.run", broken)  # group.train_members looks it up there
     spec = smoke()
     study = create_study(replace(spec, study=replace(spec.study, name=f"f-{id(storage)}")), storage)
     assert Runner(spec, torch.device("cpu")).run(study, [study.ask()]) == [[TrialState.FAIL]]

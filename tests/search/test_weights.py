@@ -120,6 +120,7 @@ def test_a_database_without_its_artifact_folder_still_reports(
     assert not (out / "smoke-predictions.png").exists() and (out / "smoke-params.png").exists()
 
 
+@pytest.mark.slow
 def test_weights_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, artifacts = launch(tmp_path, "--trials", "1")
     target = tmp_path / "best.pt"
@@ -155,6 +156,7 @@ def test_replicates_keep_their_weights(tmp_path: Path) -> None:
     assert found["test_mse"] == runs[0].user_attrs["test_mse"]
 
 
+@pytest.mark.slow
 def test_the_dashboard_lists_a_trials_weights(tmp_path: Path) -> None:
     url, artifacts = launch(tmp_path, "--trials", "1")
 

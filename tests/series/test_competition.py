@@ -275,7 +275,7 @@ def test_tourism_naive_mape_is_the_published_one(category: str) -> None:
     assert ours == pytest.approx(expected, abs=0.005)
 
 
-@pytest.mark.slow
+@pytest.mark.published
 @pytest.mark.timeout(7200)
 def test_all_of_m3_against_the_published_and_recomputed_tables(tmp_path: Path) -> None:
     """Every benchmark on all 3,003 M3 series: about half an hour of CPU, kept under tmp_path

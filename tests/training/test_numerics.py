@@ -54,6 +54,7 @@ def test_precision_is_validated() -> None:
         RunConfig(precision="bf16")
 
 
+@pytest.mark.slow
 def test_trials_record_their_numerics(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     argv = ["launch", str(SMOKE), "--storage", url, "--trials", "2", "--no-progress"]
