@@ -18,6 +18,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from harness.search.storage import open_storage
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--published", action="store_true",
                      help="also run the tests marked `published`: whole competitions against their published "
