@@ -36,6 +36,7 @@ from harness.report.tables import (
 from harness.search.confirm import replicate_frame
 from harness.search.optuna_internals import study_artifacts
 from harness.search.race import startup_warnings
+from harness.search.storage import DEFAULT_STORAGE
 from harness.search.study import COMPANION_SUFFIX
 from harness.stats import findings, replicates
 
@@ -150,10 +151,12 @@ def _integers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFacts:
+def study_facts(search: StudyData, comparison: pd.DataFrame, storage: str = "") -> findings.StudyFacts:
     """What the findings need of one study; its references come from the comparison table,
-    which has already fitted them (hundreds of least-squares fits on the long signal)."""
+    which has already fitted them (hundreds of least-squares fits on the long signal).
+    `storage`: the database's (redacted) URL, named in a printed command unless it is the default."""
     max_window = search.spec.largest_window()
+    storage = "" if storage in ("", DEFAULT_STORAGE) else storage
     if search.spec.signal.real:
         rows = comparison[comparison["study"] == search.name]
         best = rows[rows["best"].fillna(False).astype(bool)].iloc[0]
@@ -162,12 +165,12 @@ def study_facts(search: StudyData, comparison: pd.DataFrame) -> findings.StudyFa
                                    persistence_mse=np.nan, floor_mse=np.nan, budgets=search.budgets(), real=True,
                                    baseline=str(best["model"]), baseline_mase=float(best["test_mase"]),
                                    search_mase={str(c): float(v) for c, v in cells.items()},
-                                   max_window=max_window)  # fmt: skip
+                                   max_window=max_window, storage=storage)  # fmt: skip
     refs = comparison[comparison["study"] == search.name].set_index("cell")["test_mse"]
     return findings.StudyFacts(name=search.name, signal=search.spec.signal.name, noise_std=search.spec.signal.noise_std,
                                persistence_mse=float(refs["ref: persistence"]),
                                floor_mse=float(refs["ref: linear-ar"]), budgets=search.budgets(),
-                               max_window=max_window)  # fmt: skip
+                               max_window=max_window, storage=storage)  # fmt: skip
 
 
 NOTE_ATTR = "note_written_by"  # which report wrote a study's dashboard note: "harness report" or "... --study X"
@@ -237,7 +240,7 @@ def write_report(
     cis, tests, sweep = replicates.ci_table(reps), replicates.paired_tests(reps), replicates.sweep_table(reps)
     real = {search.name for search in searches if search.spec.signal.real}
     cis, sweep = _no_horizon(cis, real), _no_horizon(sweep, real)
-    found = findings.findings([study_facts(search, comparison) for search in searches], reps)
+    found = findings.findings([study_facts(search, comparison, storage_label) for search in searches], reps)
     verdict = findings.markdown(found)
     tables = {"comparison": comparison, "side_by_side": side, "importances": imp, "replicates": cis,
               "paired_tests": tests, "window_sweep": sweep}  # fmt: skip

@@ -39,7 +39,7 @@ from harness.search.exits import (
     exiting,
 )
 from harness.search.faults import StorageFault, transient, wait_for_server, when_up
-from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted
+from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted, storage_of
 from harness.search.spec import Choice, Param, Range, StudySpec, spec_from_dict
 from harness.search.storage import GRACE_PERIOD, RDB_IMPORTS, ClaimLock, open_storage, redact, sqlite_path
 from harness.search.study import (
@@ -279,7 +279,7 @@ def _share_at_most(param: Param | int, limit: int) -> float:
 
 def _ping(study: optuna.Study) -> None:
     """One round trip to the study's database (raises while it is away)."""
-    optuna.get_all_study_names(storage=study._storage)
+    optuna.get_all_study_names(storage=storage_of(study))
 
 
 def _worker_main(task: WorkerTask) -> None:

@@ -228,3 +228,8 @@ def requeue_interrupted(study: optuna.Study, reasons: tuple[str, ...]) -> list[i
             retry(study, t)
             queued.append(t.number)
     return queued
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study reads and writes (Optuna keeps it private: `Study._storage`)."""
+    return study._storage

@@ -41,13 +41,15 @@ class StudyFacts:
     baseline_mase: float = float("nan")  # its test MASE
     search_mase: dict[str, float] = field(default_factory=dict)  # each cell's best search trial's test MASE
     max_window: int = SWEEP_WINDOWS[-1]  # the longest window the spec's search allows (a short series allows few)
+    storage: str = ""  # the study's storage URL (redacted), where it is not the default one
 
 
 def sweep_command(facts: StudyFacts) -> str:
     """The confirm command that would sweep this study's windows: the main job's windows that
     its search space allows (a sweep past them would refuse to start)."""
     windows = [w for w in SWEEP_WINDOWS if w <= facts.max_window] or [facts.max_window]
-    return f"{CONFIRM} --study {facts.name} --windows {','.join(map(str, windows))}"
+    storage = f" --storage {facts.storage}" if facts.storage else ""  # copied as printed, it finds the study
+    return f"{CONFIRM}{storage} --study {facts.name} --windows {','.join(map(str, windows))}"
 
 
 @dataclass(frozen=True)

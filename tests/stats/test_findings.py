@@ -97,6 +97,9 @@ def test_the_sweep_suggested_fits_the_search_space(frame: object) -> None:
     text = findings.window_finding(short, frame).text  # type: ignore[arg-type]
     assert "run `harness confirm --study nile --windows 2,5,10,20`" in text
     assert findings.sweep_command(dataclasses.replace(short, max_window=3)).endswith("--windows 2")
+    # a storage other than the default is in the command, so it runs as printed
+    elsewhere = dataclasses.replace(short, storage="sqlite:///results/smoke.db")
+    assert findings.sweep_command(elsewhere).startswith("harness confirm --storage sqlite:///results/smoke.db --study")
 
 
 def test_holm_keeps_the_family_error() -> None:
