@@ -255,6 +255,8 @@ def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None) -> Trai
                 evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
             )
             val_curve.append(metrics["val_mse"])
+            if config.signal.real and on_epoch is not None:  # a study may minimise it (objective val_mase)
+                metrics["val_mase"] = units_metrics(model, data, config.protocol, config, ("val",))["val_mase"]
         losses.append(metrics["loss"])
         if not all(math.isfinite(v) for v in metrics.values()):
             diverged, reason = True, f"diverged at epoch {epoch}: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
@@ -323,14 +325,18 @@ def final_metrics(
     return out
 
 
-def units_metrics(model: RecurrentRegressor, data: Windows, protocol: str, config: RunConfig) -> dict[str, float]:
-    """A real series' one-step errors in its original units, on validation and test:
+def units_metrics(
+    model: RecurrentRegressor, data: Windows, protocol: str, config: RunConfig, parts: tuple[str, ...] = ("val", "test")
+) -> dict[str, float]:
+    """A real series' one-step errors in its original units, on validation and test (`parts`):
     `<part>_mae`, `_rmse`, `_mse_units`, `_mase`, `_rmsse` (`harness.series.metrics`), each
     prediction mapped back through the scaler and transform (`sources.Prepared.to_original`)."""
     series = prepared(config.signal, config.train_frac)
     s = data.splits
     out: dict[str, float] = {}
     for name, part in (("val", s.val), ("test", s.test)):
+        if name not in parts:
+            continue
         if part.stop <= part.start:
             continue
         pred = evaluate.predict(model, data, protocol, part).double().cpu().numpy()
