@@ -260,6 +260,7 @@ def add_confirm(p: argparse.ArgumentParser) -> None:
     config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
                  help="train up to B runs that fit together as one batched model (default 1)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_artifacts(p, "each run keeps its trained weights there")
     p.set_defaults(
         func=_confirm, flags=STORAGE_FLAGS | {"study": "--study", "window": "--windows", "artifacts": "--artifacts"}
@@ -314,7 +315,8 @@ def _confirm(args: argparse.Namespace) -> int:
             print(f"{s.name}: no sweep at window {', '.join(map(str, skipped))}: its search's windows go up to "
                   f"{s.spec.largest_window()}", file=sys.stderr)  # fmt: skip
     ran = confirm(storage, searches, seeds=args.seeds, top=args.top, windows=args.windows, workers=args.workers,
-                  device=args.device, artifacts=artifact_store(args.artifacts), fuse=args.fuse)  # fmt: skip
+                  device=args.device, artifacts=artifact_store(args.artifacts), fuse=args.fuse,
+                  progress=not args.no_progress)  # fmt: skip
     for name, n in ran.items():
         print(f"{name}: {n} new runs", file=sys.stderr)
     recorded = replicate_frame(storage, [d.name for d in studies])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sys
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import pandas as pd
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
+from tqdm import tqdm
 
 from harness.search import weights
 from harness.search.launch import worker_context
@@ -142,6 +144,7 @@ def confirm(
     device: str = "auto",
     artifacts: FileSystemArtifactStore | None = None,
     fuse: int = 1,
+    progress: bool = False,
 ) -> dict[str, int]:
     """Run the missing replicates (and window-sweep runs) of `searches`; returns how many ran
     for each search.
@@ -179,18 +182,25 @@ def confirm(
     batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse, kind)]
     batches.sort(key=lambda batch: -estimated_work([job.config for job in batch]))
 
+    # A bar over the runs, as `launch` shows one over trials (Optuna's tqdm)
+    bar = tqdm(total=len(jobs), desc="replicates", unit="run", disable=not progress, file=sys.stderr)
+
     def record(batch: list[Job], records: list[dict[str, Any]]) -> None:
         for job, attrs in zip(batch, records, strict=True):
             _record(companions[job.search], originals[job.replicate_of][0], attrs, storage, artifacts)
+        bar.update(len(batch))
 
-    if workers > 1 and len(batches) > 1:
-        # forked from the launch's fork server (torch and the harness imported once), not fresh interpreters
-        with worker_context().Pool(workers) as pool:
-            for i, records in pool.imap_unordered(_run_numbered, enumerate(batches)):
-                record(batches[i], records)
-    else:
-        for batch in batches:
-            record(batch, _run_batch(batch))
+    try:
+        if workers > 1 and len(batches) > 1:
+            # forked from the launch's fork server (torch and the harness imported once), not fresh interpreters
+            with worker_context().Pool(workers) as pool:
+                for i, records in pool.imap_unordered(_run_numbered, enumerate(batches)):
+                    record(batches[i], records)
+        else:
+            for batch in batches:
+                record(batch, _run_batch(batch))
+    finally:
+        bar.close()
     return {search.name: sum(job.search == search.name for job in jobs) for search in searches}
 
 
