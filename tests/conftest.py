@@ -17,6 +17,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 
 from harness.search.storage import open_storage
+from harness.training.device import flush_denormals
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,6 +36,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=[item for item in items if "published" in item.keywords])
         items[:] = kept
 
+
+# The test process flushes denormals as the command line's processes do, before any torch
+# thread starts, so every thread rounds alike (`harness.training.device.flush_denormals`).
+flush_denormals()
 
 # Tests are small; one thread keeps them deterministic in speed and leaves the other core
 # to parallel tests and worker subprocesses.

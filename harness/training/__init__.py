@@ -9,5 +9,6 @@ flushed, peak memory), `fused` (the CPU recurrence of one model), `group` and `g
 
 Importing it changes nothing in the process: a run sets the torch flags it needs for its own
 length and puts them back (`device.held_numerics`); its weights are drawn from a fork of
-torch's generator, its minibatches from its own.
+torch's generator, its minibatches from its own. Flushing denormals is the process's choice
+(the command line makes it at start, `device.flush_denormals`).
 """

@@ -208,8 +208,9 @@ def flush_denormals() -> None:
     An LSTM whose activations saturate drives oneDNN's backward into denormal numbers, which
     Intel CPUs compute many times slower, with the same validation MSE to every digit: values
     below ~1e-38 carry nothing a float32 MSE shows. The command line's processes call this
-    before torch starts its OpenMP threads (`harness.cli`, `warmed`); a library run sets it in
-    its own thread for its duration (`held_numerics`)."""
+    before torch starts its OpenMP threads (`harness.cli`, `warmed`), so every thread has the
+    same mode; a library run leaves the caller's mode alone (set in one thread only, threads
+    would round differently from one another)."""
     torch.set_flush_denormal(True)
 
 
@@ -246,7 +247,6 @@ def apply_numerics(precision: str, deterministic: bool) -> dict[str, Any]:
     torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     backends.cudnn.deterministic = deterministic
     backends.cudnn.benchmark = False  # autotuning may pick different kernels run to run
-    flush_denormals()
     return {"precision": precision, "deterministic": deterministic, "tf32": numerics_tf32()}
 
 
@@ -262,7 +262,6 @@ def _numerics_state() -> dict[str, Any]:
         "fill": torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]
         "cudnn_deterministic": backends.cudnn.deterministic,
         "cudnn_benchmark": backends.cudnn.benchmark,
-        "flush": flushing_denormals(),
         "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     }
     if _FP32_PRECISION:
@@ -278,7 +277,6 @@ def _restore_numerics(state: dict[str, Any]) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = state["fill"]  # type: ignore[attr-defined]
     backends.cudnn.deterministic = state["cudnn_deterministic"]
     backends.cudnn.benchmark = state["cudnn_benchmark"]
-    torch.set_flush_denormal(state["flush"])
     if state["cublas"] is None:
         os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     else:

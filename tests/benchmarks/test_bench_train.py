@@ -159,21 +159,23 @@ SATURATING = {"cell": "lstm", "hidden_size": 233, "window": 24, "lr": 0.0854, "s
 
 @pytest.mark.skipif(DEVICE.type != "cpu", reason="denormals are a CPU cost")
 @pytest.mark.parametrize("denormals", ["flushed", "kept"])
-def test_saturating_lstm_epoch(benchmark: Any, denormals: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seconds per epoch of the saturating trial with denormals flushed to zero (the harness)
-    and kept (torch's default), on one thread: the mode is per thread, and with one thread the
-    calling thread is the only one (a launch side by side gives each worker one)."""
-    from harness.training import device, train
+def test_saturating_lstm_epoch(benchmark: Any, denormals: str) -> None:
+    """Seconds per epoch of the saturating trial with denormals flushed to zero (the command
+    line's processes) and kept (torch's default), on one thread: the mode is per thread, and
+    with one thread the calling thread is the only one (a launch side by side gives each
+    worker one)."""
+    from harness.training import train
 
     benchmark.group = "saturating-lstm"
     torch.set_num_threads(1)
     config = RunConfig(epochs=1 if benchmark.disabled else 6, **SATURATING)  # type: ignore[arg-type]
 
     def trained(flushed: bool) -> Any:
-        with monkeypatch.context() as m:
-            if not flushed:  # the run sets torch's default instead of flushing
-                m.setattr(device, "flush_denormals", lambda: torch.set_flush_denormal(False))
+        torch.set_flush_denormal(flushed)  # the process's mode, which a run leaves alone
+        try:
             return train.run(config, "cpu")
+        finally:
+            torch.set_flush_denormal(True)  # the test process's (conftest)
 
     result = benchmark.pedantic(lambda: trained(denormals == "flushed"), rounds=1, warmup_rounds=0)
     benchmark.extra_info["seconds_per_epoch"] = result.seconds_per_epoch
