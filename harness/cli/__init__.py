@@ -65,10 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = args.command
         if extras:
             raise _unrecognised(parser, command, extras)
-        if command in RESUMABLE:
-            from harness.search.exits import catch_sigterm
-
-            catch_sigterm()
         if command in TRAINING:
             from harness.training.device import flush_denormals
 
@@ -114,4 +110,10 @@ def _ended(error: BaseException, command: str | None, args: argparse.Namespace |
 
 
 def entry() -> NoReturn:
+    """The `harness` process: SIGTERM ends it as Ctrl-C does (the running trials FAIL with
+    their reason, exit 143); `main` alone, called from a script or a test, leaves the signal
+    handlers as they were."""
+    from harness.search.exits import catch_sigterm
+
+    catch_sigterm()
     sys.exit(main())

@@ -26,6 +26,7 @@ import scikit_posthocs  # noqa: E402
 from harness.report.markdown import markdown_table, md_escape, slug  # noqa: E402
 from harness.report.tables import StudyData  # noqa: E402
 from harness.series import competition, published  # noqa: E402
+from harness.series.collections import COLLECTIONS  # noqa: E402
 from harness.stats import ranks  # noqa: E402
 
 # The competitions' benchmarks read against, as the verdicts name them; the others rank too.
@@ -41,6 +42,7 @@ class CollectionData:
     smape: pd.DataFrame  # series id x method (cells by name, benchmarks by theirs)
     mase: pd.DataFrame
     chosen: dict[str, dict[str, Any]]  # cell -> its best trial's params (scope, hidden_size, ...) and number
+    horizon: int  # test values per series
 
 
 def collection_data(search: StudyData, cache_dir: Path) -> CollectionData | None:
@@ -55,13 +57,17 @@ def collection_data(search: StudyData, cache_dir: Path) -> CollectionData | None
     chosen: dict[str, dict[str, Any]] = {}
     for cell, trials in done.groupby("cell", sort=False):
         best = trials.loc[trials["value"].idxmin()]
-        per_series = search.trial(best["study"], int(best["number"])).user_attrs["per_series"]
+        trial = search.trial(best["study"], int(best["number"]))
+        per_series = trial.user_attrs["per_series"]
         ids = per_series["id"]
         smape[cell] = pd.Series(per_series["test_smape"], index=ids)
         mase[cell] = pd.Series(per_series["test_mase"], index=ids, dtype=float)
-        params = search.trial(best["study"], int(best["number"])).params
-        chosen[str(cell)] = {"trial": int(best["number"]), **params}
-    return CollectionData(search, smape, mase, chosen)
+        # the scope the trial trained with, searched or fixed
+        chosen[str(cell)] = {"trial": trial.number, "scope": trial.user_attrs["config"]["scope"], **trial.params}
+    config = search.spec.collection
+    return CollectionData(
+        search, smape, mase, chosen, COLLECTIONS[config.collection].categories[config.category].horizon
+    )
 
 
 def summary_table(data: CollectionData) -> pd.DataFrame:
@@ -82,7 +88,7 @@ def summary_table(data: CollectionData) -> pd.DataFrame:
         rows.append({
             "method": method,
             "kind": "cell" if cell else "benchmark",
-            "scope": cell.get("scope", data.search.spec.fixed.get("scope", "local")) if cell else "",
+            "scope": cell["scope"] if cell else "",
             "test_smape": s,
             "test_mase": m,
             "owa": float(competition.owa(s, m, *naive2)),
@@ -104,10 +110,8 @@ def verdicts(data: CollectionData) -> list[str]:
         word = ("beats it" if v.ratio < 1 else "worse") if p < ranks.ALPHA else "cannot be told apart"
         by_cell.setdefault(v.method, []).append(f"{v.ratio:.3g}x {v.reference}'s ({word}, p = {p:.2g}, "
                                                 f"better on {v.wins}/{v.series})")  # fmt: skip
-    scopes = {
-        cell: chosen.get("scope", data.search.spec.fixed.get("scope", "local")) for cell, chosen in data.chosen.items()
-    }
-    lines = [f"- **{cell}** ({scopes[cell]}): mean test sMAPE " + "; ".join(parts) for cell, parts in by_cell.items()]
+    lines = [f"- **{cell}** ({data.chosen[cell]['scope']}): mean test sMAPE " + "; ".join(parts)
+             for cell, parts in by_cell.items()]  # fmt: skip
     return [*lines, f"(Wilcoxon signed-rank test over the series, Holm-adjusted over {len(found)} comparisons.)"]
 
 
@@ -169,7 +173,7 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
                                                                          if k != "trial")
                            for cell, c in data.chosen.items())  # fmt: skip
         lines += [
-            f"{ranked.series} series, each forecast {search.spec.collection and _horizon(data)} steps ahead from the "
+            f"{ranked.series} series, each forecast {data.horizon} steps ahead from the "
             "end of its training part. Cells: the best trial of each (lowest mean validation sMAPE on the last "
             f"values of the training parts), one training seed; {chosen}. Benchmarks: the competition's, fitted "
             "on the same training parts (docs/series.md). `owa`: M4's, against Naive2 (below 1 beats it); "
@@ -192,14 +196,6 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
 
 
 CAVEAT = "_One search and one training seed per cell: how far the verdicts depend on them is not measured._"
-
-
-def _horizon(data: CollectionData) -> int:
-    from harness.series.collections import load
-
-    config = data.search.spec.collection
-    assert config is not None
-    return load(config)[0].h
 
 
 def _fmt(value: Any) -> str:

@@ -90,6 +90,7 @@ class InterruptGate:
         previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
+            self.check()  # a request that came after the last safe point is not lost
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -475,7 +476,9 @@ def _run_workers(tasks: list[WorkerTask], update: Callable[[optuna.Study], None]
     bad = [p for p in procs if p.exitcode != 0]
     if any(p.exitcode == EXIT_STORAGE for p in bad):
         raise StorageFault(None, "in a worker process (its line above says why)")
-    if any(p.exitcode in (EXIT_INTERRUPTED, EXIT_TERMINATED) for p in bad):
+    if any(p.exitcode == EXIT_TERMINATED for p in bad):
+        raise Terminated
+    if any(p.exitcode == EXIT_INTERRUPTED for p in bad):
         raise KeyboardInterrupt
     if bad:
         codes = [p.exitcode for p in bad]

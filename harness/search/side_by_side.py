@@ -31,6 +31,7 @@ from harness.search.exits import (
     EXIT_STORAGE,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    Terminated,
     WorkerError,
     exiting,
 )
@@ -157,7 +158,9 @@ def outcome(failed: dict[str, int]) -> BaseException | None:
     input (a series changed since the launch read it: exit 2, as alone), then a failure."""
     if any(code == EXIT_STORAGE for code in failed.values()):
         return StorageFault(None, "in a study's process (its line above says why)")
-    if any(code in (EXIT_INTERRUPTED, EXIT_TERMINATED) for code in failed.values()):
+    if any(code == EXIT_TERMINATED for code in failed.values()):
+        return Terminated()
+    if any(code == EXIT_INTERRUPTED for code in failed.values()):
         return KeyboardInterrupt()
     if failed:
         stopped = ", ".join(f"{name} (exit status {code})" for name, code in failed.items())

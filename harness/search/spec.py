@@ -205,8 +205,6 @@ _ALL_TABLES = ", ".join([*_TABLES, "search"])
 def _allowed_keys(table: str) -> list[str]:
     if table == "search":
         return list(SEARCHABLE)
-    if table == "collection":
-        return [k for k in rules(CollectionConfig)]
     return list(rules(_TABLES[table]))
 
 
@@ -323,9 +321,13 @@ def _check_collection(source: str, spec: StudySpec, entries: dict[str, Any]) -> 
     if spec.objective != COLLECTION_OBJECTIVE:
         raise SpecError(source, "study.objectives", f"must begin with {COLLECTION_OBJECTIVE} for a collection, "
                                                     f"got {spec.objective}")  # fmt: skip
-    for name in ("num_layers",):
-        if name in entries and _values(entries[name]) != [1]:
-            raise SpecError(source, f"search.{name}", "must be 1 for a collection (one layer per model)")
+    if "num_layers" in entries:
+        raise SpecError(source, "search.num_layers", "is not a collection's setting (one layer a model); leave it out")
+    defaults = TrainingSettings()
+    for name in ("num_layers", "protocol"):
+        if getattr(spec.training, name) != getattr(defaults, name):
+            raise SpecError(source, f"training.{name}", f"must be {getattr(defaults, name)!r} for a collection (one "
+                                                        "layer, windows of each series), or left out")  # fmt: skip
     if spec.execution.fuse > 1:
         raise SpecError(source, "execution.fuse", "must be 1 for a collection: its trial is already a group "
                                                   f"(one model per series), got {spec.execution.fuse}")  # fmt: skip

@@ -113,7 +113,8 @@ class Runner:
                 if isinstance(configs[0], CollectionRunConfig):
                     trained: Any = group.GroupResult([collection.run(configs[0], self.device, pruning[0])], None)  # type: ignore[list-item]
                 else:
-                    trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x))
+                    trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x),
+                                                  self.spec.objective)  # fmt: skip
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             return {t.number: failure(t, e) for t in trials}

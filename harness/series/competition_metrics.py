@@ -27,7 +27,7 @@ def smape(forecast: np.ndarray, target: np.ndarray) -> float:
     """M3's symmetric MAPE, in percent (0 to 200)."""
     f, y = np.asarray(forecast, dtype=np.float64), np.asarray(target, dtype=np.float64)
     num, den = 200 * np.abs(y - f), np.abs(y) + np.abs(f)
-    return float(np.mean(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
+    return float(np.mean(np.divide(num, den, out=np.zeros_like(num), where=den != 0)))  # NaN stays NaN
 
 
 def mase(forecast: np.ndarray, target: np.ndarray, train: np.ndarray, period: int = 1) -> float:

@@ -269,25 +269,32 @@ def _run(
     windows = int(data.count.sum())
     synchronize(dev)
     t0 = time.perf_counter()
+    alive = torch.ones(members, dtype=torch.bool, device=dev)  # a member whose loss or forecast diverged stops
     for epoch in range(config.epochs):
-        total = torch.zeros((), dtype=dtype, device=dev)
+        sums = torch.zeros(members, dtype=dtype, device=dev)
         for rows, mask in batches.epoch():
             mask = mask.to(dtype)
             optimizer.zero_grad()
             pred = model(flat_x[rows])
             per_member = ((pred - flat_y[rows]) ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1)
             per_member.sum().backward()  # members share no weight: each gets its own loss's gradient
-            optimizer.step((mask.sum(1) > 0).to(dtype))
-            total += (per_member.detach() * mask.sum(1)).sum()
-        loss = float(total) / windows
+            optimizer.step(((mask.sum(1) > 0) & alive).to(dtype))
+            sums += per_member.detach() * mask.sum(1)
         val = _scores(series, forecast(model, fits, data.scale, h, config.window), "val")["smape"]
-        metrics = {"loss": loss, OBJECTIVE: float(np.mean(val))}
+        member_val = torch.as_tensor(val if config.scope == "local" else [np.mean(val)], device=dev)
+        alive &= torch.isfinite(sums) & torch.isfinite(member_val)
+        _keep_best(model, best_state, best_val, val, config.scope)  # a NaN is never a member's best
+        counts = data.count.to(dtype) if config.scope == "local" else data.count.sum().to(dtype).reshape(1)
+        loss = float(sums[alive].sum() / counts[alive].sum()) if alive.any() else math.nan
         losses.append(loss)
-        if not all(math.isfinite(v) for v in metrics.values()):
-            diverged, reason = True, f"diverged at epoch {epoch}: loss={loss}, {OBJECTIVE}={metrics[OBJECTIVE]}"
+        if not alive.any():
+            diverged, reason = True, f"diverged at epoch {epoch}: loss={float(sums.sum())}, every model"
             break
+        metrics = {
+            "loss": loss,
+            OBJECTIVE: float(np.mean(val[alive.cpu().numpy()] if config.scope == "local" else val)),
+        }
         val_curve.append(metrics[OBJECTIVE])
-        _keep_best(model, best_state, best_val, val, config.scope)
         if on_epoch is not None:
             t_cb = time.perf_counter()
             stop = on_epoch(epoch, metrics)
@@ -310,6 +317,8 @@ def _run(
     }
     # A MASE is NaN where a series' part before it is constant at its season (nothing to scale by): left out
     metrics = {name: float(np.nanmean(values)) for name, values in per_series.items() if name != "id"}
+    if config.scope == "local" and not alive.all():  # the others trained on; these keep their best epoch
+        per_series["diverged"] = (~alive).cpu().tolist()
     return CollectionResult(
         config=config,
         device=str(dev),

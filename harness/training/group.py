@@ -296,13 +296,18 @@ def _padded(members: list[_Member], part: str, steps: int) -> tuple[torch.Tensor
 
 
 def train_members(
-    configs: Sequence[RunConfig], device: str | torch.device = "auto", on_epoch: OnMemberEpoch | None = None
+    configs: Sequence[RunConfig],
+    device: str | torch.device = "auto",
+    on_epoch: OnMemberEpoch | None = None,
+    objective: str = "val_mse",
 ) -> GroupResult:
-    """One of `pack`'s groups: a single config trains alone (`train.run`), several as a group."""
+    """One of `pack`'s groups: a single config trains alone (`train.run`, each epoch's metrics
+    carrying `objective`), several as a group."""
     if len(configs) > 1:
         return train_group(configs, device, on_epoch)
     alone = None if on_epoch is None else (lambda epoch, metrics: on_epoch(0, epoch, metrics))
-    return GroupResult([train.run(configs[0], device, alone)], None)  # looked up on the module: tests patch it
+    # train.run looked up on the module: tests patch it
+    return GroupResult([train.run(configs[0], device, alone, objective)], None)
 
 
 def train_group(

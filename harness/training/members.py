@@ -39,7 +39,7 @@ class Members(nn.Module):
         super().__init__()
         self.cell, self.kind, self.hidden_size = cell, kind(cell), hidden_size
         with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU's, where the weights are drawn; CUDA's untouched
             one = RecurrentRegressor(cell, 1, hidden_size, fused=False).to(dtype)
         w_ih, w_hh, b_ih, b_hh = (p.detach() for p in one.rnn.all_weights[0])
         start = {

@@ -114,7 +114,7 @@ def build_model(config: RunConfig, device: torch.device) -> RecurrentRegressor:
     seeds them, drawn in a fork of the caller's generator: their own draws are left as they were."""
     input_size = config.window if config.protocol == "seed" else 1
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # the CPU's, where they are drawn; CUDA's untouched
         model = RecurrentRegressor(config.cell, input_size, config.hidden_size, config.num_layers)
     return model.to(device, dtype_for(config.precision))
 
@@ -221,15 +221,18 @@ def make_optimizer(model: RecurrentRegressor, lr: float, device: torch.device) -
     return FlatAdam(model.parameters(), lr) if device.type == "cpu" else torch.optim.Adam(model.parameters(), lr)
 
 
-def run(config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None) -> TrainResult:
+def run(
+    config: RunConfig, device: str | torch.device = "auto", on_epoch: OnEpoch | None = None, objective: str = "val_mse"
+) -> TrainResult:
     """Train one model as `config` says and evaluate its best-validation weights. The torch
-    flags the run needs are set for its length and put back after (`held_numerics`)."""
+    flags the run needs are set for its length and put back after (`held_numerics`). With
+    `objective` "val_mase" (a real series), each epoch's metrics for `on_epoch` carry it too."""
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     with held_numerics(config.precision, config.deterministic):
-        return _run(config, dev, on_epoch)
+        return _run(config, dev, on_epoch, objective == "val_mase" and config.signal.real)
 
 
-def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None) -> TrainResult:
+def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None, mase: bool = False) -> TrainResult:
     held = reset_peak_memory(dev)  # the run's peak includes its data and model
     y = make_signal(config.signal, train_frac=config.train_frac)  # a real series: scaled on its training part
     data = make_windows(y, config.window, dev, config.train_frac, config.val_frac, dtype_for(config.precision))
@@ -255,8 +258,6 @@ def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None) -> Trai
                 evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
             )
             val_curve.append(metrics["val_mse"])
-            if config.signal.real and on_epoch is not None:  # a study may minimise it (objective val_mase)
-                metrics["val_mase"] = units_metrics(model, data, config.protocol, config, ("val",))["val_mase"]
         losses.append(metrics["loss"])
         if not all(math.isfinite(v) for v in metrics.values()):
             diverged, reason = True, f"diverged at epoch {epoch}: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
@@ -269,6 +270,8 @@ def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None) -> Trai
             stopped = True  # recorded as pruned with this reason: the search keeps its best value
             break
         if on_epoch is not None:
+            if mase:  # what the study minimises; after the divergence check (a flat season's MASE is NaN)
+                metrics["val_mase"] = units_metrics(model, data, config.protocol, config, ("val",))["val_mase"]
             # The caller's time (pruning checks, storage writes) is not training time.
             t_cb = time.perf_counter()
             stop = on_epoch(epoch, metrics)

@@ -124,3 +124,13 @@ def test_unwritable_storage_folder(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_spec_error_type_carries_file_and_key() -> None:
     e = SpecError("f.toml", "study.name", "must not be empty")
     assert str(e) == "f.toml: study.name: must not be empty"
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [("search.num_layers=1", "search.num_layers"), ("training.num_layers=2", "training.num_layers"),
+     ('training.protocol="seed"', "training.protocol")],
+)  # fmt: skip
+def test_a_collection_refuses_settings_it_cannot_use(override: str, key: str) -> None:
+    with pytest.raises(SpecError, match=key):
+        load_spec(Path(__file__).parents[2] / "studies" / "m3_other.toml", [override])

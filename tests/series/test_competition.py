@@ -23,6 +23,7 @@ def test_smape_mase_mape_owa_by_hand() -> None:
     # 200 * 1/3, 0, and 0/0 counted as a perfect forecast
     assert smape(f, y) == pytest.approx((200 / 3 + 0 + 0) / 3)
     assert smape([3.0], [-1.0]) == pytest.approx(200.0)  # opposite signs: the worst
+    assert np.isnan(smape([np.nan, 1.0], [1.0, 1.0]))  # a diverged forecast is no perfect one
     train = np.array([1.0, 3.0, 2.0, 5.0, 4.0])  # naive differences 2, 1, 3, 1 (mean 7/4); season 2: 1, 2, 2 (5/3)
     assert mase([5.0, 5.0], [6.0, 4.0], train) == pytest.approx(1 / (7 / 4))
     assert mase([5.0, 5.0], [7.0, 4.0], train, 2) == pytest.approx(1.5 / (5 / 3))

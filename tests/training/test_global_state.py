@@ -71,6 +71,7 @@ def test_run_restores_flags_and_generators_and_its_numbers_do_not_depend_on_them
         second = harness.run(config, "cpu")
     finally:
         torch.backends.cudnn.benchmark = False
+        torch.set_flush_denormal(True)  # the test process's (conftest)
     assert first.losses == second.losses
     assert first.metrics == second.metrics
     # And the run did train with the flags it needs, whatever the caller had.
