@@ -70,13 +70,17 @@ def collection_data(search: StudyData, cache_dir: Path) -> CollectionData | None
     )
 
 
-def summary_table(data: CollectionData) -> pd.DataFrame:
+def methods_of(data: CollectionData) -> list[str]:
+    """The cells, then the benchmarks shown beside them."""
+    return [*data.chosen, *[m for m in SHOWN if m in data.smape.columns]]
+
+
+def summary_table(data: CollectionData, ranked: ranks.Ranks) -> pd.DataFrame:
     """Mean test sMAPE and MASE per method, OWA against Naive2, average rank (sMAPE), and the
     published or recomputed sMAPE where the literature has one for this category."""
     config = data.search.spec.collection
     assert config is not None
-    methods = [*data.chosen, *[m for m in SHOWN if m in data.smape.columns]]
-    ranked = ranks.ranks(data.smape[methods])
+    methods = methods_of(data)
     naive2 = (data.smape["naive2"].mean(), data.mase["naive2"].mean())
     figures = published.figures(config.collection)
     figures = figures[(figures["category"] == config.category) & (figures["metric"] == "smape")]
@@ -162,10 +166,10 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
             lines += ["No complete trial yet.", ""]
             continue
         stem = slug(search.name)
-        table = summary_table(data)
+        methods = methods_of(data)
+        ranked = ranks.ranks(data.smape[methods])  # once: the table's ranks and the diagram's
+        table = summary_table(data, ranked)
         table.to_csv(out / f"{stem}-collection.csv", index=False)
-        methods = list(table["method"])
-        ranked = ranks.ranks(data.smape[methods])
         diagram = plot_critical_difference(
             ranked, f"{config.label}: average rank of test sMAPE over {ranked.series} series", out / f"{stem}-cd.png"
         )
