@@ -3,9 +3,8 @@
 A GPU is at hand for this project only now and then, for minutes, so everything worth
 knowing comes back from one call (`make gpu-check`): the environment; the CUDA-marked tests;
 CPU against GPU numerics on the notebook's runs; a solo trial's time on each device; trials
-per minute with 1, 2, 4 and 8 workers sharing the GPU; peak GPU memory per trial; trials
-per minute of 64 configurations solo and fused (`--fuse` 16, 64); a local trial over M3's
-1,428 monthly series as one batched group against the same models one by one. It writes
+per minute with 1, 2, 4 and 8 workers sharing the GPU; peak GPU memory per trial; a local
+trial over M3's 1,428 monthly series as one batched group against the same models one by one. It writes
 `gpu-check.json` (every figure) and `gpu-check.md` (a summary) into `--out` (default: the
 folder `$OUT` names, else results/gpu-check). `--quick` is a shorter re-run; `--device cpu
 --quick` runs the same code on the CPU in the normal test suite, so it cannot rot between
@@ -126,57 +125,6 @@ def workers(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def draws(count: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`count` configurations drawn from the default short-period study's search space (all
-    cells), the same on every machine: the fused-trials measurements enqueue them."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "cell": str(rng.choice(["rnn", "lstm", "gru"])),
-            "hidden_size": int(np.exp(rng.uniform(np.log(8), np.log(256 + 1)))),
-            "window": int(rng.integers(2, 65)),
-            "lr": float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-1)))),
-        }
-        for _ in range(count)
-    ]
-
-
-def fused(device: torch.device, quick: bool) -> list[dict[str, Any]]:
-    """Trials per minute of the same enqueued configurations launched solo and fused
-    (`--fuse B`), one worker, no pruner, timed from the database."""
-    import optuna
-
-    from harness.search.launch import launch
-    from harness.search.spec import ExecutionSettings, load_spec
-    from harness.search.storage import open_storage
-    from harness.search.study import create_study, wall_seconds
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    root = Path(__file__).resolve().parent.parent
-    count, epochs = (4, 1) if quick else (64, 10)
-    spec = load_spec(root / "studies" / "short_period.toml",
-                     ["study.equal_cells=false", 'study.pruner="none"', f"training.epochs={epochs}"])  # fmt: skip
-    rows = []
-    for fuse in (1, count) if quick else (1, 16, 64):
-        fused_spec = replace(spec, execution=ExecutionSettings(fuse=fuse))
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/fuse.db"
-            study = create_study(fused_spec, open_storage(url), count)
-            for params in draws(count):
-                study.enqueue_trial(params)
-            launch(fused_spec, url, trials=count, device=str(device), progress=False)
-            done = optuna.load_study(study_name=spec.study.name, storage=url)
-            seconds = wall_seconds(done)
-            failed = sum(t.state.name == "FAIL" for t in done.trials)
-        rows.append({"fuse": fuse, "trials": count, "epochs": epochs, "seconds": seconds,
-                     "trials_per_minute": 60 * count / seconds, "failed": failed})  # fmt: skip
-    for row in rows:
-        row["speedup"] = row["trials_per_minute"] / rows[0]["trials_per_minute"]
-    return rows
-
-
 def collection(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     """A local trial over M3's monthly series as one group (`training.collection`) against the
     same models trained one by one with torch's layers and Adam (`tests/benchmarks/
@@ -236,10 +184,6 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     lines += [f"| {r['workers']} | {r['trials']} | {r['trials_per_minute']:.1f} | "
               f"{r['max_peak_memory_bytes'] / 2**20:.1f} MiB | {r['failed']} |" for r in report["workers"]]  # fmt: skip
-    if "fused" in report:
-        lines += ["", "| fuse | trials x epochs | trials per minute | vs solo | failed |", "|---|---|---|---|---|"]
-        lines += [f"| {r['fuse']} | {r['trials']} x {r['epochs']} | {r['trials_per_minute']:.1f} | "
-                  f"{r['speedup']:.1f}x | {r['failed']} |" for r in report["fused"]]  # fmt: skip
     if "collection" in report:
         lines += ["", "| local trial, M3 monthly | group s | one by one s (scaled) | speed-up | forecasts differ by |",
                   "|---|---|---|---|---|"]  # fmt: skip
@@ -273,8 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "gpu-check.json").write_text(json.dumps(report, indent=2))
     if device.type == "cuda":
         report["cuda_tests"] = cuda_tests(Path(__file__).resolve().parent.parent)
-    measures = (("collection", collection), ("numerics", numerics), ("solo", solo), ("workers", workers),
-                ("fused", fused))  # the collection first: the check the project waits on  # fmt: skip
+    measures = (("collection", collection), ("numerics", numerics), ("solo", solo),
+                ("workers", workers))  # the collection first: the check the project waits on  # fmt: skip
     for name, measure in measures:
         print(f"gpu check: {name}", file=sys.stderr, flush=True)
         report[name] = measure(device, args.quick)

@@ -19,7 +19,7 @@ from harness.cli.flags import (
 )
 from harness.constraints import rule_of
 from harness.errors import ConfigError
-from harness.search.spec import ExecutionSettings, StudySettings
+from harness.search.spec import StudySettings
 from harness.search.study import study_line
 
 REPORT_DIR = "results/report"
@@ -123,8 +123,6 @@ def add_launch(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         help="torch intra-op threads per worker (default: cores / (workers x concurrent))",
     )
-    config_flag(p, "--fuse", ExecutionSettings, "fuse", default=None, metavar="B",
-                 help="train up to B trials at once as one batched model (spec: execution.fuse)")  # fmt: skip
     add_storage(p)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--timeout", type=positive_float, help="start no new trial after this many seconds")
@@ -142,8 +140,7 @@ def _launch(args: argparse.Namespace) -> int:
     from harness.search.weights import check_artifacts
     from harness.training.device import resolve_device, threads_per_worker
 
-    fuse = [f"execution.fuse={args.fuse}"] if args.fuse else []  # recorded with the spec, like --set
-    specs = [load_spec(path, [*args.set, *fuse]) for path in args.specs]  # all validated before anything runs
+    specs = [load_spec(path, args.set) for path in args.specs]  # all validated before anything runs
     names = [spec.study.name for spec in specs]
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice is not None:  # one study filled by two specs at once would mix their trials
@@ -185,9 +182,9 @@ def _studies(args: argparse.Namespace) -> int:
     url = storage_url(args.storage)
     storage = open_storage(url, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from harness.search.race import describe
-    from harness.search.replay import describe_replays
-    from harness.stats.race_stats import race_study_names, simulated_names
+    from harness.race.race import describe
+    from harness.race.read import race_study_names, simulated_names
+    from harness.race.replay import describe_replays
 
     summaries = [
         summarize(optuna.load_study(study_name=name, storage=storage))
@@ -257,8 +254,6 @@ def add_confirm(p: argparse.ArgumentParser) -> None:
         "those its search's windows reach), e.g. 2,5,16,32,64",
     )
     p.add_argument("--workers", type=positive_int, default=1, help="parallel training processes")
-    config_flag(p, "--fuse", ExecutionSettings, "fuse", metavar="B",
-                 help="train up to B runs that fit together as one batched model (default 1)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_artifacts(p, "each run keeps its trained weights there")
@@ -285,11 +280,12 @@ def _confirm(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.report.tables import load_studies
+    from harness.search.collection_replicates import collection_summary, replicate_scores
     from harness.search.confirm import Search, confirm, replicate_frame, replicate_seeds, sweep_windows
     from harness.search.launch import prepare_workers
     from harness.search.storage import open_storage, storage_url
     from harness.search.weights import artifact_store
-    from harness.stats.replicates import ci_table, paired_tests, sweep_table
+    from harness.stats.replicates import confirm_tables
     from harness.training.device import resolve_device
 
     storage = open_storage(storage_url(args.storage), must_exist=True)
@@ -297,38 +293,36 @@ def _confirm(args: argparse.Namespace) -> int:
     prepare_workers(args.workers)  # the workers' imports overlap this process's reading of the studies
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = load_studies(storage, args.study)
-    if collected := [d.name for d in studies if d.spec.collection is not None]:
-        if args.study:  # named: a mistake to say so; all: the series' studies are confirmed, the others said
-            raise ConfigError("study", f"{collected[0]!r} searches a collection; confirm re-trains a series' studies "
-                                       "(a collection's report reads each cell's best trial)")  # fmt: skip
-        print(f"{', '.join(collected)}: a collection, not confirmed (its report reads each cell's best trial)",
-              file=sys.stderr)  # fmt: skip
-        studies = [d for d in studies if d.spec.collection is None]
     searches = [Search(d.name, d.studies, d.spec) for d in studies]
+    series = [s for s in searches if s.spec.collection is None]  # a collection's search has no window sweep
     # Each search sweeps the windows its space holds; a window that none holds is a mistake.
-    swept = {s.name: sweep_windows(s.spec, args.windows) for s in searches}
+    swept = {s.name: sweep_windows(s.spec, args.windows) for s in series}
     if beyond := [w for w in args.windows if not any(w in kept for kept in swept.values())]:
-        largest = ", ".join(f"{s.name} up to {s.spec.largest_window()}" for s in searches)
+        largest = ", ".join(f"{s.name} up to {s.spec.largest_window()}" for s in series) or "none: collections only"
         raise ConfigError("--windows", f"window {beyond[0]} is beyond every chosen study's windows ({largest})")
-    for s in searches:
+    for s in series:
         if skipped := [w for w in args.windows if w not in swept[s.name]]:
             print(f"{s.name}: no sweep at window {', '.join(map(str, skipped))}: its search's windows go up to "
                   f"{s.spec.largest_window()}", file=sys.stderr)  # fmt: skip
     ran = confirm(storage, searches, seeds=args.seeds, top=args.top, windows=args.windows, workers=args.workers,
-                  device=args.device, artifacts=artifact_store(args.artifacts), fuse=args.fuse,
+                  device=args.device, artifacts=artifact_store(args.artifacts),
                   progress=not args.no_progress)  # fmt: skip
     for name, n in ran.items():
         print(f"{name}: {n} new runs", file=sys.stderr)
+    for s in searches:  # a collection's: each cell's mean over the series, over the seeds asked for
+        if s.spec.collection is not None:
+            summary = collection_summary(replicate_scores(storage, s.name), replicate_seeds(s.spec, args.seeds))
+            print(f"{s.name}\n{summary.to_string(index=False, float_format=lambda v: f'{v:.4g}')}", end="\n\n")
+    studies = [d for d in studies if d.spec.collection is None]
+    if not studies:
+        return 0
     recorded = replicate_frame(storage, [d.name for d in studies])
     seeds = {s for d in studies for s in replicate_seeds(d.spec, args.seeds)}
     frame = recorded[recorded["seed"].isin(seeds)]  # the tables of what was asked: --seeds N, not every seed kept
     print(f"tables over the {args.seeds} seeds asked for ({len(frame)} of {len(recorded)} recorded runs; "
           "`harness report` uses every recorded seed)", file=sys.stderr)  # fmt: skip
-    columns = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",
-               "horizon_mean", "horizon_ci_low", "horizon_ci_high"]  # fmt: skip
-    tables = [ci_table(frame)[columns], paired_tests(frame)]
-    if args.windows:
-        tables.append(sweep_table(frame)[columns])
+    # a real series in its test MASE and MAE (its findings' terms), the sines in test MSE and horizon
+    tables = confirm_tables(frame, {d.name for d in studies if d.spec.signal.real}, sweep=bool(args.windows))
     print("\n\n".join(t.to_string(index=False, float_format=lambda v: f"{v:.4g}") for t in tables))
     return 0
 
@@ -397,10 +391,10 @@ def _report(args: argparse.Namespace) -> int:
 
     import optuna
 
+    from harness.race.read import race_names
     from harness.report.tables import load_studies, search_names
     from harness.report.write import slug, write_report
     from harness.search.storage import open_storage, redact, storage_url
-    from harness.stats.race_stats import race_names
     from harness.training.device import resolve_device
 
     url = storage_url(args.storage)

@@ -13,7 +13,7 @@ from harness.errors import ConfigError
 
 
 def add_race(p: argparse.ArgumentParser) -> None:
-    from harness.search.race import DEFAULT_METHODS
+    from harness.race.race import DEFAULT_METHODS
 
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), metavar="S+P,...",
@@ -42,12 +42,12 @@ def add_race(p: argparse.ArgumentParser) -> None:
 SIMULATED_REPEATS = 100
 
 
-DEFAULT_REPEATS = 10  # harness.search.race's, here so the flag's help need not import the launcher
+DEFAULT_REPEATS = 10  # harness.race.race's, here so the flag's help need not import the launcher
 
 
 def _race(args: argparse.Namespace) -> int:
+    from harness.race.race import Budget, parse_methods, race, race_spec
     from harness.search.launch import prepare_workers
-    from harness.search.race import Budget, parse_methods, race, race_spec
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
     from harness.training.device import resolve_device
@@ -66,10 +66,10 @@ def _race(args: argparse.Namespace) -> int:
     check_storage(url)
     race(specs, url, methods=methods, repeats=args.repeats, budget=Budget(args.trials, args.seconds),
          workers=args.workers, device=args.device, threads=args.threads, progress=not args.no_progress)  # fmt: skip
+    from harness.race.read import load_histories
     from harness.search.storage import open_storage
-    from harness.stats import race_stats
 
-    histories = race_stats.load_histories(open_storage(url), [s.study.name for s in specs])
+    histories = load_histories(open_storage(url), [s.study.name for s in specs])
     print(f"storage: {redact(url)}; `harness report` draws the race")
     _print_race(histories)
     return 0
@@ -77,7 +77,7 @@ def _race(args: argparse.Namespace) -> int:
 
 def _print_race(histories: dict[str, Any]) -> None:
     """Each race's table and verdict, and the methods' average rank where several were raced."""
-    from harness.search.race import startup_warnings
+    from harness.race.race import startup_warnings
     from harness.stats import race_stats
 
     tables = {name: race_stats.table(h) for name, h in histories.items()}
@@ -97,11 +97,11 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
 
     import optuna
 
-    from harness.search.curves import load_table, table_name
-    from harness.search.race import Budget
-    from harness.search.replay import check_replayable, simulate, store, summary_line
+    from harness.race.curves import check_covers, load_table, table_name
+    from harness.race.race import Budget
+    from harness.race.read import load_simulated
+    from harness.race.replay import simulate, store, summary_line
     from harness.search.storage import open_storage, redact, storage_url
-    from harness.stats import race_stats
 
     if args.simulate and len(specs) > 1:
         raise ConfigError("simulate", "one TABLE names one spec's table; give one spec, or no TABLE "
@@ -111,7 +111,7 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tables = [load_table(storage, args.simulate or table_name(spec.study.name), args.clock) for spec in specs]
     for spec, table in zip(specs, tables, strict=True):
-        check_replayable(spec, table, methods)
+        check_covers(table, spec)
     repeats = args.repeats or SIMULATED_REPEATS
     for spec, table in zip(specs, tables, strict=True):
         budget = Budget(args.trials, args.seconds) if (args.trials or args.seconds) else Budget(spec.study.trials)
@@ -121,13 +121,13 @@ def _simulate(args: argparse.Namespace, specs: list[Any], methods: Sequence[Any]
         store(storage, spec, table, runs, budget, repeats)
         print(summary_line(spec, runs, time.perf_counter() - start), file=sys.stderr)
     print(f"storage: {redact(url)}; `harness report` draws the replayed race")
-    _print_race(race_stats.load_simulated(storage, [s.study.name for s in specs]))
+    _print_race(load_simulated(storage, [s.study.name for s in specs]))
     return 0
 
 
 # ---------------------------------------------------------------- record
 def add_record(p: argparse.ArgumentParser) -> None:
-    from harness.search.record import DEFAULT_CONFIGS, DEFAULT_SEEDS
+    from harness.race.record import DEFAULT_CONFIGS, DEFAULT_SEEDS
 
     p.add_argument("specs", nargs="+", metavar="SPEC", help="study spec files (TOML), e.g. studies/short_period.toml")
     p.add_argument("--configs", type=positive_int, default=DEFAULT_CONFIGS,
@@ -146,9 +146,9 @@ def add_record(p: argparse.ArgumentParser) -> None:
 
 
 def _record(args: argparse.Namespace) -> int:
+    from harness.race.record import curves_spec, record
     from harness.search.exits import WorkerError
     from harness.search.launch import prepare_workers
-    from harness.search.record import curves_spec, record
     from harness.search.spec import load_spec
     from harness.search.storage import check_storage, redact, storage_url
     from harness.search.study import study_line

@@ -1,4 +1,4 @@
-"""Report: tables, figure data and figures from a storage (layer 4; may import every layer
+"""Report: tables, figure data and figures from a storage (layer 5; may import every layer
 but `cli`). It reads studies and stored weights and never trains, except a pre-weights study
 re-run when asked.
 

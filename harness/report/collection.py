@@ -3,13 +3,18 @@ competition's benchmarks on the same series, the published figures beside them, 
 the series with a critical-difference diagram, and the verdicts in words.
 
 The cells' numbers are the test scores their best trial (lowest mean validation sMAPE) kept
-per series; the benchmarks' are fitted on the same training parts (`series.competition`,
-computed once and kept under the cache folder the caller names). One search and one training
-seed per cell: the section says so beside its verdicts.
+per series, or, once `harness confirm` has re-trained that configuration on several seeds, each
+series' mean over those seeds; the benchmarks' are fitted on the same training parts
+(`series.competition`, computed once and kept under the cache folder the caller names). Each
+verdict says how many of the seeds alone give the same verdict, and a p-value near the
+threshold is marked fragile. Searches of one spec that differ only in their sampler seed
+(`--set study.sampler_seed=N --set study.name=...`) are read as repeats of one search: the
+findings say how often they agree on the best cell and on each verdict.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +25,13 @@ matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 import scikit_posthocs  # noqa: E402
 
 from harness.report.markdown import markdown_table, md_escape, slug  # noqa: E402
 from harness.report.tables import StudyData  # noqa: E402
+from harness.search.collection_replicates import replicate_scores  # noqa: E402
 from harness.series import competition, published  # noqa: E402
 from harness.series.collections import COLLECTIONS  # noqa: E402
 from harness.stats import ranks  # noqa: E402
@@ -43,9 +50,15 @@ class CollectionData:
     mase: pd.DataFrame
     chosen: dict[str, dict[str, Any]]  # cell -> its best trial's params (scope, hidden_size, ...) and number
     horizon: int  # test values per series
+    by_seed: dict[int, pd.DataFrame]  # replicate seed -> its sMAPE table (every cell re-trained on it)
+
+    @property
+    def seeds(self) -> int:
+        """Training seeds behind each cell's scores: 1 before `harness confirm`."""
+        return max(len(self.by_seed), 1)
 
 
-def collection_data(search: StudyData, cache_dir: Path) -> CollectionData | None:
+def collection_data(search: StudyData, cache_dir: Path, storage: optuna.storages.BaseStorage) -> CollectionData | None:
     """The scores of `search` (a collection spec's), or None before any trial is complete."""
     assert search.spec.collection is not None
     done = search.trials[search.trials["state"] == "COMPLETE"]
@@ -54,20 +67,40 @@ def collection_data(search: StudyData, cache_dir: Path) -> CollectionData | None
     bench = competition.benchmark_table(search.spec.collection, cache_dir)
     smape = bench.pivot(index="id", columns="method", values="smape")
     mase = bench.pivot(index="id", columns="method", values="mase")
+    replicated = replicate_scores(storage, search.name)
     chosen: dict[str, dict[str, Any]] = {}
+    runs: dict[str, pd.DataFrame] = {}  # cell -> its best trial's replicates, per series and seed
     for cell, trials in done.groupby("cell", sort=False):
         best = trials.loc[trials["value"].idxmin()]
         trial = search.trial(best["study"], int(best["number"]))
-        per_series = trial.user_attrs["per_series"]
-        ids = per_series["id"]
-        smape[cell] = pd.Series(per_series["test_smape"], index=ids)
-        mase[cell] = pd.Series(per_series["test_mase"], index=ids, dtype=float)
+        mine = replicated[(replicated["replicate_of_study"] == best["study"])
+                          & (replicated["replicate_of"] == trial.number)]  # fmt: skip
+        if mine.empty:
+            per_series = trial.user_attrs["per_series"]
+            scores = pd.DataFrame({k: per_series[k] for k in ("test_smape", "test_mase")}, index=per_series["id"])
+        else:
+            runs[str(cell)] = mine
+            scores = mine.groupby("id", sort=False)[["test_smape", "test_mase"]].mean()
+        smape[cell], mase[cell] = scores["test_smape"], scores["test_mase"].astype(float)
         # the scope the trial trained with, searched or fixed
         chosen[str(cell)] = {"trial": trial.number, "scope": trial.user_attrs["config"]["scope"], **trial.params}
     config = search.spec.collection
-    return CollectionData(
-        search, smape, mase, chosen, COLLECTIONS[config.collection].categories[config.category].horizon
-    )
+    horizon = COLLECTIONS[config.collection].categories[config.category].horizon
+    return CollectionData(search, smape, mase, chosen, horizon, _by_seed(smape, runs, list(chosen)))
+
+
+def _by_seed(smape: pd.DataFrame, runs: dict[str, pd.DataFrame], cells: list[str]) -> dict[int, pd.DataFrame]:
+    """Each seed every cell was re-trained on, as its own sMAPE table beside the benchmarks."""
+    if len(runs) < len(cells):
+        return {}  # a cell not re-trained yet: nothing to compare seed by seed
+    common = set.intersection(*(set(run["seed"]) for run in runs.values()))
+    benchmarks = smape.drop(columns=cells)
+    return {
+        int(seed): benchmarks.assign(
+            **{cell: run[run["seed"] == seed].set_index("id")["test_smape"] for cell, run in runs.items()}
+        )  # fmt: skip
+        for seed in sorted(common)
+    }
 
 
 def methods_of(data: CollectionData) -> list[str]:
@@ -102,21 +135,54 @@ def summary_table(data: CollectionData, ranked: ranks.Ranks) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("avg_rank", ignore_index=True)
 
 
+def _pairs(data: CollectionData, smape: pd.DataFrame) -> list[tuple[str, str]]:
+    return [(cell, ref) for cell in data.chosen for ref in REFERENCES if ref in smape.columns]
+
+
 def verdicts(data: CollectionData) -> list[str]:
     """Each cell against Theta, ETS and Naive2 in words, one line a cell: the ratio of its mean
     test sMAPE to the reference's, and the Wilcoxon signed-rank test over the series,
-    Holm-adjusted over every comparison made here."""
-    pairs = [(cell, ref) for cell in data.chosen for ref in REFERENCES if ref in data.smape.columns]
-    found = [ranks.versus(data.smape, cell, ref) for cell, ref in pairs]
-    adjusted = ranks.holm([v.p for v in found])
+    Holm-adjusted over every comparison made here; with replicates, on how many seeds alone the
+    verdict is the same; a p-value near the threshold marked fragile."""
+    pairs = _pairs(data, data.smape)
+    found = ranks.verdicts(data.smape, pairs)
+    per_seed = [ranks.verdicts(table, pairs) for table in data.by_seed.values()]
     by_cell: dict[str, list[str]] = {}
-    for v, p in zip(found, adjusted, strict=True):
-        word = ("beats it" if v.ratio < 1 else "worse") if p < ranks.ALPHA else "cannot be told apart"
-        by_cell.setdefault(v.method, []).append(f"{v.ratio:.3g}x {v.reference}'s ({word}, p = {p:.2g}, "
-                                                f"better on {v.wins}/{v.series})")  # fmt: skip
+    for i, v in enumerate(found):
+        notes = [f"better on {v.versus.wins}/{v.versus.series}"]
+        if per_seed:
+            notes.append(f"the same on {sum(seed[i].word == v.word for seed in per_seed)}/{len(per_seed)} seeds alone")
+        if v.fragile:
+            notes.append("fragile: near the 5% threshold")
+        by_cell.setdefault(v.versus.method, []).append(f"{v.versus.ratio:.3g}x {v.versus.reference}'s ({v.word}, "
+                                                       f"p = {v.p:.2g}, {', '.join(notes)})")  # fmt: skip
     lines = [f"- **{cell}** ({data.chosen[cell]['scope']}): mean test sMAPE " + "; ".join(parts)
              for cell, parts in by_cell.items()]  # fmt: skip
-    return [*lines, f"(Wilcoxon signed-rank test over the series, Holm-adjusted over {len(found)} comparisons.)"]
+    over = f" of the mean over {data.seeds} seeds" if data.seeds > 1 else ""
+    return [*lines, f"(Wilcoxon signed-rank test over the series{over}, Holm-adjusted over {len(found)} comparisons.)"]
+
+
+def repeats(datas: list[CollectionData]) -> list[str]:
+    """How far the verdicts depend on the search that chose the configurations: searches of one
+    spec with other sampler seeds, compared on their best cell and on each verdict's word."""
+    if len(datas) < 2:
+        return []
+    words: dict[tuple[str, str], list[str]] = {}
+    best: list[str] = []
+    for data in datas:
+        pairs = _pairs(data, data.smape)
+        for pair, v in zip(pairs, ranks.verdicts(data.smape, pairs), strict=True):
+            words.setdefault(pair, []).append(v.word)
+        best.append(str(data.smape[list(data.chosen)].mean().idxmin()))
+    n = len(datas)
+    same = [pair for pair, said in words.items() if len(said) == n and len(set(said)) == 1]
+    top = max(set(best), key=best.count)
+    differ = "; ".join(f"{cell} vs {ref}: " + ", ".join(f"{w} {said.count(w)}x" for w in dict.fromkeys(said))
+                       for (cell, ref), said in words.items() if (cell, ref) not in same)  # fmt: skip
+    names = ", ".join(f"{d.search.name} (seed {d.search.spec.study.sampler_seed})" for d in datas)
+    return [f"**Searched {n} times** with other sampler seeds ({names}): the best cell was {top} in "
+            f"{best.count(top)}/{n}; {len(same)} of {len(words)} verdicts the same in all {n}"
+            + (f" (the others: {differ})." if differ else ".")]  # fmt: skip
 
 
 def plot_critical_difference(ranked: ranks.Ranks, title: str, path: Path) -> Path:
@@ -152,13 +218,16 @@ def findings_lines(data: CollectionData, table: pd.DataFrame, diagram: str) -> l
     return [head, "", *verdicts(data)]
 
 
-def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) -> tuple[list[str], list[str]]:
+def collection_section(
+    searches: list[StudyData], out: Path, cache_dir: Path, storage: optuna.storages.BaseStorage
+) -> tuple[list[str], list[str]]:
     """The report's lines for every collection search, and their findings; writes the CSV
     tables and diagrams."""
     lines: list[str] = []
     found: list[str] = []
+    repeated: dict[str, list[CollectionData]] = {}  # searches of one spec but for the sampler seed
     for search in searches:
-        data = collection_data(search, cache_dir)
+        data = collection_data(search, cache_dir, storage)
         config = search.spec.collection
         assert config is not None
         lines += ["", f"## {md_escape(search.name)}: {config.label}", ""]
@@ -179,7 +248,7 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
         lines += [
             f"{ranked.series} series, each forecast {data.horizon} steps ahead from the "
             "end of its training part. Cells: the best trial of each (lowest mean validation sMAPE on the last "
-            f"values of the training parts), one training seed; {chosen}. Benchmarks: the competition's, fitted "
+            f"values of the training parts), {_seeds(data)}; {chosen}. Benchmarks: the competition's, fitted "
             "on the same training parts (docs/series.md). `owa`: M4's, against Naive2 (below 1 beats it); "
             "`literature_smape`: the published or recomputed figure for this category (docs/series.md).",
             "",
@@ -192,14 +261,33 @@ def collection_section(searches: list[StudyData], out: Path, cache_dir: Path) ->
             "",
             *verdicts(data),
             "",
-            CAVEAT,
-            "",
         ]
-        found += [*findings_lines(data, table, f"[{diagram.name}]({diagram.name})"), "", CAVEAT, ""]
+        same = repeated.setdefault(_search_of(search), [])
+        if not same:  # the findings speak for the first of repeated searches; the others' verdicts: `repeats`
+            found += [*findings_lines(data, table, f"[{diagram.name}]({diagram.name})"), ""]
+        same.append(data)
+    for datas in repeated.values():
+        said = repeats(datas) or [ONE_SEARCH]
+        lines += [*said, ""]
+        found += [*said, ""]
     return lines, found
 
 
-CAVEAT = "_One search and one training seed per cell: how far the verdicts depend on them is not measured._"
+ONE_SEARCH = ("_One search per collection: how far its verdicts depend on the search that chose the configurations "
+              "is measured by repeating it with other sampler seeds (docs/guide.md)._")  # fmt: skip
+
+
+def _seeds(data: CollectionData) -> str:
+    if data.seeds > 1:
+        return f"re-trained on {data.seeds} seeds by `harness confirm`, each series' mean over them"
+    return "one training seed (`harness confirm` re-trains it on several)"
+
+
+def _search_of(search: StudyData) -> str:
+    """What a search is, but for its name and sampler seed: repeats of one search share it."""
+    spec = search.spec.to_dict()
+    spec["study"] = {k: v for k, v in spec["study"].items() if k not in ("name", "sampler_seed")}
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 def _fmt(value: Any) -> str:

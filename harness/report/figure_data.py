@@ -13,13 +13,22 @@ import pandas as pd
 
 from harness.search.spec import Range
 
+# What an MSE is measured in: a sine's values are the signal's own; a real series' validation
+# and test MSE are on the series standardised by its training part (what the model sees), so
+# they are no quantity of the series (its errors in its own units are MAE, RMSE, MASE).
+MSE_UNITS = "signal units²"
+STANDARDISED = "standardised series"
+
 
 @dataclass(frozen=True, eq=False)
 class PredictionsInfo:
     """Figures 1 (predictions) and 6 (free-running error): each cell's best trial on the test region."""
 
-    frame: pd.DataFrame  # cell, t, step, truth, one_step, free_running, free_error
+    # cell, t, step, truth, one_step, free_running, free_error; a real series with dates: date
+    frame: pd.DataFrame
     missing: tuple[str, ...] = ()  # cells whose best trial kept no weights and was not re-trained
+    values: str = "y (signal units)"  # what truth and predictions are, in their units
+    time: str = "t (samples)"  # what the x axis is: `date` where the frame has it, else `t`
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,6 +37,7 @@ class ParamScatterInfo:
 
     frame: pd.DataFrame  # number, cell, state (COMPLETE or PRUNED), value, one column per parameter in `ranges`
     ranges: dict[str, Range]  # each parameter's search range, drawn as the axis limits
+    units: str = MSE_UNITS  # what the values are measured in
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +47,7 @@ class BestSoFarInfo:
     # cell, number, state, value, best_so_far (NaN before a cell's first complete trial; a last
     # row per cell, state END, at the study's last trial number carries the line to the end)
     frame: pd.DataFrame
+    units: str = MSE_UNITS
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +55,7 @@ class LearningCurvesInfo:
     """Figure 4: validation MSE per epoch of the top complete trials of each cell."""
 
     frame: pd.DataFrame  # cell, number, epoch, val_mse
+    units: str = MSE_UNITS
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +63,7 @@ class ParetoInfo:
     """Figure 5: validation MSE against train seconds, the non-dominated trials marked."""
 
     frame: pd.DataFrame  # number, cell, value, train_seconds, on_front (bool)
+    units: str = MSE_UNITS
 
 
 @dataclass(frozen=True, eq=False)

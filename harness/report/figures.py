@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -31,6 +31,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
 
 from harness.report.figure_data import (  # noqa: E402
+    MSE_UNITS,
+    STANDARDISED,
     BestSoFarInfo,
     HorizonInfo,
     LearningCurvesInfo,
@@ -49,7 +51,7 @@ _SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v")
 LEGEND_FONTSIZE = 8
-MSE_UNITS = "signal units²"
+MASE_LABEL = "test MASE (1 = in-sample naive forecast, log scale)"  # a real series' scale-free test error
 PRUNED_MARKER = "x"  # a pruned trial's best reported value; complete trials are filled circles
 
 
@@ -95,13 +97,19 @@ def _legend_rows(fig: Figure) -> int:
     return max(3, int(fig.get_figheight() * 72 / (LEGEND_FONTSIZE * 1.9)) - 1)
 
 
-def _legend(fig: Figure, handles: Sequence[Artist], labels: Sequence[str], title: str | None = None) -> Legend | None:
+def _legend(
+    fig: Figure,
+    handles: Sequence[Artist],
+    labels: Sequence[str],
+    title: str | None = None,
+    loc: Literal["outside right upper", "outside right lower"] = "outside right upper",
+) -> Legend | None:
     """One legend for the whole figure, to the right of every axes (constrained layout makes
-    room for it); nothing when nothing is labelled."""
+    room for it), at their top or their foot; nothing when nothing is labelled."""
     if not handles:
         return None
     ncol = max(1, math.ceil(len(handles) / _legend_rows(fig)))
-    return fig.legend(handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncol=ncol, title=title,
+    return fig.legend(handles, labels, loc=loc, fontsize=LEGEND_FONTSIZE, ncol=ncol, title=title,
                       title_fontsize=LEGEND_FONTSIZE)  # fmt: skip
 
 
@@ -141,28 +149,34 @@ def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- figure 1: predictions
-def _draw_predictions(frame: pd.DataFrame, title: str) -> Figure:
+def _draw_predictions(
+    frame: pd.DataFrame, title: str, values: str = "y (signal units)", time: str = "t (samples)"
+) -> Figure:
     cells = _cells(frame["cell"]) or ["(none)"]
     fig = _figure(11, 1.2 + 2.4 * len(cells))
     axes = fig.subplots(len(cells), 1, sharex=True, squeeze=False)
+    x = "date" if "date" in frame and frame["date"].notna().all() else "t"  # a real series' dates, where it has them
     for ax, cell in zip(axes[:, 0], cells, strict=True):
         f = frame[frame["cell"] == cell]
-        ax.plot(f["t"], f["truth"], color="black", lw=2, label="truth")
-        ax.plot(f["t"], f["one_step"], color=color(cell), ls="--", label="one step ahead")
-        ax.plot(f["t"], f["free_running"], color="tab:red", ls=":", lw=2, label="free-running")
-        ax.set_ylabel("y (signal units)")
+        ax.plot(f[x], f["truth"], color="black", lw=2, label="truth")
+        ax.plot(f[x], f["one_step"], color=color(cell), ls="--", label="one step ahead")
+        ax.plot(f[x], f["free_running"], color="tab:red", ls=":", lw=2, label="free-running")
+        ax.set_ylabel(values)
         ax.set_title(f"{cell}: best trial on the test region")
         _axes_legend(ax)
-    axes[-1, 0].set_xlabel("t (samples)")
+    if x == "t" and time.startswith("date"):  # no date to draw against
+        time = "t (samples)"
+    axes[-1, 0].set_xlabel(time)
     fig.suptitle(title)
     return fig
 
 
 def plot_predictions(info: PredictionsInfo, title: str, path: Path) -> Path:
-    """Figure 1: truth against one-step and free-running predictions, a panel per cell.
+    """Figure 1: truth against one-step and free-running predictions, a panel per cell, against
+    the date where the frame has one (a real series with dates), else the sample index.
 
-    Columns used: cell, t, truth, one_step, free_running."""
-    return _save(_draw_predictions(info.frame, title), path)
+    Columns used: cell, t, truth, one_step, free_running; date if there."""
+    return _save(_draw_predictions(info.frame, title, info.values, info.time), path)
 
 
 # ---------------------------------------------------------------- figure 6: rollout error
@@ -191,7 +205,7 @@ def plot_rollout_error(info: PredictionsInfo, title: str, path: Path, tolerance:
 
 
 # ---------------------------------------------------------------- figure 2: parameters
-def _draw_param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: str) -> Figure:
+def _draw_param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: str, units: str = MSE_UNITS) -> Figure:
     params = list(ranges)
     n = max(len(params), 1)
     fig = _figure(max(7.0, 2.0 + 3.6 * n), 3.8)
@@ -213,7 +227,7 @@ def _draw_param_scatter(frame: pd.DataFrame, ranges: dict[str, Range], title: st
         ax.set_xlabel(f"{param} (search range{', log axis' if r.log else ''})")
     for ax in axes:
         ax.set_yscale("log")
-    axes[0].set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    axes[0].set_ylabel(f"validation MSE ({units}, log scale)")
     if not params:
         axes[0].set_xlabel("(no numeric parameter searched)")
     fig.suptitle(title)
@@ -229,11 +243,11 @@ def plot_param_scatter(info: ParamScatterInfo, title: str, path: Path) -> Path:
     search range, so a best value sitting on an edge is plain to see.
 
     Columns used: number, cell, state (COMPLETE or PRUNED), value, one per parameter in `ranges`."""
-    return _save(_draw_param_scatter(info.frame, info.ranges, title), path)
+    return _save(_draw_param_scatter(info.frame, info.ranges, title, info.units), path)
 
 
 # ---------------------------------------------------------------- figure 3: best so far
-def _draw_best_so_far(frame: pd.DataFrame, title: str) -> Figure:
+def _draw_best_so_far(frame: pd.DataFrame, title: str, units: str = MSE_UNITS) -> Figure:
     fig = _figure(9, 4)
     ax = fig.subplots()
     cells = _cells(frame["cell"])
@@ -253,7 +267,7 @@ def _draw_best_so_far(frame: pd.DataFrame, title: str) -> Figure:
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("trial number")
-    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_ylabel(f"validation MSE ({units}, log scale)")
     ax.set_title(title)
     handles: list[Artist] = [Line2D([], [], color=color(c), lw=1.8) for c in cells]
     labels = [f"{c}: best complete so far" for c in cells]
@@ -269,11 +283,11 @@ def plot_best_so_far(info: BestSoFarInfo, title: str, path: Path) -> Path:
 
     Columns used: cell, number, state, value, best_so_far (NaN before a cell's first complete
     trial; a last row per cell at the study's last trial number carries the line to the end)."""
-    return _save(_draw_best_so_far(info.frame, title), path)
+    return _save(_draw_best_so_far(info.frame, title, info.units), path)
 
 
 # ---------------------------------------------------------------- figure 4: learning curves
-def _draw_learning_curves(frame: pd.DataFrame, title: str) -> Figure:
+def _draw_learning_curves(frame: pd.DataFrame, title: str, units: str = MSE_UNITS) -> Figure:
     fig = _figure(9, 4.4)
     ax = fig.subplots()
     for cell in _cells(frame["cell"]):
@@ -287,7 +301,7 @@ def _draw_learning_curves(frame: pd.DataFrame, title: str) -> Figure:
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_ylabel(f"validation MSE ({units}, log scale)")
     ax.set_title(title)
     _legend(fig, *ax.get_legend_handles_labels(), title="cell #trial")
     return fig
@@ -298,11 +312,11 @@ def plot_learning_curves(info: LearningCurvesInfo, title: str, path: Path) -> Pa
     its colour and differ in line style and marker.
 
     Columns used: cell, number, epoch, val_mse."""
-    return _save(_draw_learning_curves(info.frame, title), path)
+    return _save(_draw_learning_curves(info.frame, title, info.units), path)
 
 
 # ---------------------------------------------------------------- figure 5: Pareto
-def _draw_pareto(frame: pd.DataFrame, title: str) -> Figure:
+def _draw_pareto(frame: pd.DataFrame, title: str, units: str = MSE_UNITS) -> Figure:
     fig = _figure(9, 4)
     ax = fig.subplots()
     for cell in _cells(frame["cell"]):
@@ -320,7 +334,7 @@ def _draw_pareto(frame: pd.DataFrame, title: str) -> Figure:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("train time (s, log scale)")
-    ax.set_ylabel(f"validation MSE ({MSE_UNITS}, log scale)")
+    ax.set_ylabel(f"validation MSE ({units}, log scale)")
     ax.set_title(title)
     _legend(fig, *ax.get_legend_handles_labels())
     return fig
@@ -331,7 +345,7 @@ def plot_pareto(info: ParetoInfo, title: str, path: Path) -> Path:
     non-dominated trial is ringed instead).
 
     Columns used: number, cell, value, train_seconds, on_front (bool)."""
-    return _save(_draw_pareto(info.frame, title), path)
+    return _save(_draw_pareto(info.frame, title, info.units), path)
 
 
 # ---------------------------------------------------------------- replicates
@@ -347,8 +361,12 @@ def _draw_replicates(
         c = cis[cis["study"] == study].drop_duplicates("cell").set_index("cell")
         cells = _cells(f["cell"])
         all_cells += [cell for cell in cells if cell not in all_cells]
-        points = {cell: _positive(f[f["cell"] == cell]["test_mse"]) for cell in cells}
-        stats = {cell: c.loc[cell, ["test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high"]].to_numpy(float)
+        # A real series' runs carry its test MASE: its own terms (its test MSE is on the
+        # standardised series), drawn where its interval was computed too.
+        real = "test_mase" in f and f["test_mase"].notna().any() and "test_mase_gmean" in c
+        m = "test_mase" if real else "test_mse"
+        points = {cell: _positive(f[f["cell"] == cell][m]) for cell in cells}
+        stats = {cell: c.loc[cell, [f"{m}_gmean", f"{m}_ci_low", f"{m}_ci_high"]].to_numpy(float)
                  for cell in cells if cell in c.index}  # fmt: skip
         floor = _floor(*points.values(), *stats.values())
         for x, cell in enumerate(cells):
@@ -364,7 +382,7 @@ def _draw_replicates(
         ax.set_xlim(-0.6, max(len(cells), 1) - 0.4)
         ax.set_yscale("log")
         ax.set_xlabel("cell")
-        ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")
+        ax.set_ylabel(MASE_LABEL if real else f"test MSE ({MSE_UNITS}, log scale)")
         ax.set_title(str(study))
     fig.suptitle(title)
     handles: list[Artist] = [Line2D([], [], ls="none", marker="o", color=color(c), alpha=0.7) for c in all_cells]
@@ -381,10 +399,11 @@ def plot_replicates(
 ) -> Path:
     """Per-seed test MSE of each cell's best configuration, a panel per study: the points, their
     centre and its 95% confidence interval (a lower end at or below zero is drawn at the smallest
-    positive value shown, never below the log axis).
+    positive value shown, never below the log axis). A study whose runs have a test MASE (a real
+    series) shows that instead.
 
-    Columns: `frame` study, cell, seed, test_mse; `cis` study, cell, test_mse_gmean,
-    test_mse_ci_low, test_mse_ci_high."""
+    Columns: `frame` study, cell, seed, test_mse, optionally test_mase; `cis` study, cell,
+    test_mse_gmean, test_mse_ci_low, test_mse_ci_high, and the same of test_mase where `frame` has it."""
     return _save(_draw_replicates(frame, cis, title, interval_label), path)
 
 
@@ -394,11 +413,36 @@ def _log2_windows(windows: list[int]) -> bool:
     return bool(windows) and min(windows) > 0 and max(windows) / min(windows) >= 4
 
 
+TICK_FONTSIZE = 10  # matplotlib's default tick label size ("medium")
+MINOR_TICK_FONTSIZE = 7
+LINE_POINTS = 1.2 * TICK_FONTSIZE  # one more row of tick labels
+
+
+def _staggered(ax: Axes, windows: list[int], fontsize: float) -> list[str]:
+    """The windows' tick labels, each one that would print over a neighbour moved down a row
+    (a newline before it; "23" and "25" on a log2 axis to 64 sit a few points apart). Widths
+    are estimated from the digits at `fontsize` and the axes' width before layout, which
+    constrained layout only widens here, so the estimate errs towards another row."""
+    width = ax.bbox.width * 72 / ax.figure.dpi  # points
+    scale = ax.xaxis.get_transform()
+    low, high = (float(v) for v in scale.transform(np.array(ax.get_xlim(), dtype=float)))
+    ends: list[float] = []  # where each row's last label ends, in points from the left
+    labels = []
+    for w in windows:
+        x = (float(scale.transform(np.array([float(w)]))[0]) - low) / (high - low) * width
+        half = 0.65 * fontsize * len(str(w)) / 2 + 1.5  # half a label and a little air
+        row = next((i for i, end in enumerate(ends) if end <= x - half), len(ends))
+        ends[row:row + 1] = [x + half]  # fmt: skip
+        labels.append("\n" * row + str(w))
+    return labels
+
+
 def _window_axis(ax: Axes, windows: list[int], labelled: list[int] | None = None) -> None:
     """Ticks at exactly the windows present, as integers; a log2 axis when they span 4x or more.
     The `labelled` ones (the sweep's grid) carry the main labels; a window one cell alone was
-    run at (its search's own) is labelled too, smaller and on a second row, so it never
-    prints over its neighbours and is never left unnamed."""
+    run at (its search's own) is labelled too, smaller and on a row below, so it never prints
+    over the grid's labels and is never left unnamed. Labels too close to a neighbour in their
+    row go a row further down (`_staggered`)."""
     if _log2_windows(windows):
         ax.set_xscale("log", base=2)
         ax.xaxis.set_minor_locator(NullLocator())
@@ -406,12 +450,15 @@ def _window_axis(ax: Axes, windows: list[int], labelled: list[int] | None = None
     elif windows:
         pad = max(0.5, 0.05 * (max(windows) - min(windows)))
         ax.set_xlim(min(windows) - pad, max(windows) + pad)
-    shown = labelled or windows
+    shown = sorted(labelled or windows)
     ax.xaxis.set_major_locator(FixedLocator(shown))
-    ax.set_xticks(shown, [str(w) for w in shown])
-    extra = [w for w in windows if w not in shown]
-    ax.set_xticks(extra, [str(w) for w in extra], minor=True)
-    ax.tick_params(axis="x", which="minor", labelsize=7, pad=14, colors="dimgray")
+    major = _staggered(ax, shown, TICK_FONTSIZE)
+    ax.set_xticks(shown, major)
+    extra = sorted(w for w in windows if w not in shown)
+    ax.set_xticks(extra, _staggered(ax, extra, MINOR_TICK_FONTSIZE), minor=True)
+    rows = max((label.count("\n") for label in major), default=0) + 1
+    ax.tick_params(axis="x", which="minor", labelsize=MINOR_TICK_FONTSIZE, pad=14 + (rows - 1) * LINE_POINTS,
+                   colors="dimgray")  # fmt: skip
 
 
 def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) -> Figure:
@@ -424,13 +471,16 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
         # A real series has no horizon worth drawing (steps within 0.1 of a standardised noisy
         # series: 0 at every window); its right panel is the free-running MSE instead.
         real = bool("real" in f and f["real"].fillna(False).astype(bool).any())
+        # ... and its left panel its test MASE where the sweep has it (its test MSE is on the
+        # standardised series), as its findings read it.
+        left = "test_mase" if real and "test_mase_gmean" in f and f["test_mase_gmean"].notna().any() else "test_mse"
         windows = sorted({int(w) for w in pd.to_numeric(f["window"], errors="coerce").dropna()})
         cells = _cells(f["cell"])
         all_cells += [c for c in cells if c not in all_cells]
         log2 = _log2_windows(windows)
         gap = min(np.diff(windows), default=1)
         floors = {m: _floor(f[f"{m}_gmean"], f[f"{m}_ci_low"], f[f"{m}_ci_high"])
-                  for m in ("test_mse", "rollout_mse") if f"{m}_gmean" in f}  # fmt: skip
+                  for m in ("test_mse", "rollout_mse", "test_mase") if f"{m}_gmean" in f}  # fmt: skip
         for i, cell in enumerate(cells):
             g = f[f["cell"] == cell].sort_values("window", kind="stable")
             x = g["window"].to_numpy(float)
@@ -438,7 +488,7 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
             shift = (i - (len(cells) - 1) / 2) * 0.04
             xs = x * 2**shift if log2 else x + shift * gap
             style = {"color": color(cell), "marker": "o", "markersize": 4, "capsize": 3, "lw": 1.5}
-            for ax, m in ((mse_ax, "test_mse"), *([(right_ax, "rollout_mse")] if real else [])):
+            for ax, m in ((mse_ax, left), *([(right_ax, "rollout_mse")] if real else [])):
                 centre = _positive(g[f"{m}_gmean"])
                 low, high = g[f"{m}_ci_low"].to_numpy(float), g[f"{m}_ci_high"].to_numpy(float)
                 ax.errorbar(xs, centre, yerr=_log_yerr(centre, low, high, floors[m]), **style)
@@ -457,11 +507,13 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
             _window_axis(ax, windows, grid)
             ax.set_xlabel("window (samples" + (", log2 axis)" if ax.get_xscale() == "log" else ")"))
         mse_ax.set_yscale("log")
-        mse_ax.set_ylabel(f"test MSE ({MSE_UNITS}, log scale)")
-        mse_ax.set_title(f"{label}: test MSE, geometric mean, 95% CI", fontsize=10)
+        mse_ax.set_ylabel(MASE_LABEL if left == "test_mase" else f"test MSE ({STANDARDISED if real else MSE_UNITS}, "
+                                                                  "log scale)")  # fmt: skip
+        mse_ax.set_title(f"{label}: test {'MASE' if left == 'test_mase' else 'MSE'}, geometric mean, 95% CI",
+                         fontsize=10)  # fmt: skip
         if real:
             right_ax.set_yscale("log")
-            right_ax.set_ylabel(f"free-running MSE ({MSE_UNITS}, log scale)")
+            right_ax.set_ylabel(f"free-running MSE ({STANDARDISED}, log scale)")
             right_ax.set_title(f"{label}: free-running MSE over the test region, geometric mean, 95% CI", fontsize=10)
             continue
         # Headroom above the ceiling, so markers and bars of runs that never left the tolerance
@@ -482,71 +534,14 @@ def _draw_window_sweep(frame: pd.DataFrame, title: str, max_horizon: int = 150) 
 def plot_window_sweep(frame: pd.DataFrame, title: str, path: Path, *, max_horizon: int = 150) -> Path:
     """Replicates along the window: a row per study, test MSE (left, log) and the free-running
     horizon (right, 0 to `max_horizon`) against the window, a line per cell with 95% CI bars.
-    A study whose `real` is true (a real series) shows the free-running MSE on the right instead.
+    A study whose `real` is true (a real series) shows its test MASE on the left (where the frame
+    has it) and the free-running MSE of its standardised series on the right instead.
 
     Columns: study, signal, cell, window, runs, test_mse_gmean, test_mse_ci_low,
-    test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high; optionally real and
-    rollout_mse_gmean, rollout_mse_ci_low, rollout_mse_ci_high (needed where real)."""
+    test_mse_ci_high, horizon_mean, horizon_ci_low, horizon_ci_high; optionally real,
+    rollout_mse_gmean, rollout_mse_ci_low, rollout_mse_ci_high (needed where real) and
+    test_mase_gmean, test_mase_ci_low, test_mase_ci_high."""
     return _save(_draw_window_sweep(frame, title, max_horizon), path)
-
-
-# ---------------------------------------------------------------- the search race
-RACE_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
-
-
-@dataclass(frozen=True)
-class _RaceStyle:
-    width: float
-    dashes: str
-    marker: str
-    hatch: str | None
-
-
-# Wide and solid first, then narrower and dashed: a line drawn later over an identical one
-# leaves the earlier one showing around it.
-RACE_STYLES = (_RaceStyle(3.2, "-", "o", None), _RaceStyle(2.2, "--", "s", "//"), _RaceStyle(1.4, ":", "^", "\\\\"),
-               _RaceStyle(1.0, "-.", "v", "xx"))  # fmt: skip
-
-
-def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
-    fig = _figure(9, 4)
-    ax = fig.subplots()
-    methods = list(dict.fromkeys(frame["method"]))
-    handles: list[Artist] = []
-    for i, method in enumerate(methods):
-        f = frame[frame["method"] == method].sort_values("x", kind="stable")
-        c = RACE_COLORS[i % len(RACE_COLORS)]
-        style = RACE_STYLES[i % len(RACE_STYLES)]
-        ax.fill_between(f["x"], _positive(f["low"]), _positive(f["high"]), color=c, alpha=0.15, lw=0, step="post",
-                        hatch=style.hatch)  # fmt: skip
-        few = len(f) <= 60  # few points (trials): mark each, or the last one would not show
-        # Methods that search alike (the same random start-up) draw the same curve: a dash
-        # pattern, marker and width of their own keep each one visible on top of the others.
-        (line,) = ax.step(f["x"], _positive(f["iqm"]), where="post", color=c, lw=style.width, ls=style.dashes,
-                          marker=style.marker if few else None, markersize=4)  # fmt: skip
-        handles.append(line)
-    labels = [f"{m}: IQM, 95% bootstrap band" for m in methods]
-    if np.isfinite(target) and target > 0:
-        handles.append(ax.axhline(target, color="black", ls="--", lw=1))
-        labels.append("target: random+none's median final best")
-    ax.set_yscale("log")
-    ax.set_xlim(left=0)
-    if "axis" in frame and (frame["axis"] == "trials").all():
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"best validation MSE so far ({MSE_UNITS}, log scale)")
-    ax.set_title(title)
-    _legend(fig, handles, labels)
-    return fig
-
-
-def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
-    """The search race: per method, the interquartile mean over repeats of the best validation
-    MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
-
-    Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
-    optionally axis ("seconds" or "trials": integer ticks for trials)."""
-    return _save(_draw_race(frame, xlabel, target, title), path)
 
 
 # ---------------------------------------------------------------- a real series: error by horizon
@@ -564,8 +559,12 @@ def _draw_error_by_horizon(frame: pd.DataFrame, origins: int, title: str) -> Fig
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("steps ahead h")
     ax.set_ylabel("MASE at h (1 = in-sample seasonal naive)")
-    ax.set_title(f"{title} ({origins} rolling origins over the test part)")
-    _legend(fig, *ax.get_legend_handles_labels())
+    # The series' name (a CSV's path and column can be long) as the figure's title, centred on
+    # the whole figure, the origins on a line of their own over the axes, and the legend at the
+    # axes' foot: a long title no longer runs under it.
+    fig.suptitle(title)
+    ax.set_title(f"{origins} rolling origin{'s' * (origins != 1)} over the test part", fontsize=10)
+    _legend(fig, *ax.get_legend_handles_labels(), loc="outside right lower")
     return fig
 
 

@@ -93,10 +93,6 @@ PAIRINGS = (
     ),
     Pairing("test_bench_plain", "how", "plain", "trials per hour against the plain script", "trials_per_hour"),
     Pairing("test_bench_seed", "", "test_notebook_loop", "the seed protocol in one call against the notebook's loop"),
-    Pairing("test_bench_fuse", "how", "solo", "16 configurations as one group against one after another"),
-    Pairing(
-        "test_bench_fuse", "fuse", "1", "a study's trials per minute, fused against solo", "median_trials_per_minute"
-    ),
     Pairing("test_bench_train", "use_fused", "False", "an epoch on the fused CPU recurrence against torch's"),
     Pairing("test_bench_train", "kernel", "torch", "the fused kernel's forward and backward against torch's"),
     Pairing("test_bench_train", "denormals", "kept", "a saturating LSTM's epoch, denormals flushed against kept"),

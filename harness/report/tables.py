@@ -23,7 +23,11 @@ import torch
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
+from harness.race.curves import CURVES_ATTR, CURVES_SUFFIX
+from harness.race.read import RACE_ATTR
 from harness.report.figure_data import (
+    MSE_UNITS,
+    STANDARDISED,
     BestSoFarInfo,
     HorizonInfo,
     LearningCurvesInfo,
@@ -32,13 +36,12 @@ from harness.report.figure_data import (
     PredictionsInfo,
 )
 from harness.search import weights
-from harness.search.curves import CURVES_ATTR, CURVES_SUFFIX
 from harness.search.spec import Range, StudySpec, spec_from_dict
 from harness.search.study import COMPANION_ATTR, PER_CELL_ATTR
 from harness.series.compare import baseline_horizon, baseline_scores, horizon_scores, origins
 from harness.series.data import make_windows, split_indices
-from harness.series.signals import make_signal, prepared
-from harness.stats.race_stats import RACE_ATTR
+from harness.series.signals import SignalConfig, make_signal, prepared, real_series
+from harness.series.sources import BUILTINS
 from harness.training import evaluate
 from harness.training.models import RecurrentRegressor
 from harness.training.train import RunConfig, run
@@ -296,6 +299,18 @@ def importances(searches: list[StudyData]) -> pd.DataFrame:
 FINISHED_STATES = ("COMPLETE", "PRUNED")  # trials with a value (a pruned one's best reported value)
 
 
+def mse_units(search: StudyData) -> str:
+    """What the search's validation and test MSE are measured in (`figure_data.MSE_UNITS`)."""
+    return STANDARDISED if search.spec.signal.real else MSE_UNITS
+
+
+def value_label(signal: SignalConfig) -> str:
+    """What a series' values are, in their units: a builtin's quantity, a CSV column as it is."""
+    if not signal.real:
+        return "y (signal units)"
+    return BUILTINS[signal.name].quantity if signal.source == "builtin" else f"{signal.column} (the file's units)"
+
+
 def best_so_far_info(search: StudyData) -> BestSoFarInfo:
     """Figure 3: per cell, every finished trial's value (a pruned one's best reported value)
     and the cell's best complete value so far, with a last row at the study's last trial
@@ -313,7 +328,8 @@ def best_so_far_info(search: StudyData) -> BestSoFarInfo:
             end["best_so_far"] = part["best_so_far"].iloc[-1]
             part = pd.concat([part, pd.DataFrame([end])], ignore_index=True)
         parts.append(part)
-    return BestSoFarInfo(pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns))
+    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return BestSoFarInfo(frame, mse_units(search))
 
 
 def learning_curves_info(search: StudyData, top: int = TOP_CURVES) -> LearningCurvesInfo:
@@ -324,7 +340,7 @@ def learning_curves_info(search: StudyData, top: int = TOP_CURVES) -> LearningCu
         for _, trial in cell_trials.nsmallest(top, "value").iterrows():
             rows += [{"cell": cell, "number": trial["number"], "epoch": epoch, "val_mse": value}
                      for epoch, value in enumerate(trial["curve"])]  # fmt: skip
-    return LearningCurvesInfo(pd.DataFrame(rows, columns=["cell", "number", "epoch", "val_mse"]))
+    return LearningCurvesInfo(pd.DataFrame(rows, columns=["cell", "number", "epoch", "val_mse"]), mse_units(search))
 
 
 def pareto_info(search: StudyData) -> ParetoInfo:
@@ -335,7 +351,7 @@ def pareto_info(search: StudyData) -> ParetoInfo:
         not np.any((values <= value) & (seconds <= cost) & ((values < value) | (seconds < cost)))
         for value, cost in zip(values, seconds, strict=True)
     ]
-    return ParetoInfo(done.reset_index(drop=True))
+    return ParetoInfo(done.reset_index(drop=True), mse_units(search))
 
 
 def param_scatter_info(search: StudyData) -> ParamScatterInfo:
@@ -344,7 +360,8 @@ def param_scatter_info(search: StudyData) -> ParamScatterInfo:
     ranges = {name: param for name, param in search.spec.search.items() if isinstance(param, Range)}
     trials = search.trials
     finished = trials[trials["state"].isin(FINISHED_STATES) & trials["value"].notna()]
-    return ParamScatterInfo(finished[["number", "cell", "state", "value", *ranges]].reset_index(drop=True), ranges)
+    frame = finished[["number", "cell", "state", "value", *ranges]].reset_index(drop=True)
+    return ParamScatterInfo(frame, ranges, mse_units(search))
 
 
 def rerun_device(recorded: str, requested: str = "auto") -> str:
@@ -380,9 +397,15 @@ def predictions_info(
 ) -> PredictionsInfo:
     """Figures 1 and 6: each cell's best trial on the test region, from its stored weights:
     truth, one-step and free-running predictions, and the free-running error (a real series:
-    in its own units and times)."""
+    in its own units and times, each value's date beside it where the series has dates)."""
     done = search.trials[search.trials["state"] == "COMPLETE"]
     frames, missing = [], []
+    signal = search.spec.signal
+    loaded = real_series(signal) if signal.real else None
+    time = "t (samples)"
+    if loaded is not None:
+        spacing = f"{loaded.frequency} values" if loaded.frequency else "irregularly spaced"
+        time = f"date ({spacing})" if loaded.times is not None else "t (sample index: the series has no dates)"
     for cell in [cell for cell in CELL_ORDER if cell in set(done["cell"])]:
         cell_trials = done[done["cell"] == cell]
         row = cell_trials.loc[cell_trials["value"].idxmin()]
@@ -410,7 +433,10 @@ def predictions_info(
             "step": np.arange(1, len(truth) + 1), "truth": truth, "one_step": one, "free_running": free,
             "free_error": np.abs(free - truth),
         }))  # fmt: skip
-    return PredictionsInfo(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), tuple(missing))
+        if loaded is not None and loaded.times is not None:
+            frames[-1]["date"] = loaded.times[frames[-1]["t"].to_numpy()]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return PredictionsInfo(frame, tuple(missing), value_label(signal), time)
 
 
 def horizon_info(

@@ -17,6 +17,7 @@ import optuna
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.race.race import startup_warnings
 from harness.report.figure_data import HorizonInfo, PredictionsInfo
 from harness.report.markdown import markdown_table, md_escape, slug
 from harness.report.tables import (
@@ -35,7 +36,6 @@ from harness.report.tables import (
 )
 from harness.search.confirm import replicate_frame
 from harness.search.optuna_internals import study_artifacts
-from harness.search.race import startup_warnings
 from harness.search.storage import DEFAULT_STORAGE
 from harness.search.study import COMPANION_SUFFIX
 from harness.stats import findings, replicates
@@ -261,13 +261,16 @@ def write_report(
                   "Each cell's best configuration re-trained on the same seeds: the geometric mean of test and "
                   "free-running MSE with a 95% interval computed on log10 values (Student's t), and the "
                   "mean horizon with its interval clipped to the possible range (not for a real series: "
-                  "within 0.1 of its standardised values it is about 0 everywhere).", "",
+                  "within 0.1 of its standardised values it is about 0 everywhere). A real series' rows add its "
+                  "test MASE, RMSSE and MAE (in its own units), summarised alike; its test MSE is on the "
+                  "standardised series, and its panel in the figure shows its test MASE.", "",
                   markdown_table(_integers(cis)), "",
                   "Pair by pair on the same seeds: `ratio` = geometric-mean test MSE of `cell_a` over `cell_b`, "
                   "with a paired t-test on log10 test MSE (`p_log_t`), and the Wilcoxon signed-rank test "
                   "(`p_wilcoxon`; with 5 seeds its smallest two-sided p-value is 0.0625).", "",
                   markdown_table(_integers(tests)), ""]  # fmt: skip
-        drawings.add(figures.plot_replicates, replicates.best_config_only(reps), cis, "test MSE per seed",
+        per_seed = "test MSE per seed" + (" (real series: test MASE)" if real & set(cis["study"]) else "")
+        drawings.add(figures.plot_replicates, replicates.best_config_only(reps), cis, per_seed,
                      out / "replicates.png")  # fmt: skip
         lines += ["![replicates](replicates.png)"]
         replicate_figures.append(out / "replicates.png")
@@ -277,7 +280,8 @@ def write_report(
                   markdown_table(_integers(sweep)), ""]  # fmt: skip
         signals = {search.name: search.signal_label for search in searches}
         swept_real = sweep["study"].isin(real)
-        title = "test MSE and horizon against window" + (" (real series: free-running MSE)" * bool(swept_real.any()))
+        title = "test MSE and horizon against window" + (" (real series: test MASE and free-running MSE)"
+                                                         * bool(swept_real.any()))  # fmt: skip
         drawings.add(figures.plot_window_sweep, sweep.assign(signal=sweep["study"].map(signals), real=swept_real),
                      title, out / "window-sweep.png")  # fmt: skip
         lines += ["![window sweep](window-sweep.png)"]
@@ -299,7 +303,7 @@ def write_report(
             )
             print(f"harness report: {note}", file=sys.stderr)
             lines += [f"_{md_escape(note)}_", ""]
-    collection_lines, collection_found = collection_section(collected, out, cache_dir)
+    collection_lines, collection_found = collection_section(collected, out, cache_dir, storage)
     if collection_found:  # their findings beside the series' (README.md quotes both)
         (out / "collection-findings.md").write_text("\n".join(collection_found), encoding="utf-8")
         at = lines.index("## Studies") if "## Studies" in lines else len(lines)
@@ -354,10 +358,11 @@ def race_section(
 ) -> list[str]:
     """`harness race`'s results per signal: the table (race.csv), the anytime figures (queued in
     `drawings`) and the verdict in words; nothing when the storage holds no race."""
-    from harness.report import figures
+    from harness.race import read
+    from harness.report import race_figure
     from harness.stats import race_stats
 
-    histories = race_stats.load_histories(storage, names) | race_stats.load_simulated(storage, names)
+    histories = read.load_histories(storage, names) | read.load_simulated(storage, names)
     if not histories:
         return []
     tables = {name: race_stats.table(h) for name, h in histories.items()}
@@ -374,7 +379,7 @@ def race_section(
              "IQM final best; `p_improvement`: the probability that a repeat of the method reaches the target "
              "sooner than one of random+none (ties count half, rliable's probability of improvement); "
              "`p_mann_whitney`: the one-sided Mann-Whitney U p-value of the same comparison. A race marked "
-             f"`{race_stats.SIMULATED_MARK.strip()}` was replayed from recorded curves on a simulated clock "
+             f"`{read.SIMULATED_MARK.strip()}` was replayed from recorded curves on a simulated clock "
              "(`harness race --simulate`; docs/guide.md), not run.", ""]  # fmt: skip
     lines += [f"- {race_stats.verdict(t, name)}" for name, t in tables.items()]
     lines += [f"- _Warning: {md_escape(w)}._" for t in tables.values() for w in startup_warnings(t)]
@@ -385,11 +390,11 @@ def race_section(
             curves = race_stats.curves_frame(race_stats.curves(h, axis))
             path = out / f"{slug(name)}-race-{axis}.png"
             repeats = max(r.repeats for r in tables[name])
-            drawings.add(figures.plot_race, curves, label, target, f"{name}: best so far, {repeats} repeats per method",
-                         path)  # fmt: skip
+            title = f"{name}: best so far, {repeats} repeats per method"
+            drawings.add(race_figure.plot_race, curves, label, target, title, path)
             lines.append(f"![{md_escape(path.stem)}]({path.name})")
     for simulated in (False, True):  # each kind of race ranked across its tasks (signals, series)
-        kind = {n: t for n, t in tables.items() if n.endswith(race_stats.SIMULATED_MARK) == simulated}
+        kind = {n: t for n, t in tables.items() if n.endswith(read.SIMULATED_MARK) == simulated}
         if len(kind) > 1:
             ranks = race_stats.average_ranks(kind)
             ranks.to_csv(out / f"race-average-rank{'-simulated' if simulated else ''}.csv", index=False)
@@ -403,9 +408,9 @@ def faithfulness_section(
 ) -> list[str]:
     """A replay against the live race of the same name (where both are in the storage), and each
     recorded table's leave-one-out coverage (`harness.stats.faithfulness`)."""
-    from harness.search.curves import CURVES_SUFFIX, loo_pairs, read_table
+    from harness.race.curves import CURVES_SUFFIX, loo_pairs, read_table
+    from harness.race.read import SIMULATED_MARK
     from harness.stats import faithfulness
-    from harness.stats.race_stats import SIMULATED_MARK
 
     lines: list[str] = []
     frames = []

@@ -1,10 +1,10 @@
 """Search: specs, studies and the drivers that fill them (layer 3; may import `training`,
-`stats`, `series`, `constraints` and `errors`, never `report` or `cli`).
+`stats`, `series`, `constraints` and `errors`, never `race`, `report` or `cli`).
 
 `spec` (study specs in TOML, validated), `samplers` (sampler and pruner registries), `study`
 (what a trial samples and records), `trials` and `launch` (the trial loop, workers, the exact
 budget), `storage` (URLs, SQLite tuning, the claim lock), `faults` (the storage failing
 mid-study), `optuna_internals` (Optuna's private API behind one door), `weights` (trained
-weights as artifacts), `confirm` (replicates and the window sweep, and the frame that reads
-them back) and `race` (search methods raced on wall-clock).
+weights as artifacts) and `confirm` (replicates and the window sweep, and the frame that
+reads them back). The search race lives above, in `harness.race`.
 """

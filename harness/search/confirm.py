@@ -8,7 +8,8 @@ re-trained at each of those windows on the same seeds (replicates along a varied
 parameter: does a longer window help?). Each run is one trial of a companion study
 `<name>/confirm` in the same storage, with the search trial's attrs plus `replicate_of`
 (study and trial number) and `rank`; a second `confirm` finds its runs there and trains
-nothing again.
+nothing again. A collection's search (`training.collection`) is re-trained the same way, every
+series scored on each seed (`collection_replicates` reads them back); it has no window sweep.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from harness.search.spec import StudySpec
 from harness.search.study import COMPANION_ATTR, COMPANION_SUFFIX, derive_seed, trial_attrs
 from harness.series.data import split_indices
 from harness.stats.replicates import FRAME_COLUMNS, METRICS, UNIT_METRICS
-from harness.training.device import resolve_device, set_threads, threads_per_worker
-from harness.training.group import estimated_work, pack, train_members
+from harness.training import collection, train
+from harness.training.collection import OBJECTIVE, CollectionRunConfig
+from harness.training.device import set_threads, threads_per_worker
 from harness.training.models import CELLS
 from harness.training.train import RunConfig
+from harness.training.work import estimated_work
 
 
 def replicate_seeds(spec: StudySpec, n: int) -> list[int]:
@@ -82,35 +85,34 @@ class Job:
     search: str  # the search whose companion study records the run
     replicate_of: TrialKey
     rank: int
-    config: RunConfig
+    config: RunConfig | CollectionRunConfig
     found_window: int  # the window the search found; `config.window` differs in a sweep
     device: str
     threads: int
 
 
-def _run_batch(jobs: list[Job]) -> list[dict[str, Any]]:
-    """Train a batch of jobs, one alone or several as one group (`harness.training.group`); returns
-    each run's record. Members of a group record its id, size and wall time, as in a launch."""
-    restore = set_threads(jobs[0].threads)
+def _run_job(job: Job) -> dict[str, Any]:
+    """Train one job (`train.run`, or `collection.run` for a collection's); returns its run's record."""
+    restore = set_threads(job.threads)
     try:
-        trained = train_members([job.config for job in jobs], jobs[0].device)
+        ran: train.TrainResult | collection.CollectionResult
+        if isinstance(job.config, CollectionRunConfig):
+            ran = collection.run(job.config, job.device)
+            curve, blob = ran.val_by_epoch, None  # a collection's models are not kept as weights
+        else:
+            ran = solo = train.run(job.config, job.device)
+            curve = solo.val_mse_by_epoch
+            # a run that diverged late still has its best epoch's weights, which its metrics came from
+            blob = weights.checkpoint(solo.model, job.config) if "val_mse" in solo.metrics and solo.model else None
     finally:
         restore()  # a confirm with one worker runs here, in the caller's process
-    extra = trained.attrs(uuid.uuid4().hex)  # confirm runs get their trial numbers later
-    results = trained.members
-    records = []
-    for job, result in zip(jobs, results, strict=True):
-        # a run that diverged late still has its best epoch's weights, which its metrics came from
-        blob = weights.checkpoint(result.model, job.config) if "val_mse" in result.metrics and result.model else None
-        study, number = job.replicate_of
-        records.append({"replicate_of_study": study, "replicate_of": number, "rank": job.rank,
-                        "found_window": job.found_window, **trial_attrs(result), **extra, "run_id": uuid.uuid4().hex,
-                        "curve": result.val_mse_by_epoch, "checkpoint": blob})  # fmt: skip
-    return records
+    study, number = job.replicate_of
+    return {"replicate_of_study": study, "replicate_of": number, "rank": job.rank, "found_window": job.found_window,
+            **trial_attrs(ran), "run_id": uuid.uuid4().hex, "curve": curve, "checkpoint": blob}  # fmt: skip
 
 
-def _run_numbered(item: tuple[int, list[Job]]) -> tuple[int, list[dict[str, Any]]]:
-    return item[0], _run_batch(item[1])
+def _run_numbered(item: tuple[int, Job]) -> tuple[int, dict[str, Any]]:
+    return item[0], _run_job(item[1])
 
 
 def _key(attrs: dict[str, Any], default_study: str) -> tuple[str, int, int, int]:
@@ -124,13 +126,14 @@ def sweep_windows(spec: StudySpec, windows: Sequence[int]) -> list[int]:
     return [w for w in windows if w <= spec.largest_window()]
 
 
-def _companion(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
-    companion = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
-    companion.set_user_attr(COMPANION_ATTR, name)
+def companion(storage: optuna.storages.BaseStorage, name: str, metric: str = "val_mse") -> optuna.Study:
+    """The study `<name>/confirm` that records the replicates of search `name`, created once."""
+    study = optuna.create_study(study_name=name + COMPANION_SUFFIX, storage=storage, load_if_exists=True)
+    study.set_user_attr(COMPANION_ATTR, name)
     with warnings.catch_warnings():  # Optuna calls it experimental; the search studies use it too
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        companion.set_metric_names(["val_mse"])  # the dashboard says val_mse, not "Objective 0"
-    return companion
+        study.set_metric_names([metric])  # the dashboard says val_mse, not "Objective 0"
+    return study
 
 
 def confirm(
@@ -143,7 +146,6 @@ def confirm(
     workers: int = 1,
     device: str = "auto",
     artifacts: FileSystemArtifactStore | None = None,
-    fuse: int = 1,
     progress: bool = False,
 ) -> dict[str, int]:
     """Run the missing replicates (and window-sweep runs) of `searches`; returns how many ran
@@ -151,54 +153,52 @@ def confirm(
 
     Replicates: each cell's `top` best configurations as found, on `seeds` seeds. Sweep:
     each cell's best configuration (rank 0) at every window in `windows` that its search's
-    space holds (`sweep_windows`), on the same seeds. With `fuse` > 1, up to that many runs
-    that fit together (one cell's seeds and windows, `group.pack`) train as one group; each
-    run's numbers are the ones it gives alone. The runs of all searches share the `workers`,
-    the largest first, so that no worker is left with a long run while the others idle.
+    space holds (`sweep_windows`), on the same seeds; a collection's search has no sweep.
+    The runs of all searches share the `workers`, the largest first (a collection's, then
+    `work.estimated_work`), so that no worker is left with a long run while the others idle.
     """
     threads = threads_per_worker(workers)
     companions: dict[str, optuna.Study] = {}
     originals: dict[TrialKey, tuple[optuna.trial.FrozenTrial, int]] = {}
     jobs: list[Job] = []
     for search in searches:
-        companion = companions[search.name] = _companion(storage, search.name)
+        of_collection = search.spec.collection is not None
+        recorded = companions[search.name] = companion(storage, search.name, OBJECTIVE if of_collection else "val_mse")
         # a failed run counts as done too: training it again would fail again (the same seed)
         done = {
             _key(t.user_attrs, search.name)
-            for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+            for t in recorded.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
             if "replicate_of" in t.user_attrs
         }
         best = best_per_cell(search.studies, top)
         originals |= best
-        sweep = sweep_windows(search.spec, windows)
+        sweep = [] if of_collection else sweep_windows(search.spec, windows)
         for key, (trial, rank) in best.items():
-            config = RunConfig.from_dict(trial.user_attrs["config"])
+            stored = trial.user_attrs["config"]
+            config = CollectionRunConfig.from_dict(stored) if of_collection else RunConfig.from_dict(stored)
             for window in dict.fromkeys([config.window, *(sweep if rank == 0 else ())]):
                 for seed in replicate_seeds(search.spec, seeds):
                     if (*key, seed, window) not in done:
                         run_config = dataclasses.replace(config, seed=seed, window=window)
                         jobs.append(Job(search.name, key, rank, run_config, config.window, device, threads))
-    kind = resolve_device(device).type
-    batches = [[jobs[i] for i in members] for members in pack([job.config for job in jobs], fuse, kind)]
-    batches.sort(key=lambda batch: -estimated_work([job.config for job in batch]))
+    jobs.sort(key=lambda job: (isinstance(job.config, RunConfig), -estimated_work(job.config)))
 
     # A bar over the runs, as `launch` shows one over trials (Optuna's tqdm)
     bar = tqdm(total=len(jobs), desc="replicates", unit="run", disable=not progress, file=sys.stderr)
 
-    def record(batch: list[Job], records: list[dict[str, Any]]) -> None:
-        for job, attrs in zip(batch, records, strict=True):
-            _record(companions[job.search], originals[job.replicate_of][0], attrs, storage, artifacts)
-        bar.update(len(batch))
+    def record(job: Job, attrs: dict[str, Any]) -> None:
+        _record(companions[job.search], originals[job.replicate_of][0], attrs, storage, artifacts)
+        bar.update(1)
 
     try:
-        if workers > 1 and len(batches) > 1:
+        if workers > 1 and len(jobs) > 1:
             # forked from the launch's fork server (torch and the harness imported once), not fresh interpreters
             with worker_context().Pool(workers) as pool:
-                for i, records in pool.imap_unordered(_run_numbered, enumerate(batches)):
-                    record(batches[i], records)
+                for i, attrs in pool.imap_unordered(_run_numbered, enumerate(jobs)):
+                    record(jobs[i], attrs)
         else:
-            for batch in batches:
-                record(batch, _run_batch(batch))
+            for job in jobs:
+                record(job, _run_job(job))
     finally:
         bar.close()
     return {search.name: sum(job.search == search.name for job in jobs) for search in searches}
@@ -213,7 +213,8 @@ def _record(
 ) -> None:
     curve = attrs.pop("curve")
     blob = attrs.pop("checkpoint")
-    failed = "val_mse" not in attrs
+    metric = OBJECTIVE if "per_series" in attrs else "val_mse"  # what a collection's run or a series' is judged by
+    failed = metric not in attrs
     params, distributions = dict(original.params), dict(original.distributions)
     window = attrs["config"]["window"]
     if "window" in params and params["window"] != window:  # a sweep run: its window, in a range holding it
@@ -245,7 +246,7 @@ def _record(
     if failed:
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     else:
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [attrs["val_mse"]])
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [attrs[metric]])
 
 
 def replicate_frame(storage: optuna.storages.BaseStorage, study_names: list[str]) -> pd.DataFrame:

@@ -2,14 +2,14 @@
 
 A launch creates or resumes the spec's study, fails trials left RUNNING by dead workers, and
 runs K workers (worker 0 in this process, the others fresh interpreters) until the study
-holds the target number of finished (COMPLETE or PRUNED) trials. Places in the budget are
-taken under `ClaimLock`, so workers on one machine or many fill it exactly.
+holds the target number of finished (COMPLETE or PRUNED) trials. A worker claims one trial
+at a time, its place in the budget taken under `ClaimLock`, so workers on one machine or many
+fill it exactly.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing as mp
 import os
 import signal
@@ -26,7 +26,6 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from harness.constraints import default_of
 from harness.errors import ConfigError
 from harness.search.exits import (
     EXIT_FAILED,
@@ -40,7 +39,7 @@ from harness.search.exits import (
 )
 from harness.search.faults import StorageFault, transient, wait_for_server, when_up
 from harness.search.optuna_internals import fail_orphaned_trials, requeue_interrupted, storage_of
-from harness.search.spec import Choice, Param, Range, StudySpec, spec_from_dict
+from harness.search.spec import StudySpec, spec_from_dict
 from harness.search.storage import GRACE_PERIOD, RDB_IMPORTS, ClaimLock, open_storage, redact, sqlite_path
 from harness.search.study import (
     CLAIMING,
@@ -54,9 +53,7 @@ from harness.search.study import (
 )
 from harness.search.trials import BAD_INPUT, INTERRUPTED, STORAGE_FAULT, TERMINATED, Runner
 from harness.training.device import resolve_device, set_threads, threads_per_worker
-from harness.training.group import CPU_MAX_HIDDEN
-from harness.training.models import kind
-from harness.training.train import RunConfig, warm_up
+from harness.training.train import warm_up
 
 MAX_CONSECUTIVE_FAILURES = 3
 # A RUNNING trial with no heartbeat at all this long after it started was orphaned by a worker
@@ -124,8 +121,6 @@ class WorkerTask:
     threads: int
     deadline: float | None  # time.time() after which no new trial starts
     artifacts: str | None = None  # the artifact store's folder: complete trials keep their weights there
-    fuse: int = 1  # trials asked at once and trained as groups where their configs fit (harness.group)
-    workers: int = 1  # workers on this launch: each asks for at most its share of the places left
 
 
 def run_worker(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None = None) -> int:
@@ -155,48 +150,43 @@ def quiet_optuna() -> None:
 
 @dataclass(frozen=True)
 class Claim:
-    """What a worker got from the budget: trials to run, or `full` (stop), or neither (the
+    """What a worker got from the budget: a trial to run, or `full` (stop), or neither (the
     last places are running elsewhere: wait, in case one of them fails)."""
 
-    trials: list[optuna.Trial]
+    trial: optuna.Trial | None
     full: bool = False
 
 
 BUDGET_REFUSED = "budget_refused"  # user attr (True) on a trial that gave its place back
 
 
-def claim_trials(study: optuna.Study, lock: ClaimLock, target: int, want: int, workers: int = 1) -> Claim:
-    """Count the budget and ask for up to `want` trials, in one scope under the claim lock.
+def claim_trial(study: optuna.Study, lock: ClaimLock, target: int) -> Claim:
+    """Count the budget and ask for one trial, in one scope under the claim lock.
 
     A place is a finished (COMPLETE or PRUNED), running or waiting (queued retry) trial.
     Asking pops a waiting trial first (its place is already counted) and creates one only
-    when none waits, so up to target - finished - running trials can be asked; a worker asks
-    for at most its share of them (one of `workers`), so the others are not left idle.
-    Without a lock (storages other than SQLite and PostgreSQL) another worker may ask at the
-    same moment: a trial with `target` places taken ahead of it gives its place back, marked
-    FAIL with `budget_refused`, and is not counted as a failure."""
+    when none waits, so a trial is asked only while finished + running < target. Without a
+    lock (storages other than SQLite and PostgreSQL) another worker may ask at the same
+    moment: a trial with `target` places taken ahead of it gives its place back, marked FAIL
+    with `budget_refused`, and is not counted as a failure."""
     with lock:
         finished, running, _ = count_trials(study)
         if finished >= target:
-            return Claim([], full=True)
+            return Claim(None, full=True)
+        if finished + running >= target:
+            return Claim(None)
         with warnings.catch_warnings():
             # Optuna warns that heartbeats are meant for `study.optimize`; `trials.Runner`
-            # sends the asked trials' heartbeats itself (`optuna_internals.heartbeats`).
+            # sends the asked trial's heartbeats itself (`optuna_internals.heartbeats`).
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-            free = target - finished - running
-            trials = [study.ask() for _ in range(min(want, -(-free // workers)))]
-    if not trials:
-        return Claim([])
+            trial = study.ask()
     taken = [t.number for t in study.get_trials(deepcopy=False, states=CLAIMING)]
-    kept = []
-    for trial in trials:
-        if sum(n < trial.number for n in taken) >= target:
-            trial.set_user_attr("fail_reason", "budget already filled by other workers")
-            trial.set_user_attr(BUDGET_REFUSED, True)
-            study.tell(trial, state=TrialState.FAIL)
-        else:
-            kept.append(trial)
-    return Claim(kept)
+    if sum(n < trial.number for n in taken) >= target:
+        trial.set_user_attr("fail_reason", "budget already filled by other workers")
+        trial.set_user_attr(BUDGET_REFUSED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        return Claim(None)
+    return Claim(trial)
 
 
 def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | None) -> int:
@@ -210,8 +200,7 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
     )
     lock = ClaimLock(task.storage_url, spec.study.name)
     store = FileSystemArtifactStore(task.artifacts) if task.artifacts else None
-    runner = Runner(spec, resolve_device(task.device), task.fuse, interruptible=GATE.open, artifacts=store)
-    want = claim_size(spec, task.fuse, runner.device.type)
+    runner = Runner(spec, resolve_device(task.device), interruptible=GATE.open, artifacts=store)
     ran, failures, reconnected = 0, 0, False
     while task.deadline is None or time.time() < task.deadline:
         GATE.check()
@@ -224,13 +213,13 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
             fail_orphaned_trials(study, ORPHAN_SECONDS)
-            claim = claim_trials(study, lock, task.target, want, task.workers)
+            claim = claim_trial(study, lock, task.target)
             if claim.full:
                 break
-            if not claim.trials:
+            if claim.trial is None:
                 time.sleep(0.5)  # the last places are taken; wait in case one of them fails
                 continue
-            groups = runner.run(study, claim.trials)
+            state = runner.run(study, claim.trial)
         except Exception as e:
             # A database server that restarts or drops the connection: wait for it (bounded
             # back-off), then go on; the trials it interrupted run again (requeued, or failed
@@ -241,41 +230,13 @@ def _trial_loop(task: WorkerTask, on_trial: Callable[[optuna.Study], None] | Non
                   "reconnected, going on", file=sys.stderr)  # fmt: skip
             reconnected = True
             continue
-        ran += sum(len(states) for states in groups)
-        for states in groups:  # a group that fails as a whole is one failure, not B
-            failures = failures + 1 if all(s == TrialState.FAIL for s in states) else 0
+        ran += 1
+        failures = failures + 1 if state == TrialState.FAIL else 0
         if on_trial is not None:
             on_trial(study)  # the launch's progress: it waits out a server that went away itself (`when_up`)
         if failures >= MAX_CONSECUTIVE_FAILURES:
             raise WorkerError(f"{MAX_CONSECUTIVE_FAILURES} trials failed in a row; see their fail_reason")
     return ran
-
-
-def claim_size(spec: StudySpec, fuse: int, device_type: str) -> int:
-    """How many trials a worker claims at once: `fuse` where most of the study's trials can
-    train as groups, else 1. Claimed trials that cannot group train one after another in the
-    worker that claimed them while another worker may idle (a short trial held behind a long
-    one). The default searches' spaces fall below half, so they never group."""
-    if fuse == 1 or spec.collection is not None or spec.training.protocol != "window" or device_type != "cpu":
-        return 1  # only the CPU groups (a collection's trial is a group of its own)
-    if spec.training.num_layers != 1 or {"num_layers", "batch_size"} & set(spec.search):
-        return 1  # groups are one layer deep and share a batch size (`group._shape_free`)
-    hidden = spec.search.get("hidden_size", spec.fixed.get("hidden_size", default_of(RunConfig, "hidden_size")))
-    shares = [_share_at_most(hidden, CPU_MAX_HIDDEN[kind(cell)]) for cell in spec.cells()]
-    return fuse if sum(shares) / len(shares) >= 0.5 else 1
-
-
-def _share_at_most(param: Param | int, limit: int) -> float:
-    """The share of `param`'s draws at or below `limit` (a log range in log space)."""
-    if isinstance(param, Choice):
-        return sum(v <= limit for v in param.values) / len(param.values)
-    if not isinstance(param, Range):
-        return float(param <= limit)
-    scale = math.log if param.log else float
-    low, high = scale(param.low), scale(param.high)
-    if high <= low:  # one value
-        return float(param.low <= limit)
-    return min(max((scale(limit) - low) / (high - low), 0.0), 1.0)
 
 
 def _ping(study: optuna.Study) -> None:
@@ -325,10 +286,7 @@ def launch(
     threads = threads or threads_per_worker(workers)
     deadline = time.time() + timeout if timeout else None
     tasks = [
-        WorkerTask(
-            spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts, spec.execution.fuse, workers
-        )
-        for i in range(workers)
+        WorkerTask(spec.to_dict(), storage_url, i, target, device, threads, deadline, artifacts) for i in range(workers)
     ]
     bar = tqdm(total=target, desc=spec.study.name, unit="trial", disable=not progress, file=sys.stderr)
 

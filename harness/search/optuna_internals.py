@@ -168,9 +168,9 @@ def fail_orphaned_trials(study: optuna.Study, older_than: float) -> list[int]:
 def heartbeats(trials: Sequence[optuna.Trial], alive: Callable[[optuna.Trial], bool]) -> Iterator[None]:
     """Heartbeats for several running trials from one thread, while `alive(trial)` holds:
     what `study.optimize` does with one `HeartbeatThread` per trial (a no-op where the storage
-    has no heartbeat). The harness asks for trials itself, several at once when it trains
-    them as a group (`harness.search.trials`), so it sends their heartbeats itself; Optuna has no
-    public call that tells whether a storage takes them."""
+    has no heartbeat). The harness asks for its trials itself (`harness.search.launch`), so it
+    sends their heartbeats itself (`harness.search.trials`); Optuna has no public call that
+    tells whether a storage takes them."""
     from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 
     storage = trials[0].study._storage if trials else None

@@ -42,8 +42,8 @@ from harness.search.storage import open_storage, redact
 from harness.search.study import create_study, summarize
 from harness.series import collections
 from harness.series.data import TRAIN_FRAC
-from harness.training.group import estimated_work
 from harness.training.train import RunConfig
+from harness.training.work import estimated_work
 
 POLL_SECONDS = 0.5
 
@@ -69,7 +69,7 @@ def _study_main(task: _Task, finished: Any) -> None:
 
 
 def study_work(member: Member) -> float:
-    """Roughly how much work a study is (`group.estimated_work` of a run at the middle of its
+    """Roughly how much work a study is (`work.estimated_work` of a run at the middle of its
     hidden sizes and windows, averaged over its cells, times its trials), to start the largest first."""
     spec = member.spec
     middle: dict[str, Any] = {
@@ -77,14 +77,14 @@ def study_work(member: Member) -> float:
     }
     if spec.collection is None:
         runs = [spec.run_config({**middle, "cell": cell}) for cell in spec.cells()]
-        return spec.study.trials * sum(estimated_work([run]) for run in runs) / len(runs)
+        return spec.study.trials * sum(estimated_work(run) for run in runs) / len(runs)
     # A collection's trial: a sine's run of the same shape, times its windows over a sine's training targets
     sizes = {name: middle.get(name, spec.fixed.get(name, default_of(RunConfig, name)))
              for name in ("hidden_size", "window")}  # fmt: skip
     windows = sum(len(s.validation_split()[0]) - 1 for s in collections.load(spec.collection))
     runs = [RunConfig(cell=cell, epochs=spec.training.epochs, **sizes) for cell in spec.cells()]
     share = windows / (TRAIN_FRAC * RunConfig().signal.length)
-    return spec.study.trials * share * sum(estimated_work([run]) for run in runs) / len(runs)
+    return spec.study.trials * share * sum(estimated_work(run) for run in runs) / len(runs)
 
 
 def _middle(param: Param) -> int:

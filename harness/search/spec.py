@@ -89,16 +89,6 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class ExecutionSettings:
-    """How trials run, not what they compute: a trial's results are the same either way."""
-
-    fuse: int = _setting(1, Integer(1))  # up to this many trials train together as one batched model (harness.group)
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-
-
-@dataclass(frozen=True)
 class Range:
     low: float
     high: float
@@ -120,7 +110,6 @@ class StudySpec:
     training: TrainingSettings
     search: dict[str, Param] = field(default_factory=dict)  # searched fields
     fixed: dict[str, Any] = field(default_factory=dict)  # [search] keys given a plain value
-    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     collection: CollectionConfig | None = None  # a competition's series instead of `signal`
 
     @property
@@ -187,7 +176,6 @@ class StudySpec:
             **where,
             "training": {k: v for k, v in asdict(self.training).items() if k not in search},
             "search": search,
-            "execution": asdict(self.execution),
         }
 
 
@@ -196,7 +184,6 @@ _TABLES: dict[str, type] = {
     "signal": SignalConfig,
     "series": SignalConfig,  # the same table by its newer name: a spec gives one of the two
     "training": TrainingSettings,
-    "execution": ExecutionSettings,
     "collection": CollectionConfig,  # a competition's series (series.collections), instead of [series]
 }
 _ALL_TABLES = ", ".join([*_TABLES, "search"])
@@ -328,9 +315,6 @@ def _check_collection(source: str, spec: StudySpec, entries: dict[str, Any]) -> 
         if getattr(spec.training, name) != getattr(defaults, name):
             raise SpecError(source, f"training.{name}", f"must be {getattr(defaults, name)!r} for a collection (one "
                                                         "layer, windows of each series), or left out")  # fmt: skip
-    if spec.execution.fuse > 1:
-        raise SpecError(source, "execution.fuse", "must be 1 for a collection: its trial is already a group "
-                                                  f"(one model per series), got {spec.execution.fuse}")  # fmt: skip
 
 
 def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
@@ -368,11 +352,7 @@ def build_spec(raw: dict[str, Any], source: str) -> StudySpec:
             search[name] = p
         else:
             fixed[name] = p
-    execution = _table(source, raw, "execution", ExecutionSettings, {})
-    if execution.fuse > 1 and len(study.objectives) > 1:
-        raise SpecError(source, "execution.fuse", "must be 1 when train_seconds is an objective (a fused trial's "
-                                                  f"time is a share of its group's), got {execution.fuse}")  # fmt: skip
-    spec = StudySpec(study, signal, training, search, fixed, execution, collection)
+    spec = StudySpec(study, signal, training, search, fixed, collection=collection)
     _check_search(source, spec)
     return spec
 
@@ -425,7 +405,10 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec
 
 def spec_from_dict(data: dict[str, Any], source: str = "<stored spec>") -> StudySpec:
     # A spec stored before a key could be set in one table only holds every [training] key,
-    # and its [search] value won: read it that way.
+    # and its [search] value won: read it that way. One stored while a launch could train
+    # several trials as one group holds an [execution] table: how its trials ran, not what
+    # they computed, so it is read without it.
     search = data.get("search", {})
     training = {k: v for k, v in data.get("training", {}).items() if k not in search}
-    return build_spec({**data, "training": training}, source)
+    kept = {k: v for k, v in data.items() if k != "execution"}
+    return build_spec({**kept, "training": training}, source)

@@ -203,7 +203,7 @@ class ClaimLock:
     check then fails the second, leaving a FAIL trial behind. SQLite: an flock on a file
     beside the database (every worker is on this machine). PostgreSQL: an advisory lock,
     which spans machines. Other backends: no lock, and the claim check alone keeps the count.
-    Used as `with lock:` around counting and asking, in one scope (`launch.claim_trials`).
+    Used as `with lock:` around counting and asking, in one scope (`launch.claim_trial`).
     """
 
     def __init__(self, url: str, name: str) -> None:

@@ -5,8 +5,8 @@ Each trial samples parameters from the spec's search space (`sample_config`), tr
 report and the dashboard read (`conclude`): params, the best validation MSE as its value,
 the per-epoch curve as intermediate values, and the user attrs in `TRIAL_ATTRS`.
 
-Running claimed trials, alone or fused, is `harness.search.trials`'s; workers and the trial budget
-are `harness.search.launch`'s.
+Running a claimed trial is `harness.search.trials`'s; workers and the trial budget are
+`harness.search.launch`'s.
 """
 
 from __future__ import annotations
@@ -186,9 +186,9 @@ class Pruning:
 
     def epoch_seconds(self, cpu: bool = False) -> list[float]:
         """Seconds between epoch callbacks: each epoch's training and validation (the first
-        also the run's set-up; a fused member's, its group's epoch), the callbacks' own time
-        included; wall seconds, or with `cpu` this process's CPU seconds (all its threads), which
-        a machine busy with other work does not inflate."""
+        also the run's set-up), the callbacks' own time included; wall seconds, or with `cpu`
+        this process's CPU seconds (all its threads), which a machine busy with other work
+        does not inflate."""
         return [b[cpu] - a[cpu] for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:

@@ -1,13 +1,10 @@
-"""Running claimed trials: one by one, or several trained as one group (`harness.training.group`).
+"""Running a claimed trial: sample, train, record, tell.
 
-`harness.search.launch` claims trials (asks Optuna for them, under the claim lock) and hands them
-here. Each trial samples its parameters, trains, is recorded (`study.conclude`) and is told
-to Optuna, its heartbeat running until then, as `study.optimize` would do. With `fuse` > 1
-the claimed trials whose configs fit together (`group.pack`) train as one group; each member
-is still its own trial, reporting its own validation curve to the pruner every epoch and
-recorded in full, plus three attrs: the group's id (its smallest trial number), its size,
-and its wall time. A member's `train_seconds` is its share of that wall time. Each group is
-told as soon as it is done, so the sampler and the pruner see it before the next trains.
+`harness.search.launch` claims a trial (asks Optuna for it, under the claim lock) and hands it
+here. The trial samples its parameters, trains (a series' run through `train.run`, a
+collection's through `collection.run`), reporting its validation curve to the pruner every
+epoch, is recorded (`study.conclude`) and is told to Optuna, its heartbeat running until
+then, as `study.optimize` would do.
 """
 
 from __future__ import annotations
@@ -15,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 import torch
@@ -31,8 +27,9 @@ from harness.search.faults import StorageFault, storage_cause
 from harness.search.optuna_internals import heartbeats
 from harness.search.spec import StudySpec
 from harness.search.study import Outcome, Pruning, conclude, failure, sample_config
-from harness.training import collection, group
-from harness.training.collection import CollectionRunConfig
+from harness.training import collection, train
+from harness.training.collection import CollectionResult, CollectionRunConfig
+from harness.training.train import RunConfig, TrainResult
 
 INTERRUPTED = "interrupted (SIGINT)"  # a Ctrl-C's fail_reason
 TERMINATED = "terminated (SIGTERM)"  # ... and a scheduler's or container runtime's stop
@@ -45,92 +42,70 @@ _log = logging.getLogger("optuna")  # where Optuna itself reports failed trials
 class Runner:
     spec: StudySpec
     device: torch.device
-    fuse: int = 1  # at most this many trials train as one group
     # Where a Ctrl-C may interrupt: inside training, not inside Optuna's storage calls.
     interruptible: Callable[[], AbstractContextManager[None]] = nullcontext
     artifacts: FileSystemArtifactStore | None = None  # where complete trials keep their weights
 
-    def run(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[list[TrialState]]:
-        """Run, record and tell the claimed trials, each group as soon as it is done; returns
-        the final states group by group. A Ctrl-C fails every trial not yet told (with its
-        reason) and is raised again."""
-        running = {t.number: t for t in trials}
-        states: list[list[TrialState]] = []
+    def run(self, study: optuna.Study, trial: optuna.Trial) -> TrialState:
+        """Run, record and tell the claimed trial; returns its final state. A Ctrl-C fails it
+        (with its reason) and is raised again."""
+        running = {trial.number: trial}  # until it is told
         try:
-            with heartbeats(trials, alive=lambda t: t.number in running):
-                for outcomes in self._groups(trials):
-                    states.append([_tell(study, running.pop(n), o) for n, o in outcomes.items()])
+            with heartbeats([trial], alive=lambda t: t.number in running):
+                outcome = self._outcome(trial)
+                return _tell(study, running.pop(trial.number), outcome)
         except StorageFault as fault:
-            # Not the trials' fault: each running one is failed with the real cause where the
-            # storage still takes it (else the next launch's heartbeat check fails it), and
-            # the launch stops; the next one queues their parameters again.
+            # Not the trial's fault: it is failed with the real cause where the storage still
+            # takes it (else the next launch's heartbeat check fails it), and the launch
+            # stops; the next one queues its parameters again.
             _fail_all(study, running, f"{STORAGE_FAULT}: {fault}")
             raise
         except ConfigError as error:
             # Bad input met mid-search (a series file edited since the launch read it): not
-            # the trials' fault either, and every further trial would meet it; the launch stops.
+            # the trial's fault either, and every further trial would meet it; the launch stops.
             _fail_all(study, running, f"{BAD_INPUT}: {error}", warn=False)
             raise
         except KeyboardInterrupt as stop:
             reason = TERMINATED if isinstance(stop, Terminated) else INTERRUPTED
-            for number, trial in list(running.items()):
-                trial.set_user_attr("fail_reason", reason)  # the next launch queues its parameters again
+            for number, left in list(running.items()):
+                left.set_user_attr("fail_reason", reason)  # the next launch queues its parameters again
                 _tell(study, running.pop(number), Outcome(TrialState.FAIL, reason=reason))
             raise
-        return states
 
-    def _groups(self, trials: list[optuna.Trial]) -> Iterator[dict[int, Outcome]]:
-        """Sample every trial, then train them group by group, yielding each group's outcomes."""
-        configs: list[Any] = []  # RunConfig, or CollectionRunConfig for a collection's spec
-        sampled: list[optuna.Trial] = []
-        sampling: dict[int, float] = {}
-        for trial in trials:
-            start = time.perf_counter()
-            try:
-                configs.append(sample_config(self.spec, trial))
-                sampled.append(trial)
-            except Exception as e:
-                _raise_fault(e)
-                yield {trial.number: failure(trial, e)}
-            sampling[trial.number] = time.perf_counter() - start
-        alone = self.spec.collection is not None  # a collection's trial is a group of its own
-        packed = [[i] for i in range(len(configs))] if alone else group.pack(configs, self.fuse, self.device.type)
-        for members in packed:
-            chosen = [sampled[i] for i in members]
-            try:
-                yield self._train(chosen, [configs[i] for i in members], sampling)
-            except (StorageFault, ConfigError):
-                raise
-            except Exception as e:
-                _raise_fault(e)
-                yield {t.number: failure(t, e) for t in chosen}
-
-    def _train(self, trials: list[optuna.Trial], configs: list[Any], sampling: dict[int, float]) -> dict[int, Outcome]:
+    def _outcome(self, trial: optuna.Trial) -> Outcome:
+        """Sample the trial's config and train it; an error of its own fails it."""
         start = time.perf_counter()
-        pruning = [Pruning(self.spec, t) for t in trials]
+        try:
+            config = sample_config(self.spec, trial)
+        except Exception as e:
+            _raise_fault(e)
+            return failure(trial, e)
+        sampling = time.perf_counter() - start
+        try:
+            return self._train(trial, config, sampling)
+        except (StorageFault, ConfigError):
+            raise
+        except Exception as e:
+            _raise_fault(e)
+            return failure(trial, e)
+
+    def _train(self, trial: optuna.Trial, config: RunConfig | CollectionRunConfig, sampling: float) -> Outcome:
+        start = time.perf_counter()
+        pruning = Pruning(self.spec, trial)
+        result: TrainResult | CollectionResult
         try:
             with self.interruptible():
-                if isinstance(configs[0], CollectionRunConfig):
-                    trained: Any = group.GroupResult([collection.run(configs[0], self.device, pruning[0])], None)  # type: ignore[list-item]
-                else:
-                    trained = group.train_members(configs, self.device, lambda m, e, x: pruning[m](e, x),
-                                                  self.spec.objective)  # fmt: skip
+                if isinstance(config, CollectionRunConfig):
+                    result = collection.run(config, self.device, pruning)
+                else:  # train.run looked up on the module: tests patch it
+                    result = train.run(config, self.device, pruning, self.spec.objective)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
-            return {t.number: failure(t, e) for t in trials}
-        numbers = [t.number for t in trials]
-        extra = trained.attrs(min(numbers), numbers)
-        outcomes = {
-            t.number: conclude(t, r, p, self.artifacts, extra)
-            for t, r, p in zip(trials, trained.members, pruning, strict=True)
-        }
-        # Time outside training, the records and weight writes included, shared like the
-        # training time; each trial adds its own sampling.
-        seconds = trained.seconds if trained.seconds is not None else trained.members[0].train_seconds
-        shared = (time.perf_counter() - start - seconds) / len(trials)
-        for t in trials:
-            t.set_user_attr("overhead_seconds", shared + sampling[t.number])
-        return outcomes
+            return failure(trial, e)
+        outcome = conclude(trial, result, pruning, self.artifacts)
+        # Time outside training, the record and weight writes included, and the sampling.
+        trial.set_user_attr("overhead_seconds", time.perf_counter() - start - result.train_seconds + sampling)
+        return outcome
 
 
 def _fail_all(study: optuna.Study, running: dict[int, optuna.Trial], reason: str, warn: bool = True) -> None:
@@ -149,8 +124,8 @@ def _raise_fault(error: Exception) -> None:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome, warn: bool = True) -> TrialState:
-    """Tell Optuna how a trial ended; a storage error here is logged, not raised, so the other
-    trials of the claim are still told (a trial left RUNNING is failed by the heartbeat check).
+    """Tell Optuna how a trial ended; a storage error here is logged, not raised (a trial left
+    RUNNING is failed by the heartbeat check).
     A failure is logged unless `warn` is false (bad input: the launch's own line says it once)."""
     try:
         if outcome.state == TrialState.COMPLETE:

@@ -53,13 +53,18 @@ class Builtin:
     column: str
     time_column: str
     description: str
+    quantity: str  # what the values are, in their units: how a figure labels them
 
 
 # Shipped in harness/series/datasets (see SOURCES.md there): no download at run time.
 BUILTINS: dict[str, Builtin] = {
-    "sunspots": Builtin("sunspots.csv", "SUNACTIVITY", "YEAR", "yearly sunspot numbers, 1700-2008"),
-    "co2": Builtin("co2.csv", "co2", "date", "Mauna Loa weekly CO2 (ppm), 1958-2001, 59 weeks missing"),
-    "nile": Builtin("nile.csv", "volume", "year", "yearly Nile flow at Aswan (1e8 m^3), 1871-1970"),
+    "sunspots": Builtin(
+        "sunspots.csv", "SUNACTIVITY", "YEAR", "yearly sunspot numbers, 1700-2008", "sunspot number (yearly mean)"
+    ),
+    "co2": Builtin("co2.csv", "co2", "date", "Mauna Loa weekly CO2 (ppm), 1958-2001, 59 weeks missing", "CO₂ (ppm)"),
+    "nile": Builtin(
+        "nile.csv", "volume", "year", "yearly Nile flow at Aswan (1e8 m^3), 1871-1970", "flow (10⁸ m³ a year)"
+    ),
 }
 
 
@@ -71,6 +76,7 @@ class Loaded:
     where: str  # "<path> column <column>", for messages
     frequency: str  # one of FREQUENCIES, or "" without a regular time column
     sha256: str
+    times: np.ndarray | None = None  # each value's date (datetime64), kept beside it; None without a time column
 
     @property
     def season(self) -> int:
@@ -130,11 +136,12 @@ def _load(path: str, column: str, time_column: str, missing: str, label: str, _s
     elif missing == "interpolate":
         numbers = numbers.interpolate(method="linear", limit_area="inside").dropna()  # ends are dropped
     values = numbers.to_numpy(dtype=np.float64)
+    kept = times.loc[numbers.index].to_numpy(dtype="datetime64[ns]") if times is not None else None
     if not np.isfinite(values).all():
         raise ConfigError("column", f"{where} holds infinite values; must hold finite numbers")
     if len(values) and np.ptp(values) == 0:
         raise ConfigError("column", f"{where} is constant ({values[0]:g} throughout); must vary to be forecast")
-    return Loaded(values, where, frequency, values_hash(values))
+    return Loaded(values, where, frequency, values_hash(values), kept)
 
 
 def _times(raw: pd.Series, path: str, name: str) -> pd.Series:

@@ -2,7 +2,8 @@
 `series`, `constraints` and `errors`).
 
 `replicates` (intervals and paired tests over the replicate runs and the window sweep),
-`findings` (the notebook's questions answered in words from those tests) and `race_stats`
-(a search race's anytime curves, time to target, ranking and verdict). They read frames and
-Optuna trials handed to them; they never train and never run a study.
+`findings` (the notebook's questions answered in words from those tests), `race_stats` (a
+search race's anytime curves, time to target, ranking and verdict, from the histories
+`harness.race.read` hands it) and `faithfulness` (a replayed race against its live race).
+They read frames and values handed to them; they never train, run a study or open a storage.
 """

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from harness.stats.replicates import POWER, best_config_only, paired_log_t, seeds_to_settle, summary, sweep_only
+from harness.stats.significance import ALPHA, FRAGILE, fragile
 
-ALPHA = 0.05  # below this p-value a difference is stated as one
 NOTEBOOK_WINDOWS = (5, 32)  # the notebook's two input sizes: the window question compares them
 CONFIRM = "harness confirm"
 SWEEP_WINDOWS = (2, 5, 10, 20, 32, 64)  # the main job's sweep (Makefile WINDOWS)
@@ -63,15 +63,6 @@ def _p(p: float) -> str:
     if not np.isfinite(p):
         return "no test possible"
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
-FRAGILE = 3.0  # a p-value within this factor of ALPHA (0.017 to 0.15) could fall either side on another machine
-
-
-def fragile(p: float) -> bool:
-    """Near the threshold: a verdict another CPU's float rounding, or a few more seeds, could flip
-    (measured: one LSTM finding went from p = 0.036 to 0.077 on another CPU)."""
-    return bool(np.isfinite(p)) and ALPHA / FRAGILE <= p < ALPHA * FRAGILE
 
 
 def _sure(p: float, settle: int | None) -> str:

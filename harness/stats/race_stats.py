@@ -1,19 +1,17 @@
 """Statistics over `harness race` repeats: anytime curves, time to target, ranking, verdict.
 
-The read side of the race: what marks a race study (`RACE_ATTR`), each repeat's clock
-(`SEGMENTS_ATTR`, `spent_seconds`) and the statistics, with no import of the launcher, so
-`report` reads races without it (`harness.search.race` runs them). Data first, drawing elsewhere
-(`figures.plot_race`), as Optuna's visualization modules do: each function returns typed
+Pure functions on the repeats' histories handed to them (`RepeatHistory`: plain arrays) and
+on a repeat's clock (`spent_seconds` over its segments); `harness.race.read` reads both from
+a storage and `harness.race.race` runs the races. Data first, drawing elsewhere
+(`race_figure.plot_race`), as Optuna's visualization modules do: each function returns typed
 records (`*Info`), and `*_frame` turns them into tables.
 
 - **Best so far** of a repeat: the lowest validation MSE among its COMPLETE trials finished
   by then (pruned trials stopped early and are not a finished model), against the seconds
-  the race spent on the repeat (`race.spent_seconds` at the trial's `datetime_complete`) or
+  the race spent on the repeat (`spent_seconds` at the trial's `datetime_complete`) or
   against the number of finished (complete or pruned) trials. After a repeat's last trial
-  its value stays as it ended. With a seconds budget only trials finished within it count
-  (the race stops the trial running at the deadline, but one may end just past it); with a
-  trials budget, the first that many finished trials (a race re-run with a smaller budget
-  than an earlier one reads as the smaller race).
+  its value stays as it ended. Which trials a budget keeps is the history's
+  (`harness.race.read.history`).
 - **IQM**: the interquartile mean over repeats, scipy's `trim_mean(x, 0.25)` (the mean of
   the middle half; with fewer than 4 repeats nothing is cut, so it is the mean). It is taken
   of log10 MSE and shown as 10**IQM, like every MSE summary in the harness: MSE over seeds
@@ -36,22 +34,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
-from optuna.trial import TrialState
 from scipy import stats
 
 BASELINE = "random+none"
-RACE_INFIX = "/race/"  # a repeat's study: <name>/race/<method>/<r>
-RACE_ATTR = "race"  # on each repeat's study: who it belongs to and how it searches
-SEGMENTS_ATTR = "race_segments"  # on each repeat's study: [[start, end], ...] ISO wall-clock times
-SIMULATED_SUFFIX = "/simulated"  # a replayed race of spec X (`harness race --simulate`): study X/simulated
-SIMULATED_ATTR = "simulated"  # on it: the race's name, methods, repeats, budget, table
-HISTORIES_ATTR = "simulated_histories"  # on it: every repeat's history (`history_record`)
-SIMULATED_MARK = " (simulated)"  # a replayed race's name in tables and titles: "<name> (simulated)"
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
@@ -59,25 +47,7 @@ CURVE_POINTS = 200  # points of the elapsed-seconds grid
 SURE_P = 0.05
 
 
-# ---------------------------------------------------------------- race studies and their clock
-def race_study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """Names of the race studies in a storage (made by `race`, marked with `RACE_ATTR`)."""
-    names = []
-    for name in optuna.get_all_study_names(storage=storage):
-        if RACE_INFIX in name and RACE_ATTR in optuna.load_study(study_name=name, storage=storage).user_attrs:
-            names.append(name)
-    return names
-
-
-def race_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """The races in a storage by the name of their spec (`harness report --study NAME`)."""
-    names = [
-        optuna.load_study(study_name=n, storage=storage).user_attrs[RACE_ATTR]["name"]
-        for n in race_study_names(storage)
-    ]
-    return list(dict.fromkeys(names))
-
-
+# ---------------------------------------------------------------- a repeat's clock
 def close_segments(segs: Sequence[Sequence[str | None]], completions: Sequence[datetime]) -> list[list[str | None]]:
     """Segments with every open one (a session killed by kill -9, or one running now) ended at
     its last finished trial, the last moment known to have been spent on the repeat."""
@@ -128,77 +98,6 @@ class RepeatHistory:
     def final_best(self) -> float:
         best = self.best_so_far
         return float(best[-1]) if len(best) else math.nan
-
-
-def history(study: optuna.Study) -> RepeatHistory:
-    info = study.user_attrs[RACE_ATTR]
-    done = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if t.datetime_complete is not None
-    ]
-    done.sort(key=lambda t: (t.datetime_complete or datetime.min, t.number))
-    ends = [t.datetime_complete for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
-    segs = close_segments(study.user_attrs.get(SEGMENTS_ATTR, []), ends)
-    elapsed = np.array([spent_seconds(segs, t.datetime_complete) for t in done], dtype=float)
-    values = np.array([t.values[0] if t.state == TrialState.COMPLETE and t.values else np.nan for t in done])
-    total = spent_seconds(segs)
-    budget = info.get("budget", {})
-    if budget.get("seconds") is not None:  # what finished within it (a trial may end just past it)
-        keep = elapsed <= budget["seconds"]
-        elapsed, values, total = elapsed[keep], values[keep], min(total, float(budget["seconds"]))
-    elif budget.get("trials") is not None and len(values) > budget["trials"]:  # a race re-run with fewer trials
-        n = int(budget["trials"])
-        elapsed, values, total = elapsed[:n], values[:n], float(elapsed[n - 1])
-    return RepeatHistory(info["name"], info["method"], int(info["repeat"]), elapsed, values, total)
-
-
-def load_histories(
-    storage: optuna.storages.BaseStorage, names: Sequence[str] | None = None
-) -> dict[str, list[RepeatHistory]]:
-    """Race name -> its repeats' histories (methods in the order first seen, repeats by index);
-    only the races named in `names` when given."""
-    out: dict[str, list[RepeatHistory]] = {}
-    for study_name in race_study_names(storage):
-        h = history(optuna.load_study(study_name=study_name, storage=storage))
-        if names is None or h.name in names:
-            out.setdefault(h.name, []).append(h)
-    return {k: sorted(v, key=lambda h: h.repeat) for k, v in out.items()}
-
-
-def history_record(h: RepeatHistory) -> dict[str, Any]:
-    """A history as plain JSON data (a pruned trial's NaN as null), for a replay's study attr."""
-    values = [None if math.isnan(v) else float(v) for v in h.values]
-    return {"method": h.method, "repeat": h.repeat, "elapsed": [round(float(e), 6) for e in h.elapsed],
-            "values": values, "seconds": h.seconds}  # fmt: skip
-
-
-def history_from_record(name: str, d: dict[str, Any]) -> RepeatHistory:
-    values = np.array([math.nan if v is None else v for v in d["values"]], dtype=float)
-    return RepeatHistory(name, d["method"], int(d["repeat"]), np.array(d["elapsed"], dtype=float), values,
-                         float(d["seconds"]))  # fmt: skip
-
-
-def simulated_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """The studies holding replayed races (`harness race --simulate`)."""
-    return [n for n in optuna.get_all_study_names(storage=storage) if n.endswith(SIMULATED_SUFFIX)]
-
-
-def load_simulated(
-    storage: optuna.storages.BaseStorage, names: Sequence[str] | None = None
-) -> dict[str, list[RepeatHistory]]:
-    """Replayed race `<name> (simulated)` -> its histories, like `load_histories`; only the
-    replays of the specs named in `names` when given."""
-    out: dict[str, list[RepeatHistory]] = {}
-    for study_name in simulated_names(storage):
-        attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
-        info = attrs.get(SIMULATED_ATTR)
-        if info is None or (names is not None and info["name"] not in names):
-            continue
-        label = info["name"] + SIMULATED_MARK
-        out[label] = sorted((history_from_record(label, d) for d in attrs.get(HISTORIES_ATTR, [])),
-                            key=lambda h: h.repeat)  # fmt: skip
-    return out
 
 
 def methods(histories: Sequence[RepeatHistory]) -> list[str]:

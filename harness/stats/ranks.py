@@ -19,7 +19,7 @@ import scikit_posthocs
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-ALPHA = 0.05
+from harness.stats.significance import ALPHA, fragile
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,28 @@ def versus(scores: pd.DataFrame, method: str, reference: str) -> Versus:
 def holm(pvalues: list[float]) -> list[float]:
     """Holm's step-down adjustment (statsmodels'), in the order given."""
     return [float(p) for p in multipletests(pvalues, method="holm")[1]] if pvalues else []
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One method against a reference, its p-value Holm-adjusted over the comparisons made
+    together, and what that says in words."""
+
+    versus: Versus
+    p: float
+
+    @property
+    def word(self) -> str:
+        if self.p >= ALPHA:
+            return "cannot be told apart"
+        return "beats it" if self.versus.ratio < 1 else "worse"
+
+    @property
+    def fragile(self) -> bool:
+        return fragile(self.p)
+
+
+def verdicts(scores: pd.DataFrame, pairs: list[tuple[str, str]]) -> list[Verdict]:
+    """Each (method, reference) of `pairs` over the series of `scores`, Holm-adjusted together."""
+    found = [versus(scores, method, reference) for method, reference in pairs]
+    return [Verdict(v, p) for v, p in zip(found, holm([v.p for v in found]), strict=True)]

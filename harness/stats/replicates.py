@@ -4,7 +4,10 @@ Data first (DataFrames), drawing elsewhere, like every report table. MSE spans o
 magnitude and is skewed over seeds, so it is summarised on a log scale: the geometric mean,
 an interval computed on log10 values (always positive), and comparisons as ratios with a
 paired t-test on log10 MSE. Horizons are counts in [0, test length]: their intervals are
-clipped to that range.
+clipped to that range. A real series is read in its own terms: test MASE (scale-free, below 1
+beats the in-sample naive forecast), RMSSE and MAE (its own units), summarised like an MSE,
+since each is a positive error skewed over seeds; its `test_mse` is on the standardised series
+and its horizon (within 0.1 of that) is about 0.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import pandas as pd
 from scipy import stats
 
 METRICS = ("test_mse", "rollout_mse", "horizon")
-LOG_METRICS = ("test_mse", "rollout_mse")
+# A real series' test errors: scale-free (MASE, RMSSE) and in its own units (MAE); NaN for the sines.
+UNIT_METRICS = ("test_mase", "test_rmsse", "test_mae")
+LOG_METRICS = ("test_mse", "rollout_mse", *UNIT_METRICS)
 CONFIDENCE = 0.95
-UNIT_METRICS = ("test_mase", "test_rmsse")  # a real series' scale-free test errors (empty for the sines)
 FRAME_COLUMNS = ["study", "cell", "run", "replicate_of_study", "replicate_of", "rank", "seed", "window",
                  "found_window", "max_horizon", *METRICS, *UNIT_METRICS]  # fmt: skip
 
@@ -78,18 +82,29 @@ def sweep_only(frame: pd.DataFrame) -> pd.DataFrame:
     return best[swept].reset_index(drop=True)
 
 
-CI_COLUMNS = ["study", "cell", "runs", "window", "ci_method"] + [
-    f"{m}_{part}" for m in METRICS for part in ("gmean" if m in LOG_METRICS else "mean", "ci_low", "ci_high")
-]
-
-
 def _centre(metric: str) -> str:
     return f"{metric}_gmean" if metric in LOG_METRICS else f"{metric}_mean"
 
 
-def _summarise(f: pd.DataFrame) -> dict[str, object]:
+def _ci_columns(metrics: tuple[str, ...]) -> list[str]:
+    return ["study", "cell", "runs", "window", "ci_method"] + [
+        f"{m}_{part}" for m in metrics for part in (_centre(m).removeprefix(f"{m}_"), "ci_low", "ci_high")
+    ]
+
+
+CI_COLUMNS = _ci_columns(METRICS)
+
+
+def _metrics(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The metrics a table summarises: a real series' unit metrics too where any run has them,
+    so the sines' tables keep their columns."""
+    real = any(m in frame and frame[m].notna().any() for m in UNIT_METRICS)
+    return (*METRICS, *UNIT_METRICS) if real else METRICS
+
+
+def _summarise(f: pd.DataFrame, metrics: tuple[str, ...]) -> dict[str, object]:
     row: dict[str, object] = {"runs": len(f)}
-    for m in METRICS:
+    for m in metrics:
         centre, low, high, method = summary(f[m].to_numpy(), m, float(f["max_horizon"].max()))
         row |= {_centre(m): centre, f"{m}_ci_low": low, f"{m}_ci_high": high}
         if m == METRICS[0]:
@@ -98,19 +113,20 @@ def _summarise(f: pd.DataFrame) -> dict[str, object]:
 
 
 def ci_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per study x cell (best configuration, its own window): runs, centre and 95% CI of each metric."""
-    rows = []
+    """Per study x cell (best configuration, its own window): runs, centre and 95% CI of each
+    metric (`CI_COLUMNS`; with a real series' runs, its MASE, RMSSE and MAE after them)."""
+    metrics, rows = _metrics(frame), []
     for (study, cell), f in best_config_only(frame).groupby(["study", "cell"], sort=False):
-        rows.append({"study": study, "cell": cell, "window": int(f["window"].iloc[0]), **_summarise(f)})
-    return pd.DataFrame(rows, columns=CI_COLUMNS)
+        rows.append({"study": study, "cell": cell, "window": int(f["window"].iloc[0]), **_summarise(f, metrics)})
+    return pd.DataFrame(rows, columns=_ci_columns(metrics))
 
 
 def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per study x cell x window (each cell's best configuration re-trained at each window)."""
-    rows = []
+    metrics, rows = _metrics(frame), []
     for (study, cell, window), f in sweep_only(frame).groupby(["study", "cell", "window"], sort=True):
-        rows.append({"study": study, "cell": cell, "window": int(window), **_summarise(f)})
-    return pd.DataFrame(rows, columns=CI_COLUMNS)
+        rows.append({"study": study, "cell": cell, "window": int(window), **_summarise(f, metrics)})
+    return pd.DataFrame(rows, columns=_ci_columns(metrics))
 
 
 def paired_log_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -186,3 +202,31 @@ def paired_tests(frame: pd.DataFrame, metric: str = "test_mse") -> pd.DataFrame:
                          "median_diff": float(np.median(diff)) if len(seeds) else np.nan,
                          "lower": lower, "p_wilcoxon": p})  # fmt: skip
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
+
+
+# What `harness confirm` prints of each study x cell: a sine in test MSE and horizon; a real
+# series in its test MASE (scale-free, the error its findings speak) and test MAE (its own units).
+SINE_COLUMNS = ["study", "cell", "runs", "window", "test_mse_gmean", "test_mse_ci_low", "test_mse_ci_high",
+                "horizon_mean", "horizon_ci_low", "horizon_ci_high"]  # fmt: skip
+SERIES_COLUMNS = ["study", "cell", "runs", "window", "test_mase_gmean", "test_mase_ci_low", "test_mase_ci_high",
+                  "test_mae_gmean", "test_mae_ci_low", "test_mae_ci_high"]  # fmt: skip
+
+
+def confirm_tables(frame: pd.DataFrame, real: set[str], sweep: bool) -> list[pd.DataFrame]:
+    """The tables `harness confirm` prints: per study x cell the centre and 95% CI, the paired
+    tests, and with `sweep` the same per window; the sines' studies first, then those of `real`
+    (the real series'), whose paired tests compare test MASE (`ratio_mase`, `median_diff_mase`):
+    their test MSE is on the standardised series and their horizon (within 0.1 of it) about 0."""
+    is_real = frame["study"].isin(real)
+    parts = [(frame[~is_real], SINE_COLUMNS, "test_mse")] if (~is_real).any() or not real else []
+    if real:
+        parts.append((frame[is_real], SERIES_COLUMNS, "test_mase"))
+    tables = []
+    for part, columns, metric in parts:
+        tests = paired_tests(part, metric)
+        if metric != "test_mse":
+            tests = tests.rename(columns={"ratio": f"ratio_{metric[5:]}", "median_diff": f"median_diff_{metric[5:]}"})
+        tables += [ci_table(part).reindex(columns=columns), tests]
+        if sweep:
+            tables.append(sweep_table(part).reindex(columns=columns))
+    return tables

@@ -64,8 +64,7 @@ class FlatAdam:
                 p.grad = grad
         beta1, beta2 = BETAS
         self.steps += 1
-        # as torch's _single_tensor_adam (not capturable): bias corrections in Python floats;
-        # `group._Stack.adam_step` is the same update for a group's members, each its own lr
+        # as torch's _single_tensor_adam (not capturable): bias corrections in Python floats
         step_size = self.lr / (1 - beta1**self.steps)
         bias2_sqrt = (1 - beta2**self.steps) ** 0.5
         self.exp_avg.lerp_(self.grad, 1 - beta1)

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -53,16 +51,14 @@ from harness.training.device import (
     reset_peak_memory,
     resolve_device,
     run_memory_bytes,
-    synchronize,
 )
+from harness.training.loop import Epochs, OnEpoch
 from harness.training.members import MemberAdam, Members
 from harness.training.models import CELL
 
 SCOPES = ("local", "global")
 SCOPE = OneOf(SCOPES, "scope")
 OBJECTIVE = "val_smape"
-
-OnEpoch = Callable[[int, dict[str, float]], bool | None]
 
 
 @dataclass(frozen=True)
@@ -262,51 +258,41 @@ def _run(
 
     best_val = np.full(len(series), np.inf)  # each series' best validation sMAPE (global: the mean's)
     best_state = copy.deepcopy(model.state_dict())
-    losses: list[float] = []
-    val_curve: list[float] = []
-    diverged, stopped, reason = False, False, None
-    callback_seconds = 0.0
     windows = int(data.count.sum())
-    synchronize(dev)
-    t0 = time.perf_counter()
+    epochs = Epochs(dev, on_epoch, validated=True, metric=OBJECTIVE)
+    epochs.start()
     alive = torch.ones(members, dtype=torch.bool, device=dev)  # a member whose loss or forecast diverged stops
     for epoch in range(config.epochs):
         sums = torch.zeros(members, dtype=dtype, device=dev)
-        for rows, mask in batches.epoch():
-            mask = mask.to(dtype)
-            optimizer.zero_grad()
-            pred = model(flat_x[rows])
-            per_member = ((pred - flat_y[rows]) ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1)
-            per_member.sum().backward()  # members share no weight: each gets its own loss's gradient
-            optimizer.step(((mask.sum(1) > 0) & alive).to(dtype))
-            sums += per_member.detach() * mask.sum(1)
+        with epochs.training():
+            for rows, mask in batches.epoch():
+                mask = mask.to(dtype)
+                optimizer.zero_grad()
+                pred = model(flat_x[rows])
+                per_member = ((pred - flat_y[rows]) ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1)
+                per_member.sum().backward()  # members share no weight: each gets its own loss's gradient
+                optimizer.step(((mask.sum(1) > 0) & alive).to(dtype))
+                sums += per_member.detach() * mask.sum(1)
         val = _scores(series, forecast(model, fits, data.scale, h, config.window), "val")["smape"]
         member_val = torch.as_tensor(val if config.scope == "local" else [np.mean(val)], device=dev)
         alive &= torch.isfinite(sums) & torch.isfinite(member_val)
         _keep_best(model, best_state, best_val, val, config.scope)  # a NaN is never a member's best
         counts = data.count.to(dtype) if config.scope == "local" else data.count.sum().to(dtype).reshape(1)
-        loss = float(sums[alive].sum() / counts[alive].sum()) if alive.any() else math.nan
-        losses.append(loss)
-        if not alive.any():
-            diverged, reason = True, f"diverged at epoch {epoch}: loss={float(sums.sum())}, every model"
+        if not alive.any():  # no model left to validate: the epoch's loss alone, and the run ends
+            metrics, why = {"loss": math.nan}, f"loss={float(sums.sum())}, every model"
+        else:  # the objective: the mean over the series whose models still train
+            loss = float(sums[alive].sum() / counts[alive].sum())
+            metrics = {
+                "loss": loss,
+                OBJECTIVE: float(np.mean(val[alive.cpu().numpy()] if config.scope == "local" else val)),
+            }
+            why = None
+        if epochs.end(epoch, metrics, why=why):
             break
-        metrics = {
-            "loss": loss,
-            OBJECTIVE: float(np.mean(val[alive.cpu().numpy()] if config.scope == "local" else val)),
-        }
-        val_curve.append(metrics[OBJECTIVE])
-        if on_epoch is not None:
-            t_cb = time.perf_counter()
-            stop = on_epoch(epoch, metrics)
-            callback_seconds += time.perf_counter() - t_cb
-            if stop:
-                stopped = True
-                break
-    synchronize(dev)
-    seconds = time.perf_counter() - t0 - callback_seconds
+    seconds = epochs.seconds()
 
     model.load_state_dict(best_state)
-    epochs_run = len(losses)
+    epochs_run = len(epochs.losses)
     val_scores = _scores(series, forecast(model, fits, data.scale, h, config.window), "val")
     test_forecasts = forecast(model, [s.x for s in series], data.scale, h, config.window)
     test_scores = _scores(series, test_forecasts, "test")
@@ -324,20 +310,20 @@ def _run(
         device=str(dev),
         device_name=device_name(dev),
         n_params=sum(p.numel() for p in model.parameters()),
-        losses=losses,
-        val_by_epoch=val_curve,
+        losses=epochs.losses,
+        val_by_epoch=epochs.val_curve,
         epochs_run=epochs_run,
         train_seconds=seconds,
         seconds_per_epoch=seconds / max(epochs_run, 1),
         samples_per_second=windows * epochs_run / seconds if seconds > 0 else 0.0,
         run_memory_bytes=run_memory_bytes(dev, held),
         process_peak_bytes=process_peak_bytes(dev),
-        metrics=metrics if not diverged or val_curve else {},
+        metrics=metrics if not epochs.diverged or epochs.val_curve else {},
         series=per_series,
         forecasts=test_forecasts,
-        diverged=diverged,
-        stopped=stopped,
-        fail_reason=reason,
+        diverged=epochs.diverged,
+        stopped=epochs.stopped,
+        fail_reason=epochs.reason,
         model=model,
     )
 

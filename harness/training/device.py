@@ -188,7 +188,8 @@ PRECISION = OneOf(PRECISIONS, "precision")  # the rule of every config field tha
 
 def dtype_for(precision: str) -> torch.dtype:
     """Weights and data are float32 (as the notebook's) unless the run asks for float64: `fp64`
-    exists to check that two ways of training (solo and fused) agree to 1e-6 and better."""
+    exists to check that two ways of training (the fused kernels and torch's, a collection's
+    members and models alone) agree to 1e-6 and better."""
     return torch.float64 if precision == "fp64" else torch.float32
 
 

@@ -59,8 +59,8 @@ class Members(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, n, W] (n windows of W values per member) -> the prediction after each window's
-        last value, [B, n]. The recurrence is the fused groups' (`group_kernels`: each step a
-        few whole-group operations, forward and backward written out)."""
+        last value, [B, n]. The recurrence is `group_kernels`' (each step a few whole-group
+        operations, forward and backward written out)."""
         prm = {"w_ih": self.w_ih[:, 0], "b_ih": self.b_ih[:, 0], "b_hh": self.b_hh[:, 0],
                "w_hh": self.w_hh.transpose(1, 2)}  # fmt: skip
         h = group_kernels.last_state(self.kind, x.permute(2, 0, 1).contiguous(), prm, [0] * self.members)

@@ -8,11 +8,7 @@ and timings. The per-epoch `on_epoch(epoch, metrics)` callback is how a caller w
 
 from __future__ import annotations
 
-import copy
 import importlib
-import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -35,16 +31,16 @@ from harness.training.device import (
     reset_peak_memory,
     resolve_device,
     run_memory_bytes,
-    synchronize,
 )
+from harness.training.loop import MIN_SLOW_SECONDS as MIN_SLOW_SECONDS  # the guard's names, read from here too
+from harness.training.loop import Epochs, OnEpoch
+from harness.training.loop import SlowEpochs as SlowEpochs
 from harness.training.models import CELL, RecurrentRegressor, count_parameters
 
 Optimizer = FlatAdam | torch.optim.Optimizer  # the CPU's and the GPU's (`run`)
 
 PROTOCOLS = ("seed", "window")
 PROTOCOL = OneOf(PROTOCOLS, "protocol")
-
-OnEpoch = Callable[[int, dict[str, float]], bool | None]
 
 
 @dataclass(frozen=True)
@@ -177,44 +173,6 @@ def warm_up() -> None:
 _WARM: list[bool] = []  # once per process
 
 
-# An epoch that costs this many times the run's healthy epochs ... (the saturated LSTM's grew
-# 20x; a machine loaded by other work inflates process CPU time too, measured up to ~10x, so
-# the factor sits above that)
-SLOW_FACTOR = 15.0
-STALL_EPOCHS = 3  # ... for this many epochs in a row, while the best val_mse has not improved for as many: ended
-# ... and each of them took at least this long: a 15-ms epoch of a tiny trial that one hiccup
-# of the machine made 0.3 s is no slow trial (it ended one such Nile trial before this floor)
-MIN_SLOW_SECONDS = 0.2
-
-
-class SlowEpochs:
-    """Ends a run whose epochs have become many times slower than its first ones while its
-    validation loss no longer improves. An LSTM whose activations saturate drives oneDNN's
-    backward into denormal arithmetic, its epochs many times slower, learning nothing more. Epochs are
-    timed in process CPU seconds, so a machine busy with other work does not look like a slow
-    trial; epoch 0 (warm-up) is not a healthy reference; the last `stall` epochs must all be
-    slow, so one hiccup is not a slow trial."""
-
-    def __init__(self, factor: float = SLOW_FACTOR, stall: int = STALL_EPOCHS) -> None:
-        self.factor, self.stall = factor, stall
-        self.seconds: list[float] = []
-        self.best, self.since = math.inf, 0
-
-    def __call__(self, seconds: float, val_mse: float) -> str | None:
-        """Record one epoch; the reason to end the run, or None."""
-        self.seconds.append(seconds)
-        self.best, self.since = (val_mse, 0) if val_mse < self.best else (self.best, self.since + 1)
-        if len(self.seconds) < 4:
-            return None
-        healthy = min(self.seconds[1:3])
-        recent = min(self.seconds[-self.stall :])
-        if healthy > 0 and recent > max(self.factor * healthy, MIN_SLOW_SECONDS) and self.since >= self.stall:
-            return (f"ended at epoch {len(self.seconds) - 1}: {seconds:.2g} CPU s, {seconds / healthy:.0f}x its "
-                    f"healthy epochs, while val_mse had not improved for {self.since} epochs (saturated activations; "
-                    "docs/performance.md)")  # fmt: skip
-        return None
-
-
 def make_optimizer(model: RecurrentRegressor, lr: float, device: torch.device) -> Optimizer:
     """torch's Adam; on the CPU as one tensor instead of six (`adam`: the same weights, fewer
     operations), on a GPU torch's own (a cuDNN RNN wants its weights in its own layout)."""
@@ -241,68 +199,45 @@ def _run(config: RunConfig, dev: torch.device, on_epoch: OnEpoch | None, mase: b
     gen = torch.Generator().manual_seed(config.seed)
     has_val = data.splits.val.stop > data.splits.val.start
 
-    losses: list[float] = []
-    val_curve: list[float] = []
-    best_val, best_state = math.inf, None
-    diverged, stopped, reason = False, False, None
-    callback_seconds = 0.0
-    slow = SlowEpochs() if dev.type == "cpu" and has_val else None  # a GPU's time is not this process's CPU time
-    synchronize(dev)
-    t0 = time.perf_counter()
+    def val_mase() -> dict[str, float]:  # what the study minimises (a flat season's MASE is NaN: not divergence)
+        return {"val_mase": units_metrics(model, data, config.protocol, config, ("val",))["val_mase"]}
+
+    epochs = Epochs(dev, on_epoch, validated=has_val)
+    epochs.start()
     for epoch in range(config.epochs):
-        cpu0 = time.process_time()
-        metrics = {"loss": float(train_epoch(model, data, optimizer, config, gen))}
-        cpu = time.process_time() - cpu0
+        with epochs.training():
+            metrics = {"loss": float(train_epoch(model, data, optimizer, config, gen))}
         if has_val:
             metrics["val_mse"] = evaluate.mse(
                 evaluate.predict(model, data, config.protocol, data.splits.val), data.y[data.splits.val]
             )
-            val_curve.append(metrics["val_mse"])
-        losses.append(metrics["loss"])
-        if not all(math.isfinite(v) for v in metrics.values()):
-            diverged, reason = True, f"diverged at epoch {epoch}: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
+        if epochs.end(epoch, metrics, keep=model, more=val_mase if mase else None):
             break
-        if has_val and metrics["val_mse"] < best_val:
-            # Keep the best epoch's weights: a trial is judged by the best validation value
-            # it reached (tuning playbook), so its test metrics must come from those weights.
-            best_val, best_state = metrics["val_mse"], copy.deepcopy(model.state_dict())
-        if slow is not None and (reason := slow(cpu, metrics["val_mse"])) is not None:
-            stopped = True  # recorded as pruned with this reason: the search keeps its best value
-            break
-        if on_epoch is not None:
-            if mase:  # what the study minimises; after the divergence check (a flat season's MASE is NaN)
-                metrics["val_mase"] = units_metrics(model, data, config.protocol, config, ("val",))["val_mase"]
-            # The caller's time (pruning checks, storage writes) is not training time.
-            t_cb = time.perf_counter()
-            stop = on_epoch(epoch, metrics)
-            callback_seconds += time.perf_counter() - t_cb
-            if stop:
-                stopped = True
-                break
-    synchronize(dev)
-    seconds = time.perf_counter() - t0 - callback_seconds
+    seconds = epochs.seconds()
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    epochs_run = len(losses)
+    if epochs.best_state is not None:
+        model.load_state_dict(epochs.best_state)
+    epochs_run = len(epochs.losses)
     n_train = data.splits.train.stop - data.splits.train.start
     return TrainResult(
         config=config,
         device=str(dev),
         device_name=device_name(dev),
         n_params=count_parameters(model),
-        losses=losses,
-        val_mse_by_epoch=val_curve,
+        losses=epochs.losses,
+        val_mse_by_epoch=epochs.val_curve,
         epochs_run=epochs_run,
         train_seconds=seconds,
         seconds_per_epoch=seconds / max(epochs_run, 1),
         samples_per_second=n_train * epochs_run / seconds if seconds > 0 else 0.0,
         run_memory_bytes=run_memory_bytes(dev, held),
         process_peak_bytes=process_peak_bytes(dev),
-        metrics=final_metrics(model, data, config.protocol, config) if not diverged or best_state is not None else {},
-        diverged=diverged,
-        stopped=stopped,
-        fail_reason=reason,
+        metrics=final_metrics(model, data, config.protocol, config)
+        if not epochs.diverged or epochs.best_state is not None
+        else {},
+        diverged=epochs.diverged,
+        stopped=epochs.stopped,
+        fail_reason=epochs.reason,
         model=model,
     )
 

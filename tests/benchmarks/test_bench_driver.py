@@ -31,7 +31,7 @@ ONE_SECOND = ["training.epochs=100", 'search.cell=["lstm"]', "search.hidden_size
 
 def one_trial(study: optuna.Study, runner: Runner) -> dict[str, float]:
     start = time.perf_counter()
-    runner.run(study, [study.ask()])
+    runner.run(study, study.ask())
     wall = time.perf_counter() - start
     trial = study.trials[-1]
     assert trial.state == optuna.trial.TrialState.COMPLETE

@@ -3,8 +3,8 @@
 pruning; trials per hour from each study's own record (first trial's start to last trial's
 end). Three ways: the plain script (one process, torch's default threads: every core), the
 harness as launched by default (one worker, every core), and the harness with one worker per
-core and fused trials (`--workers <cores>`, `execution.fuse=4`), which is how to run it on a
-CPU: the models here are too small to gain from a second thread. `make bench` times them; the
+core (`--workers <cores>`), which is how to run it on a CPU: the models here are too small to
+gain from a second thread. `make bench` times them; the
 normal suite runs one tiny configuration of each as a correctness check.
 """
 
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 
 from benchmarks import plain_script
 from harness.search.launch import launch
-from harness.search.spec import Choice, ExecutionSettings, Range, StudySpec, load_spec
+from harness.search.spec import Choice, Range, StudySpec, load_spec
 from harness.search.storage import open_storage
 from harness.search.study import create_study, wall_seconds
 from harness.series.signals import make_signal
@@ -66,8 +65,6 @@ def test_trials_per_hour_against_a_plain_script(
     spec = load_spec(STUDIES / f"{study}.toml", ["study.equal_cells=false", 'study.pruner="none"',
                                                  f'search.cell=["{cell}"]', *small])  # fmt: skip
     tuned = how == "harness-workers"
-    if tuned:
-        spec = replace(spec, execution=ExecutionSettings(fuse=4))
     configs = draws(spec, cell, 1 if tiny else CONFIGS)
     y = make_signal(spec.signal)
     space = {"cell": [cell], **{n: (spec.search[n].low, spec.search[n].high) for n in ("hidden_size", "window", "lr")}}

@@ -20,10 +20,10 @@ import optuna
 import pytest
 from optuna.trial import create_trial
 
-from harness.search.curves import CURVES_ATTR, distribution, read_table
-from harness.search.race import Budget, parse_methods
-from harness.search.record import plan
-from harness.search.replay import simulate
+from harness.race.curves import CURVES_ATTR, distribution, read_table
+from harness.race.race import Budget, parse_methods
+from harness.race.record import plan
+from harness.race.replay import simulate
 from harness.search.spec import StudySpec, load_spec
 
 SHORT = Path(__file__).parent.parent.parent / "studies" / "short_period.toml"
@@ -60,7 +60,7 @@ def synthetic_table(spec: StudySpec, configs: int = 32, seeds: int = 2) -> optun
 def test_replay_100_repeats(benchmark: Any, workers: int) -> None:
     benchmark.group = "replay"
     if benchmark.disabled and workers > 1:
-        pytest.skip("timed only (`make bench`): tests/search/test_replay.py checks replays in worker processes")
+        pytest.skip("timed only (`make bench`): tests/race/test_replay.py checks replays in worker processes")
     repeats = 1 if benchmark.disabled else 100
     spec = load_spec(SHORT)
     table = read_table(synthetic_table(spec))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -19,7 +20,15 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
 from harness.report import figures
-from harness.report.figure_data import BestSoFarInfo, LearningCurvesInfo, ParamScatterInfo, ParetoInfo, PredictionsInfo
+from harness.report.figure_data import (
+    STANDARDISED,
+    BestSoFarInfo,
+    HorizonInfo,
+    LearningCurvesInfo,
+    ParamScatterInfo,
+    ParetoInfo,
+    PredictionsInfo,
+)
 from harness.search.spec import Range
 from harness.training.evaluate import HORIZON_TOLERANCE
 
@@ -109,6 +118,30 @@ def predictions_frame() -> pd.DataFrame:
         ],
         ignore_index=True,
     )
+
+
+def dated_predictions_frame() -> pd.DataFrame:
+    """A real series' test region in its own units, each value's year beside its index."""
+    frame = predictions_frame().assign(truth=lambda f: 900 + 100 * f["truth"], one_step=lambda f: 900 + f["one_step"])
+    return frame.assign(date=pd.to_datetime((frame["t"] + 1000).astype(str), format="%Y"))
+
+
+def horizon_frame() -> pd.DataFrame:
+    """MASE at h = 1..14 of two cells and six baselines, as `report.horizon_info` gives it."""
+    rows = []
+    names = [("naive", "naive (last value)"), ("seasonal-naive", "seasonal naive (m = 12)"), ("drift", "drift"),
+             ("mean", "training mean"), ("linear-ar", "linear AR(11)"),
+             ("ets", "ETS(A,Ad,A) from statsmodels")]  # fmt: skip
+    steps = range(1, 15)
+    for i, (name, model) in enumerate(names):
+        rows += [{"name": name, "kind": "baseline", "model": model, "h": h, "mase": 0.2 * i + 0.1 * h} for h in steps]
+    for cell in ("rnn", "gru"):
+        rows += [{"name": cell, "kind": "cell", "model": cell, "h": h, "mase": 3 + 0.2 * h} for h in steps]
+    return pd.DataFrame(rows)
+
+
+# A CSV series' error by horizon under a long name: the title ran under the legend
+LONG_TITLE = "my-monthly-sales (my_monthly_sales_2010_2017.csv:sales): error by horizon"
 
 
 def replicate_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -211,8 +244,8 @@ def assert_labelled(fig: Figure) -> None:
         for label in (xlabel, ylabel):
             if any(q in label for q in ("MSE", "error", "time", " y ", "t ", "window")):
                 assert "(" in label and ")" in label, f"no units: {label!r}"
-            if "MSE" in label:
-                assert "signal units²" in label
+            if "MSE" in label:  # a sine's in its units; a real series' on what the model sees
+                assert "signal units²" in label or STANDARDISED in label
 
 
 def assert_png(path: Path) -> None:
@@ -240,6 +273,10 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "replicates": lambda p: figures.plot_replicates(*replicate_frames(), "t", p),
     "sweep": lambda p: figures.plot_window_sweep(sweep_frame(), "t", p),
     "sweep-one-window": lambda p: figures.plot_window_sweep(sweep_frame((16,)), "t", p, max_horizon=100),
+    "predictions-dated": lambda p: figures.plot_predictions(
+        PredictionsInfo(dated_predictions_frame(), values="flow (10⁸ m³ a year)", time="date (yearly values)"), "t", p
+    ),
+    "error-by-horizon": lambda p: figures.plot_error_by_horizon(HorizonInfo(horizon_frame(), 12), LONG_TITLE, p),
 }
 
 DRAWERS: dict[str, Callable[[], Figure]] = {
@@ -253,6 +290,11 @@ DRAWERS: dict[str, Callable[[], Figure]] = {
     "replicates": lambda: figures._draw_replicates(*replicate_frames(), "title"),
     "sweep": lambda: figures._draw_window_sweep(sweep_frame(), "title"),
     "sweep-linear": lambda: figures._draw_window_sweep(sweep_frame((8, 10, 12)), "title"),
+    "predictions-dated": lambda: figures._draw_predictions(
+        dated_predictions_frame(), "title", "flow (10⁸ m³ a year)", "date (yearly values)"
+    ),
+    "error-by-horizon": lambda: figures._draw_error_by_horizon(horizon_frame(), 12, LONG_TITLE),
+    "params-real": lambda: figures._draw_param_scatter(scatter_frame(), RANGES, "title", STANDARDISED),
 }
 
 
@@ -466,3 +508,128 @@ def test_a_window_one_cell_alone_ran_at_is_labelled_too(strict: None, drawn: Cal
     for ax in fig.axes:
         assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8", "16"]
         assert [t.get_text() for t in ax.get_xticklabels(minor=True)] == ["23"]
+
+
+# ---------------------------------------------------------------- a real series in its own terms
+def test_a_real_series_is_drawn_against_its_dates_in_its_units(strict: None, drawn: Callable[[Figure], Figure]) -> None:
+    frame = dated_predictions_frame()
+    fig = drawn(figures._draw_predictions(frame, "t", "flow (10⁸ m³ a year)", "date (yearly values)"))
+    for ax in fig.axes:
+        assert ax.get_ylabel() == "flow (10⁸ m³ a year)"
+        x = np.asarray(ax.get_lines()[0].get_xdata())
+        assert x.dtype.kind == "M" and pd.Timestamp(x[0]).year == 1850  # the dates, not the sample index
+    assert fig.axes[-1].get_xlabel() == "date (yearly values)"
+    assert all(label.get_text().isdigit() and len(label.get_text()) == 4 for label in fig.axes[-1].get_xticklabels()
+               if label.get_text())  # fmt: skip  # years
+    # a series without dates keeps the index, and says so
+    bare = drawn(figures._draw_predictions(frame.drop(columns="date"), "t", "y (the file's units)",
+                                           "t (sample index: the series has no dates)"))  # fmt: skip
+    assert np.asarray(bare.axes[0].get_lines()[0].get_xdata()).dtype.kind in "iuf"
+    assert bare.axes[-1].get_xlabel() == "t (sample index: the series has no dates)"
+
+
+@pytest.mark.parametrize("draw", [
+    lambda units: figures._draw_param_scatter(scatter_frame(), RANGES, "t", units),
+    lambda units: figures._draw_best_so_far(best_frame(), "t", units),
+    lambda units: figures._draw_learning_curves(curves_frame(), "t", units),
+    lambda units: figures._draw_pareto(pareto_frame([True, False, True]), "t", units),
+])  # fmt: skip
+def test_a_real_series_mse_is_labelled_as_on_the_standardised_series(
+    draw: Callable[[str], Figure], strict: None, drawn: Callable[[Figure], Figure]
+) -> None:
+    fig = drawn(draw(STANDARDISED))
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels and all("validation MSE (standardised series" in label for label in labels)
+    assert not any("signal units" in label for label in labels)
+
+
+def test_the_records_carry_what_their_values_are_measured_in(tmp_path: Path) -> None:
+    from harness.report.tables import value_label
+    from harness.series.signals import SignalConfig
+
+    assert ParetoInfo(pareto_frame([True])).units == "signal units²"  # a sine's, as before
+    assert value_label(SignalConfig()) == "y (signal units)"
+    assert value_label(SignalConfig(source="builtin", name="nile")) == "flow (10⁸ m³ a year)"
+    write = tmp_path / "sales.csv"
+    pd.DataFrame({"sales": np.arange(40.0) + 1}).to_csv(write, index=False)
+    assert value_label(SignalConfig(source="file", path=str(write), column="sales")) == "sales (the file's units)"
+
+
+def test_a_real_series_replicates_show_its_test_mase(strict: None, drawn: Callable[[Figure], Figure]) -> None:
+    frame, cis = replicate_frames()
+    frame = frame.assign(test_mase=np.where(frame["study"] == "long", frame["test_mse"] * 50, np.nan))
+    cis = cis.assign(test_mase_gmean=[np.nan, np.nan, 1.0], test_mase_ci_low=[np.nan, np.nan, 0.5],
+                     test_mase_ci_high=[np.nan, np.nan, 1.5])  # fmt: skip
+    fig = drawn(figures._draw_replicates(frame, cis, "t"))
+    sine, real = fig.axes
+    assert "signal units²" in sine.get_ylabel() and real.get_ylabel() == figures.MASE_LABEL
+    scatters = [c for c in real.collections if isinstance(c, PathCollection)]  # the seeds, not the bars
+    points = np.concatenate([np.asarray(c.get_offsets(), float)[:, 1] for c in scatters])
+    assert np.allclose(np.sort(points), np.sort(frame.loc[frame["study"] == "long", "test_mase"]))
+
+
+def test_a_real_series_sweeps_its_test_mase_where_it_has_it(strict: None, drawn: Callable[[Figure], Figure]) -> None:
+    frame = sweep_frame((2, 5, 10, 20))
+    long = frame["study"].eq("long")
+    frame = frame.assign(real=long, rollout_mse_gmean=frame["test_mse_gmean"] * 3,
+                         rollout_mse_ci_low=frame["test_mse_gmean"], rollout_mse_ci_high=frame["test_mse_gmean"] * 9,
+                         test_mase_gmean=np.where(long, 0.8, np.nan), test_mase_ci_low=np.where(long, 0.6, np.nan),
+                         test_mase_ci_high=np.where(long, 1.1, np.nan))  # fmt: skip
+    fig = drawn(figures._draw_window_sweep(frame, "t"))
+    sine, real, real_right = fig.axes[0], fig.axes[2], fig.axes[3]
+    assert "signal units²" in sine.get_ylabel() and "test MSE" in sine.get_title()
+    assert real.get_ylabel() == figures.MASE_LABEL and "test MASE" in real.get_title()
+    assert STANDARDISED in real_right.get_ylabel() and "signal units" not in real_right.get_ylabel()
+    marked = [line for line in real.get_lines() if line.get_marker() == "o"]
+    centres = np.concatenate([np.asarray(line.get_ydata(), float) for line in marked])
+    assert np.allclose(centres[np.isfinite(centres)], 0.8)
+
+
+# ---------------------------------------------------------------- labels and titles that print over others
+def _visible_lines(fig: Figure, ax: Axes) -> list[tuple[str, Bbox]]:
+    """Each x tick label's printed line and where it lies: a staggered label starts with empty
+    lines, so its text is the last of its lines, at the bottom of its box."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    out = []
+    for label in [*ax.get_xticklabels(), *ax.get_xticklabels(minor=True)]:
+        if not label.get_text().strip() or not label.get_visible():
+            continue
+        box = label.get_window_extent(renderer)
+        lines = label.get_text().count("\n") + 1
+        out.append((label.get_text().strip(), Bbox.from_extents(box.x0, box.y0, box.x1, box.y0 + box.height / lines)))
+    return out
+
+
+@pytest.mark.parametrize(("grid", "alone"), [((2, 5, 16, 32, 64), (20, 23, 25)), ((2, 23, 25, 64), ()),
+                                             ((4, 8, 16), (23,))])  # fmt: skip
+def test_window_labels_never_print_over_each_other(
+    grid: tuple[int, ...], alone: tuple[int, ...], strict: None, drawn: Callable[[Figure], Figure]
+) -> None:
+    """The short-period sweep printed its searches' windows 23 and 25 as "2325"."""
+    frame = sweep_frame(grid)
+    cells = ("rnn", "lstm", "gru")
+    extra = [frame[(frame["cell"] == cells[i % 3]) & (frame["window"] == grid[0])].assign(window=w)
+             for i, w in enumerate(alone)]  # fmt: skip
+    fig = drawn(figures._draw_window_sweep(pd.concat([frame, *extra], ignore_index=True), "t"))
+    for ax in fig.axes:
+        shown = _visible_lines(fig, ax)
+        assert sorted(int(text) for text, _ in shown) == sorted({*grid, *alone})  # every window named
+        for i, (a, box_a) in enumerate(shown):
+            for b, box_b in shown[i + 1 :]:
+                assert area(box_a, box_b) == 0, f"{a} and {b} print over each other"
+        xlabel = ax.xaxis.label.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+        assert all(area(box, xlabel) == 0 for _, box in shown), "a window label prints over the axis label"
+
+
+def test_error_by_horizon_title_clears_the_legend(strict: None, drawn: Callable[[Figure], Figure]) -> None:
+    fig = drawn(figures._draw_error_by_horizon(horizon_frame(), 12, LONG_TITLE))
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    titles = [t for t in (fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)) if t]
+    assert LONG_TITLE in titles and any("12 rolling origins" in t for t in titles)
+    suptitle = next(t for t in fig.texts if t.get_text() == fig.get_suptitle())
+    texts = [t for t in (suptitle, *(ax.title for ax in fig.axes)) if t.get_text()]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, f"{text.get_text()!r} runs off the figure"
+        for leg in legends(fig):
+            assert area(box, leg.get_window_extent(renderer)) == 0, f"{text.get_text()!r} runs under the legend"

@@ -73,3 +73,38 @@ def test_a_bad_scope_cell_or_category_is_one_line_exit_2(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and key in err[0], err
     assert not (tmp_path / "h.db").exists()  # nothing written
+
+
+def test_confirm_re_trains_each_cells_best_and_the_verdicts_count_seeds_and_searches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    small = ["--set", "collection.sample=5", "--set", "training.epochs=1", "--set", 'search.cell=["gru"]',
+             "--no-progress"]  # fmt: skip
+    assert main(["launch", str(SPEC), "--storage", url, "--trials", "2", *small]) == 0
+    repeat = ["--set", "study.sampler_seed=1", "--set", "study.name=m3-other-s1"]
+    assert main(["launch", str(SPEC), "--storage", url, "--trials", "2", *small, *repeat]) == 0
+    capsys.readouterr()
+    assert main(["confirm", "--storage", url, "--seeds", "2", "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "m3-other: 2 new runs" in out.err and "m3-other-s1: 2 new runs" in out.err
+    assert out.out.count("gru     2") == 2, out.out  # each search's cell: 2 runs
+    runs = optuna.load_study(study_name="m3-other/confirm", storage=url).trials
+    best = optuna.load_study(study_name="m3-other/gru", storage=url).best_trial
+    assert len({t.user_attrs["seed"] for t in runs}) == 2
+    for run in runs:  # the best trial's configuration, another seed, every series scored
+        assert run.user_attrs["replicate_of"] == best.number and run.params == best.params | {"cell": "gru"}
+        config = dict(run.user_attrs["config"], seed=best.user_attrs["config"]["seed"])
+        assert config == best.user_attrs["config"] and len(run.user_attrs["per_series"]["test_smape"]) == 5
+        assert run.value == pytest.approx(sum(run.user_attrs["per_series"]["val_smape"]) / 5)
+    assert main(["confirm", "--storage", url, "--seeds", "2", "--no-progress"]) == 0
+    assert "m3-other: 0 new runs" in capsys.readouterr().err  # found, not trained again
+
+    assert main(["report", "--storage", url, "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]) == 0
+    found = (tmp_path / "r" / "collection-findings.md").read_text()
+    verdict = next(line for line in found.splitlines() if line.startswith("- **gru** ("))
+    assert verdict.count("the same on ") == 3 and verdict.count(" seeds alone") == 3  # theta, ets, naive2
+    assert "over the series of the mean over 2 seeds" in found
+    assert "**Searched 2 times** with other sampler seeds (m3-other (seed 0), m3-other-s1 (seed 1))" in found
+    assert found.count("- **gru** (") == 1  # the findings speak for the first search; the report has both
+    assert (tmp_path / "r" / "report.md").read_text().count("- **gru** (") == 3

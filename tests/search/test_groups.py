@@ -106,7 +106,7 @@ def test_one_confirm_sweeps_each_study_at_the_windows_its_search_holds(
     narrow = ["--set", "study.name=narrow", "--set", "search.window={low=2, high=4}"]
     assert main(["launch", str(SMOKE), "--storage", url, *one_cell, *narrow]) == 0
     capsys.readouterr()
-    argv = ["confirm", "--storage", url, "--seeds", "2", "--device", "cpu", "--workers", "2", "--fuse", "2"]
+    argv = ["confirm", "--storage", url, "--seeds", "2", "--device", "cpu", "--workers", "2"]
     assert main([*argv, "--windows", "32"]) == 2
     assert "--windows: window 32 is beyond every chosen study's windows (smoke up to 16, narrow up to 4)" in (
         capsys.readouterr().err

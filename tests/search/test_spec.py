@@ -63,6 +63,7 @@ BAD_SPECS = [
     (('sampler = "tpe"', 'sampler = "grid"'), "search.hidden_size", "list"),
     (("trials = 3", "trials = 0"), "study.trials", ">= 1"),
     (("{ low = 4, high = 16, log = true }", "{ low = 4, hihg = 16 }"), "search.hidden_size.hihg", "low, high"),
+    (("[training]", "[execution]\nfuse = 4\n\n[training]"), "execution", "allowed"),  # trials no longer fuse
 ]
 
 
@@ -98,6 +99,8 @@ def test_malformed_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureF
         (["--set", "training.epoch=3"], "training.epoch"),
         (["--set", "nonsense"], "table.key=value"),
         (["--set", "search.lr=0"], "search.lr"),
+        (["--set", "execution.fuse=4"], "execution"),
+        (["--fuse", "4"], "--fuse"),
         (["--trials", "0"], "--trials"),
         (["--workers", "-1"], "--workers"),
         (["--storage", "redis://localhost/0"], "--storage"),
@@ -119,6 +122,13 @@ def test_unwritable_storage_folder(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["launch", str(SMOKE), "--storage", "sqlite:////proc/harness-test.db"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--storage" in err[0] and "not writable" in err[0]
+
+
+def test_a_spec_stored_with_an_execution_table_still_reads() -> None:
+    """Studies recorded while a launch could fuse trials hold `[execution] fuse`: how their
+    trials ran, not what they computed, so the stored spec reads as the same search."""
+    spec = load_spec(SMOKE)
+    assert spec_from_dict({**spec.to_dict(), "execution": {"fuse": 4}}) == spec
 
 
 def test_spec_error_type_carries_file_and_key() -> None:

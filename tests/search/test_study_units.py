@@ -130,7 +130,7 @@ def test_a_run_trial_records_the_trial_contract(storage: optuna.storages.BaseSto
     spec = smoke(f"study.pruner={pruner}")
     study = create_study(replace(spec, study=replace(spec.study, name=f"o-{pruner}-{id(storage)}")), storage)
     for _ in range(2):
-        assert Runner(spec, torch.device("cpu")).run(study, [study.ask()]) == [[TrialState.COMPLETE]]
+        assert Runner(spec, torch.device("cpu")).run(study, study.ask()) == TrialState.COMPLETE
     for trial in study.trials:
         assert trial.state == TrialState.COMPLETE
         assert set(TRIAL_ATTRS) <= set(trial.user_attrs) and "fail_reason" not in trial.user_attrs
@@ -147,10 +147,10 @@ def test_a_failing_trial_is_told_fail_with_its_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr("harness.training.train.run", broken)  # group.train_members looks it up there
+    monkeypatch.setattr("harness.training.train.run", broken)  # trials.Runner looks it up there
     spec = smoke()
     study = create_study(replace(spec, study=replace(spec.study, name=f"f-{id(storage)}")), storage)
-    assert Runner(spec, torch.device("cpu")).run(study, [study.ask()]) == [[TrialState.FAIL]]
+    assert Runner(spec, torch.device("cpu")).run(study, study.ask()) == TrialState.FAIL
     assert study.trials[0].state == TrialState.FAIL
     assert study.trials[0].user_attrs["fail_reason"] == "RuntimeError: disk on fire"
 

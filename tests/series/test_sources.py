@@ -140,3 +140,23 @@ def test_a_season_needs_two_seasons_of_training_values(tmp_path: Path) -> None:
     assert SignalConfig(source="file", path=path, column="sales", time_column="month").season == 1
     with pytest.raises(ConfigError, match=r"season: must be an integer \(allowed: 0..10\), got 12"):
         SignalConfig(source="file", path=path, column="sales", season=12)
+
+
+def test_each_value_keeps_its_date_through_the_missing_policy(tmp_path: Path) -> None:
+    """A figure draws a real series against its dates: each value's own, after gaps are dropped
+    or (at the ends) left out, and none without a time column."""
+    from harness.series.signals import real_series
+
+    months = pd.date_range("2000-01-01", periods=40, freq="MS")
+    y = np.where(np.arange(40) % 10 == 3, np.nan, np.arange(40.0) + 1)
+    y[0] = np.nan  # an end: interpolation leaves it out
+    path = _bad(tmp_path, pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "y": y}))
+    for missing in ("drop", "interpolate"):
+        loaded = real_series(SignalConfig(source="file", path=path, column="y", time_column="month", missing=missing))
+        kept = ~np.isnan(y) if missing == "drop" else np.arange(40) > 0
+        assert loaded.times is not None and len(loaded.times) == len(loaded.values)
+        assert (loaded.times == months.to_numpy()[kept]).all(), missing
+    assert real_series(SignalConfig(source="file", path=path, column="y", missing="drop")).times is None
+    nile = real_series(SignalConfig(source="builtin", name="nile"))
+    assert nile.times is not None and pd.Timestamp(nile.times[0]).year == 1871
+    assert pd.Timestamp(nile.times[-1]).year == 1970

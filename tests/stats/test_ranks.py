@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.stats.ranks import complete, holm, ranks, versus
+from harness.stats.ranks import Verdict, complete, holm, ranks, verdicts, versus
 
 
 def test_average_ranks_by_hand_and_ties_share_their_rank() -> None:
@@ -41,3 +41,16 @@ def test_holm_by_hand() -> None:
     # sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03), max(0.06, 1 x 0.04), back in the order given
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([]) == []
+
+
+def test_verdicts_are_holm_adjusted_together_and_say_their_word() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.uniform(5, 15, 40)
+    scores = pd.DataFrame({"cell": base * 0.7, "worse": base * 1.5, "ref": base * (1 + rng.normal(0, 0.05, 40))})
+    found = verdicts(scores, [("cell", "ref"), ("worse", "ref")])
+    raw = [versus(scores, m, r).p for m, r in (("cell", "ref"), ("worse", "ref"))]
+    assert [v.p for v in found] == pytest.approx(holm(raw))
+    assert [v.word for v in found] == ["beats it", "worse"]
+    tied = Verdict(versus(scores, "cell", "ref"), 0.06)
+    assert tied.word == "cannot be told apart" and tied.fragile  # 0.06 lies within 3x of 0.05
+    assert not Verdict(versus(scores, "cell", "ref"), 0.001).fragile

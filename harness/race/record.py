@@ -3,7 +3,7 @@
 Space-filling configurations (Optuna's QMCSampler, scrambled Sobol, over the numeric
 parameters; every combination of the categorical ones, e.g. each cell, gets the same points)
 are each trained on `seeds` training seeds to the spec's full epoch budget, without pruning,
-into the study `<name>/curves` (`harness.search.curves`). The runs are enqueued trials of an
+into the study `<name>/curves` (`harness.race.curves`). The runs are enqueued trials of an
 ordinary study run by `launch.launch`: workers, the exact budget, heartbeats, resume after
 Ctrl-C or kill -9 are launch's. Recording more configurations later adds the next Sobol
 points: the sequence's first points stay the same.
@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
-from harness.search.curves import (
+from harness.race.curves import (
     CURVES_ATTR,
     HARVESTED_ATTR,
     distribution,
@@ -32,11 +32,11 @@ from harness.search.curves import (
     settings_of,
     table_name,
 )
+from harness.race.read import RACE_ATTR
 from harness.search.launch import launch
 from harness.search.spec import Choice, Range, StudySpec, spec_from_dict
 from harness.search.storage import open_storage
 from harness.search.study import PER_CELL_ATTR, create_study, suggest
-from harness.stats.race_stats import RACE_ATTR
 
 DEFAULT_CONFIGS = 32  # Sobol points per categorical combination (per cell)
 DEFAULT_SEEDS = 2

@@ -3,7 +3,7 @@
 Each repeat of each method runs the method's own Optuna sampler and pruner (the registries in
 `harness.search.samplers`, seeded exactly as the live race seeds repeat r: `race.race_spec`)
 through ask and tell on an in-memory storage. Each trial is answered from the table
-(`harness.search.curves`):
+(`harness.race.curves`):
 
 - the nearest recorded configuration (same categorical values, least distance in standardised
   parameter space, log where the space is log);
@@ -20,7 +20,7 @@ Like the live race, a seconds budget starts no trial after the deadline and keep
 that would end past it; a trials budget stops at that many finished trials. One worker.
 
 Histories, not trials, are kept: one study `<name>/simulated` per spec holds them as a compact
-attr (`race_stats.SIMULATED_ATTR`), so `harness report` reads a 300-repeat replay in a moment;
+attr (`read.SIMULATED_ATTR`), so `harness report` reads a 300-repeat replay in a moment;
 a new replay of the same spec replaces it.
 """
 
@@ -37,18 +37,12 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from harness.errors import ConfigError
-from harness.search.curves import CurveTable, check_covers, describe_table
-from harness.search.race import Budget, Method, race_spec, repeat_seed
+from harness.race.curves import CurveTable, check_covers, describe_table
+from harness.race.race import Budget, Method, race_spec, repeat_seed
+from harness.race.read import HISTORIES_ATTR, SIMULATED_ATTR, SIMULATED_SUFFIX, history_record
 from harness.search.spec import StudySpec
 from harness.search.study import derive_seed, make_pruner, make_sampler, sample_params
-from harness.stats.race_stats import (
-    HISTORIES_ATTR,
-    SIMULATED_ATTR,
-    SIMULATED_SUFFIX,
-    RepeatHistory,
-    history_record,
-)
+from harness.stats.race_stats import RepeatHistory
 
 _DRAW_SALT = 7919  # the run drawn per trial: independent of the sampler's seeds
 
@@ -139,16 +133,6 @@ def replay_repeat(
     return ReplayRun(spec.study.name, method.name, repeat, tuple(done), clock)
 
 
-def check_replayable(spec: StudySpec, table: CurveTable, methods: Sequence[Method]) -> None:
-    """Refuse what a replay cannot answer, before anything runs: a table that does not cover
-    the spec (`curves.check_covers`), a fused method (the table times trials trained alone)."""
-    check_covers(table, spec)
-    fused = [m.name for m in methods if m.fuse > 1]
-    if fused:
-        raise ConfigError("methods", f"{fused[0]}: a fused method cannot be replayed (the table times trials "
-                                     "trained alone); race it live")  # fmt: skip
-
-
 _SHARED: dict[str, Any] = {}  # a replay worker process's spec, table and budget
 
 
@@ -172,8 +156,9 @@ def simulate(
 ) -> list[ReplayRun]:
     """Every repeat of every method, repeat 0 of each method first; `workers` processes replay
     repeats side by side (each repeat is still one worker's race; its asks are timed in its own
-    process, so give each worker a core of its own)."""
-    check_replayable(spec, table, methods)
+    process, so give each worker a core of its own). A table that does not cover the spec is
+    refused before anything runs (`curves.check_covers`)."""
+    check_covers(table, spec)
     jobs = [(m, r) for r in range(repeats) for m in methods]
     start = time.perf_counter()
 

@@ -16,9 +16,9 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from scipy import stats
 
 from harness.cli import main
+from harness.race import race, read
+from harness.race.race import startup_warnings
 from harness.report import tables
-from harness.search import race
-from harness.search.race import startup_warnings
 from harness.search.spec import load_spec
 from harness.search.storage import open_storage
 from harness.search.study import create_study
@@ -41,7 +41,7 @@ def _listing(folder: Path) -> dict[str, int]:
         ("tpe+bogus", "unknown pruner 'bogus'"),
         ("annealing+none", "unknown sampler 'annealing'"),
         ("tpe", "'tpe' is not a method"),
-        ("tpe+median+fuse1", "is not a method"),
+        ("tpe+median+fuse8", "is not a method"),  # cross-trial fusion is no longer a method
         ("tpe+median+fused", "is not a method"),
         ("grid+none", "grid sampler needs a list"),  # a valid name the spec's ranges cannot take
     ],
@@ -74,13 +74,6 @@ def test_parse_methods_keeps_order_and_drops_duplicates() -> None:
     assert names == ["tpe+median", "random+none", "gp+successive-halving"]
 
 
-def test_a_fused_method_races_fused_trials() -> None:
-    (method,) = race.parse_methods("tpe+median+fuse8")
-    assert (method.sampler, method.pruner, method.fuse, method.name) == ("tpe", "median", 8, "tpe+median+fuse8")
-    spec = race.race_spec(load_spec(SMOKE), method, 0, 4)
-    assert spec.execution.fuse == 8 and spec.study.name == "smoke/race/tpe+median+fuse8/0"
-
-
 # ---------------------------------------------------------------- a real race on a tiny spec
 @pytest.mark.slow
 def test_race_runs_every_repeat_and_resumes_without_rerunning(
@@ -90,13 +83,13 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     common = ["--storage", url, "--no-progress", "--set", "training.epochs=1", "--methods", "random+none,tpe+median"]
     assert main(["race", str(SMOKE), "--repeats", "3", "--trials", "2", *common]) == 0
     storage = open_storage(url)
-    names = race_stats.race_study_names(storage)
+    names = read.race_study_names(storage)
     expected = [f"smoke/race/{m}/{r}" for r in range(3) for m in ("random+none", "tpe+median")]
     assert sorted(names) == sorted(expected)
     studies = {n: optuna.load_study(study_name=n, storage=storage) for n in names}
     seeds = {}
     for name, study in studies.items():
-        info = study.user_attrs[race_stats.RACE_ATTR]
+        info = study.user_attrs[read.RACE_ATTR]
         assert info["name"] == "smoke" and f"/{info['method']}/{info['repeat']}" in name
         assert info["budget"] == {"trials": 2}
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
@@ -104,7 +97,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
         assert (spec["sampler"], spec["pruner"]) == (info["sampler"], info["pruner"]) and not spec["equal_cells"]
         assert spec["sampler_seed"] == info["seed"]
         seeds.setdefault(info["repeat"], set()).add(info["seed"])
-        (segment,) = study.user_attrs[race_stats.SEGMENTS_ATTR]
+        (segment,) = study.user_attrs[read.SEGMENTS_ATTR]
         assert segment[1] is not None and all(
             datetime.fromisoformat(segment[0]) <= t.datetime_complete <= datetime.fromisoformat(segment[1])
             for t in study.trials
@@ -121,7 +114,7 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
     for name in names:
         again = optuna.load_study(study_name=name, storage=storage)
         assert [(t.number, t.datetime_complete) for t in again.trials] == before[name]
-        assert len(again.user_attrs[race_stats.SEGMENTS_ATTR]) == 1  # nothing ran, no time added
+        assert len(again.user_attrs[read.SEGMENTS_ATTR]) == 1  # nothing ran, no time added
 
     # A bigger budget runs only the remainder, in a second segment; elapsed counts time on the repeat only.
     assert main(["race", str(SMOKE), "--repeats", "1", "--trials", "3", *common]) == 0
@@ -130,17 +123,17 @@ def test_race_runs_every_repeat_and_resumes_without_rerunning(
         len(first.trials) == 3
         and [(t.number, t.datetime_complete) for t in first.trials[:2]] == before[first.study_name]
     )
-    segs = first.user_attrs[race_stats.SEGMENTS_ATTR]
+    segs = first.user_attrs[read.SEGMENTS_ATTR]
     assert len(segs) == 2
-    h = race_stats.history(first)
+    h = read.history(first)
     one = (datetime.fromisoformat(segs[0][1]) - datetime.fromisoformat(segs[0][0])).total_seconds()
     last = (first.trials[2].datetime_complete - datetime.fromisoformat(segs[1][0])).total_seconds()
     assert h.elapsed[2] == pytest.approx(one + last, abs=1e-6)
     assert optuna.load_study(study_name="smoke/race/tpe+median/1", storage=storage).trials[-1].number == 1
     # Asked again for 2 trials: nothing runs, and the report reads the 2-trial race.
     assert main(["race", str(SMOKE), "--repeats", "1", "--trials", "2", *common]) == 0
-    assert len(first.trials) == 3 and len(race_stats.history(first).values) == 2
-    assert race_stats.history(first).seconds == h.elapsed[1]
+    assert len(first.trials) == 3 and len(read.history(first).values) == 2
+    assert read.history(first).seconds == h.elapsed[1]
 
     assert main(["studies", "--storage", url]) == 0
     listed = capsys.readouterr().out.splitlines()
@@ -168,12 +161,12 @@ def test_a_seconds_budget_stops_the_trial_running_at_its_deadline(
         assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
         assert len(trial.intermediate_values) < 100000  # stopped mid-training
         ((start, end),) = [(datetime.fromisoformat(a), datetime.fromisoformat(b))
-                           for a, b in study.user_attrs[race_stats.SEGMENTS_ATTR]]  # fmt: skip
+                           for a, b in study.user_attrs[read.SEGMENTS_ATTR]]  # fmt: skip
         assert trial.datetime_start is not None and trial.datetime_complete is not None
         assert start <= trial.datetime_start <= trial.datetime_complete <= end
         assert trial.datetime_complete >= start + timedelta(seconds=2)  # stopped at the deadline, not before
-        assert race_stats.spent_seconds(study.user_attrs[race_stats.SEGMENTS_ATTR]) >= 2.0
-        assert study.user_attrs[race_stats.RACE_ATTR]["budget"] == {"seconds": 2.0}
+        assert race_stats.spent_seconds(study.user_attrs[read.SEGMENTS_ATTR]) >= 2.0
+        assert study.user_attrs[read.RACE_ATTR]["budget"] == {"seconds": 2.0}
         spans.append((start, end))
     assert spans[0][1] <= spans[1][0]  # one repeat after the other
     assert main(argv) == 0  # its budget is spent: nothing runs again
@@ -214,10 +207,8 @@ def build_race(url: str) -> None:
         for r, (segments, trials) in enumerate(repeats):
             study = optuna.create_study(study_name=f"smoke/race/{method}/{r}", storage=storage)
             study.set_user_attr("spec", spec.to_dict())  # like a launched study: only the race attr sets it apart
-            study.set_user_attr(race_stats.RACE_ATTR, {"name": "smoke", "method": method, "repeat": r})
-            study.set_user_attr(
-                race_stats.SEGMENTS_ATTR, [[_at(a).isoformat(), _at(b).isoformat()] for a, b in segments]
-            )
+            study.set_user_attr(read.RACE_ATTR, {"name": "smoke", "method": method, "repeat": r})
+            study.set_user_attr(read.SEGMENTS_ATTR, [[_at(a).isoformat(), _at(b).isoformat()] for a, b in segments])
             for i, (t, value) in enumerate(trials):
                 state = TrialState.PRUNED if value is None else TrialState.COMPLETE
                 study.add_trial(FrozenTrial(
@@ -256,7 +247,7 @@ def _band_by_hand(values: list[float], seed: int = 0, n_boot: int = 1000) -> tup
 def known(tmp_path: Path) -> tuple[str, dict[str, list[race_stats.RepeatHistory]]]:
     url = f"sqlite:///{tmp_path / 'known.db'}"
     build_race(url)
-    return url, race_stats.load_histories(open_storage(url))
+    return url, read.load_histories(open_storage(url))
 
 
 def test_histories_put_each_trial_on_the_repeats_own_clock(known: tuple[str, dict]) -> None:
@@ -426,22 +417,24 @@ def test_a_seconds_budget_counts_what_finished_within_it(tmp_path: Path) -> None
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
     study = optuna.create_study(study_name="s/race/tpe+none/0", storage=storage)
     info = {"name": "s", "method": "tpe+none", "repeat": 0, "budget": {"seconds": 25.0}}
-    study.set_user_attr(race_stats.RACE_ATTR, info)
-    study.set_user_attr(race_stats.SEGMENTS_ATTR, [[_at(0).isoformat(), _at(31).isoformat()]])
+    study.set_user_attr(read.RACE_ATTR, info)
+    study.set_user_attr(read.SEGMENTS_ATTR, [[_at(0).isoformat(), _at(31).isoformat()]])
     for i, (t, value) in enumerate([(10, 0.5), (20, 0.3), (30, 0.1)]):  # the last one ended past the budget
         study.add_trial(FrozenTrial(number=i, state=TrialState.COMPLETE, value=value, datetime_start=_at(t - 1),
                                     datetime_complete=_at(t), params={}, distributions={}, user_attrs={},
                                     system_attrs={}, intermediate_values={}, trial_id=0))  # fmt: skip
-    h = race_stats.history(study)
+    h = read.history(study)
     assert list(h.elapsed) == [10.0, 20.0] and h.final_best == 0.3 and h.seconds == 25.0
 
 
 def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -> None:
-    from harness.report import figures
+    import matplotlib.pyplot as plt
+
+    from harness.report import race_figure
 
     _, histories = known
     frame = race_stats.curves_frame(race_stats.curves(histories["smoke"], "trials"))
-    fig = figures._draw_race(frame, "finished trials", 0.175, "smoke")
+    fig = race_figure._draw_race(frame, "finished trials", 0.175, "smoke")
     (ax,) = fig.axes
     assert ax.get_yscale() == "log" and ax.get_xlim()[0] == 0
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
@@ -452,7 +445,7 @@ def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -
     first, second = ax.get_lines()[:2]  # the two methods' curves, in drawing order
     assert first.get_linewidth() > second.get_linewidth()  # the first drawn is the widest
     assert (first.get_linestyle(), first.get_marker()) != (second.get_linestyle(), second.get_marker())
-    figures.plt.close(fig)
+    plt.close(fig)
 
 
 def _histories(times: dict[str, list[float]]) -> list[race_stats.RepeatHistory]:

@@ -17,12 +17,12 @@ from optuna.trial import TrialState, create_trial
 
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.search.curves import CURVES_ATTR, distribution, load_table, read_table
-from harness.search.race import Budget, Method
-from harness.search.replay import replay_repeat, simulate, store
+from harness.race import read
+from harness.race.curves import CURVES_ATTR, distribution, load_table, read_table
+from harness.race.race import Budget, Method
+from harness.race.replay import replay_repeat, simulate, store
 from harness.search.spec import StudySpec, load_spec
 from harness.search.storage import open_storage
-from harness.stats import race_stats
 
 SMOKE = Path(__file__).parents[2] / "studies" / "smoke.toml"
 SPEC_SETS = ["training.epochs=4", 'search.cell=["rnn", "gru"]']
@@ -206,14 +206,14 @@ def test_a_stored_replay_reads_back_as_a_simulated_race(url: str) -> None:
     storage = open_storage(url)
     assert store(storage, spec, table, runs, Budget(seconds=60.0), 3) == "smoke/simulated"
     store(storage, spec, table, runs[:2], Budget(seconds=60.0), 1)  # a new replay replaces the old
-    back = race_stats.load_simulated(storage)["smoke (simulated)"]
+    back = read.load_simulated(storage)["smoke (simulated)"]
     assert len(back) == 2
-    back = race_stats.load_simulated(open_storage(url), ["smoke"])["smoke (simulated)"]
+    back = read.load_simulated(open_storage(url), ["smoke"])["smoke (simulated)"]
     for h, r in zip(back, runs[:2], strict=True):
         want = r.history()
         assert (h.name, h.method, h.repeat, h.seconds) == ("smoke (simulated)", want.method, want.repeat, want.seconds)
         assert np.allclose(h.elapsed, want.elapsed, atol=1e-6) and np.array_equal(h.values, want.values, equal_nan=True)
-    assert race_stats.load_simulated(storage, ["other"]) == {}
+    assert read.load_simulated(storage, ["other"]) == {}
 
 
 # ---------------------------------------------------------------- the command line
@@ -259,8 +259,6 @@ def _rows(path: Path) -> list[str]:
          "--simulate: table 'smoke/curves' was recorded with training.epochs = 4, the spec has 8"),
         ("table", ("--simulate", "nope/curves"), "--simulate: no table 'nope/curves' in the storage; tables there: "
                                                   "smoke/curves"),
-        ("table", ("--simulate", "--methods", "random+none,tpe+none+fuse4"),
-         "--methods: tpe+none+fuse4: a fused method cannot be replayed"),
     ],
 )  # fmt: skip
 def test_bad_tables_are_one_line_exit_2_and_write_nothing(

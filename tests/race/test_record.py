@@ -11,8 +11,8 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from harness.cli import main
-from harness.search.curves import HARVESTED_ATTR, distribution, load_table
-from harness.search.record import curves_spec, harvest, plan, sobol_points
+from harness.race.curves import HARVESTED_ATTR, distribution, load_table
+from harness.race.record import curves_spec, harvest, plan, sobol_points
 from harness.search.spec import Range, StudySpec, load_spec
 from harness.search.storage import open_storage
 from harness.search.study import create_study

@@ -37,19 +37,13 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.errors import ConfigError
+from harness.race.read import RACE_ATTR, RACE_INFIX, SEGMENTS_ATTR
 from harness.search.optuna_internals import startup_trials
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.spec import StudySpec, spec_from_dict
 from harness.search.storage import open_storage
 from harness.search.study import count_trials, derive_seed, summarize
-from harness.stats.race_stats import (
-    RACE_ATTR,
-    RACE_INFIX,
-    SEGMENTS_ATTR,
-    MethodInfo,
-    close_segments,
-    spent_seconds,
-)
+from harness.stats.race_stats import MethodInfo, close_segments, spent_seconds
 
 DEFAULT_METHODS = ("random+none", "tpe+none", "tpe+median", "tpe+hyperband", "gp+none")
 DEFAULT_REPEATS = 10
@@ -64,33 +58,29 @@ MIN_SECONDS = 1.0  # a seconds budget with less than this left is done: a launch
 class Method:
     sampler: str
     pruner: str
-    fuse: int = 1  # trials trained as one group (`harness launch --fuse`)
 
     @property
     def name(self) -> str:
-        return f"{self.sampler}+{self.pruner}" + (f"+fuse{self.fuse}" if self.fuse > 1 else "")
+        return f"{self.sampler}+{self.pruner}"
 
 
 def parse_methods(text: str) -> tuple[Method, ...]:
-    """`tpe+median,random+none,tpe+median+fuse16` -> methods, in order, without duplicates; a
-    `ConfigError` on key `methods` that names the allowed samplers and pruners otherwise."""
-    allowed = (f"SAMPLER+PRUNER[+fuseB] with sampler in {', '.join(SAMPLERS)}, pruner in {', '.join(PRUNERS)} "
-               "and B an integer >= 2")  # fmt: skip
+    """`tpe+median,random+none` -> methods, in order, without duplicates; a `ConfigError` on
+    key `methods` that names the allowed samplers and pruners otherwise."""
+    allowed = f"SAMPLER+PRUNER with sampler in {', '.join(SAMPLERS)}, pruner in {', '.join(PRUNERS)}"
     methods: list[Method] = []
     items = [item.strip() for item in text.split(",")]
     if not any(items):
         raise ConfigError("methods", f"no method given; each is {allowed}")
     for item in items:
-        sampler, sep, rest = item.partition("+")
-        pruner, _, fused = rest.partition("+")
-        size = fused.removeprefix("fuse")
-        if not sep or "+" in fused or (fused and not (fused.startswith("fuse") and size.isdigit() and int(size) > 1)):
+        sampler, sep, pruner = item.partition("+")
+        if not sep or "+" in pruner:
             raise ConfigError("methods", f"{item!r} is not a method; each is {allowed}")
         if sampler not in SAMPLERS:
             raise ConfigError("methods", f"unknown sampler {sampler!r} in {item!r}; allowed: {', '.join(SAMPLERS)}")
         if pruner not in PRUNERS:
             raise ConfigError("methods", f"unknown pruner {pruner!r} in {item!r}; allowed: {', '.join(PRUNERS)}")
-        method = Method(sampler, pruner, int(size) if fused else 1)
+        method = Method(sampler, pruner)
         if method not in methods:
             methods.append(method)
     return tuple(methods)
@@ -122,10 +112,8 @@ def race_spec(spec: StudySpec, method: Method, repeat: int, trials: int) -> Stud
     study = replace(spec.study, name=study_name(spec.study.name, method, repeat), sampler=method.sampler,
                     pruner=method.pruner, sampler_seed=repeat_seed(spec, repeat), trials=trials, equal_cells=False,
                     objectives=("val_mse",))  # fmt: skip
-    execution = replace(spec.execution, fuse=method.fuse)
     try:
-        return spec_from_dict(replace(spec, study=study, execution=execution).to_dict(),
-                              source=f"{spec.study.name} with {method.name}")  # fmt: skip
+        return spec_from_dict(replace(spec, study=study).to_dict(), source=f"{spec.study.name} with {method.name}")
     except ConfigError as e:  # a SpecError names the spec and key
         raise ConfigError("methods", f"{method.name}: {e}") from None
 
