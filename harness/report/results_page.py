@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 import torch
@@ -259,8 +260,9 @@ def benchmarks_section(folder: Path | None) -> list[str]:
 
 # ---------------------------------------------------------------- the main job's database
 def study_table(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
-    """Per study: its trials by state, best value of its objective and wall time (first
-    trial's start to last trial's end, as the database saw it)."""
+    """Per study: its trials by state, best value of its objective, wall time (first trial's
+    start to last trial's end, as the database saw it) and the median finished trial's time
+    (what a longer search of the same spec costs per trial)."""
     records = []
     for name in sorted(optuna.get_all_study_names(storage=storage)):
         study = optuna.load_study(study_name=name, storage=storage)
@@ -268,9 +270,16 @@ def study_table(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         counts = summary["counts"]
         records.append({"study": name, "trials": sum(counts.values()), "complete": counts["COMPLETE"],
                         "pruned": counts["PRUNED"], "failed": counts["FAIL"], "objective": summary["objective"],
-                        "best": summary["best_value"], "wall s": wall_seconds(study)})  # fmt: skip
-    columns = ["study", "trials", "complete", "pruned", "failed", "objective", "best", "wall s"]
+                        "best": summary["best_value"], "wall s": wall_seconds(study),
+                        "median trial s": _median_trial_seconds(study)})  # fmt: skip
+    columns = ["study", "trials", "complete", "pruned", "failed", "objective", "best", "wall s", "median trial s"]
     return pd.DataFrame(records, columns=columns)
+
+
+def _median_trial_seconds(study: optuna.Study) -> float:
+    took = [(t.datetime_complete - t.datetime_start).total_seconds()
+            for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]  # fmt: skip
+    return float(np.median(took)) if took else float("nan")
 
 
 ENVIRONMENT = {"cpu": "cpu", "gpus": "gpus", "torch": "torch_version", "optuna": "optuna_version",
