@@ -256,7 +256,7 @@ def add_confirm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=positive_int, default=1, help="parallel training processes")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_artifacts(p, "each run keeps its trained weights there")
+    add_artifacts(p, "each series' run keeps its trained weights there")
     p.set_defaults(
         func=_confirm, flags=STORAGE_FLAGS | {"study": "--study", "window": "--windows", "artifacts": "--artifacts"}
     )
@@ -297,8 +297,10 @@ def _confirm(args: argparse.Namespace) -> int:
     series = [s for s in searches if s.spec.collection is None]  # a collection's search has no window sweep
     # Each search sweeps the windows its space holds; a window that none holds is a mistake.
     swept = {s.name: sweep_windows(s.spec, args.windows) for s in series}
+    if args.windows and not series:
+        raise ConfigError("--windows", "sweeps a series' windows; the chosen studies search collections only")
     if beyond := [w for w in args.windows if not any(w in kept for kept in swept.values())]:
-        largest = ", ".join(f"{s.name} up to {s.spec.largest_window()}" for s in series) or "none: collections only"
+        largest = ", ".join(f"{s.name} up to {s.spec.largest_window()}" for s in series)
         raise ConfigError("--windows", f"window {beyond[0]} is beyond every chosen study's windows ({largest})")
     for s in series:
         if skipped := [w for w in args.windows if w not in swept[s.name]]:

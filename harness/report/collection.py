@@ -15,7 +15,9 @@ findings say how often they agree on the best cell and on each verdict.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import scikit_posthocs  # noqa: E402
 
 from harness.report.markdown import markdown_table, md_escape, slug  # noqa: E402
 from harness.report.tables import StudyData  # noqa: E402
-from harness.search.collection_replicates import replicate_scores  # noqa: E402
+from harness.search.collection_replicates import SCORES, best_runs, replicate_scores, seed_means  # noqa: E402
 from harness.series import competition, published  # noqa: E402
 from harness.series.collections import COLLECTIONS  # noqa: E402
 from harness.stats import ranks  # noqa: E402
@@ -57,6 +59,15 @@ class CollectionData:
         """Training seeds behind each cell's scores: 1 before `harness confirm`."""
         return max(len(self.by_seed), 1)
 
+    @cached_property
+    def ranked(self) -> ranks.Ranks:
+        """Ranks over the series of the cells and benchmarks shown: the table's and the diagram's."""
+        return ranks.ranks(self.smape[methods_of(self)])
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        return summary_table(self, self.ranked)
+
 
 def collection_data(search: StudyData, cache_dir: Path, storage: optuna.storages.BaseStorage) -> CollectionData | None:
     """The scores of `search` (a collection spec's), or None before any trial is complete."""
@@ -67,40 +78,31 @@ def collection_data(search: StudyData, cache_dir: Path, storage: optuna.storages
     bench = competition.benchmark_table(search.spec.collection, cache_dir)
     smape = bench.pivot(index="id", columns="method", values="smape")
     mase = bench.pivot(index="id", columns="method", values="mase")
-    replicated = replicate_scores(storage, search.name)
     chosen: dict[str, dict[str, Any]] = {}
-    runs: dict[str, pd.DataFrame] = {}  # cell -> its best trial's replicates, per series and seed
+    found: dict[str, pd.DataFrame] = {}  # cell -> its best trial's own scores, per series
+    keys: dict[str, tuple[str, int]] = {}  # cell -> its best trial: study and number
     for cell, trials in done.groupby("cell", sort=False):
         best = trials.loc[trials["value"].idxmin()]
         trial = search.trial(best["study"], int(best["number"]))
-        mine = replicated[(replicated["replicate_of_study"] == best["study"])
-                          & (replicated["replicate_of"] == trial.number)]  # fmt: skip
-        if mine.empty:
-            per_series = trial.user_attrs["per_series"]
-            scores = pd.DataFrame({k: per_series[k] for k in ("test_smape", "test_mase")}, index=per_series["id"])
-        else:
-            runs[str(cell)] = mine
-            scores = mine.groupby("id", sort=False)[["test_smape", "test_mase"]].mean()
-        smape[cell], mase[cell] = scores["test_smape"], scores["test_mase"].astype(float)
+        per_series = trial.user_attrs["per_series"]
+        found[str(cell)] = pd.DataFrame({k: per_series[k] for k in SCORES}, index=per_series["id"])
+        keys[str(cell)] = (str(best["study"]), trial.number)
         # the scope the trial trained with, searched or fixed
         chosen[str(cell)] = {"trial": trial.number, "scope": trial.user_attrs["config"]["scope"], **trial.params}
+    runs = best_runs(replicate_scores(storage, search.name), keys)
+    # Replicates stand for the search's own run once every cell has them, over the seeds all share
+    seeds = sorted(set.intersection(*(set(run["seed"]) for run in runs.values()))) if len(runs) == len(found) else []
+    by_seed: dict[int, pd.DataFrame] = {}
+    for cell, own in found.items():
+        scores = seed_means(runs[cell], seeds) if seeds else own
+        smape[cell], mase[cell] = scores["test_smape"], scores["test_mase"].astype(float)
+    for seed in seeds:
+        by_seed[seed] = smape.drop(columns=list(found)).assign(
+            **{cell: run[run["seed"] == seed].set_index("id")["test_smape"] for cell, run in runs.items()}
+        )
     config = search.spec.collection
     horizon = COLLECTIONS[config.collection].categories[config.category].horizon
-    return CollectionData(search, smape, mase, chosen, horizon, _by_seed(smape, runs, list(chosen)))
-
-
-def _by_seed(smape: pd.DataFrame, runs: dict[str, pd.DataFrame], cells: list[str]) -> dict[int, pd.DataFrame]:
-    """Each seed every cell was re-trained on, as its own sMAPE table beside the benchmarks."""
-    if len(runs) < len(cells):
-        return {}  # a cell not re-trained yet: nothing to compare seed by seed
-    common = set.intersection(*(set(run["seed"]) for run in runs.values()))
-    benchmarks = smape.drop(columns=cells)
-    return {
-        int(seed): benchmarks.assign(
-            **{cell: run[run["seed"] == seed].set_index("id")["test_smape"] for cell, run in runs.items()}
-        )  # fmt: skip
-        for seed in sorted(common)
-    }
+    return CollectionData(search, smape, mase, chosen, horizon, by_seed)
 
 
 def methods_of(data: CollectionData) -> list[str]:
@@ -153,7 +155,7 @@ def verdicts(data: CollectionData) -> list[str]:
         if per_seed:
             notes.append(f"the same on {sum(seed[i].word == v.word for seed in per_seed)}/{len(per_seed)} seeds alone")
         if v.fragile:
-            notes.append("fragile: near the 5% threshold")
+            notes.append(f"fragile: near the {ranks.ALPHA:.0%} threshold")
         by_cell.setdefault(v.versus.method, []).append(f"{v.versus.ratio:.3g}x {v.versus.reference}'s ({v.word}, "
                                                        f"p = {v.p:.2g}, {', '.join(notes)})")  # fmt: skip
     lines = [f"- **{cell}** ({data.chosen[cell]['scope']}): mean test sMAPE " + "; ".join(parts)
@@ -162,9 +164,10 @@ def verdicts(data: CollectionData) -> list[str]:
     return [*lines, f"(Wilcoxon signed-rank test over the series{over}, Holm-adjusted over {len(found)} comparisons.)"]
 
 
-def repeats(datas: list[CollectionData]) -> list[str]:
+def repeats(datas: list[CollectionData], unfinished: Sequence[str] = ()) -> list[str]:
     """How far the verdicts depend on the search that chose the configurations: searches of one
-    spec with other sampler seeds, compared on their best cell and on each verdict's word."""
+    spec with other sampler seeds, compared on their best cell and on each verdict's word
+    (`unfinished`: repeats with no complete trial yet, named, not counted)."""
     if len(datas) < 2:
         return []
     words: dict[tuple[str, str], list[str]] = {}
@@ -180,7 +183,8 @@ def repeats(datas: list[CollectionData]) -> list[str]:
     differ = "; ".join(f"{cell} vs {ref}: " + ", ".join(f"{w} {said.count(w)}x" for w in dict.fromkeys(said))
                        for (cell, ref), said in words.items() if (cell, ref) not in same)  # fmt: skip
     names = ", ".join(f"{d.search.name} (seed {d.search.spec.study.sampler_seed})" for d in datas)
-    return [f"**Searched {n} times** with other sampler seeds ({names}): the best cell was {top} in "
+    waiting = f" ({', '.join(unfinished)}: no complete trial yet)" if unfinished else ""
+    return [f"**Searched {n} times** with other sampler seeds ({names}){waiting}: the best cell was {top} in "
             f"{best.count(top)}/{n}; {len(same)} of {len(words)} verdicts the same in all {n}"
             + (f" (the others: {differ})." if differ else ".")]  # fmt: skip
 
@@ -197,12 +201,12 @@ def plot_critical_difference(ranked: ranks.Ranks, title: str, path: Path) -> Pat
     return path
 
 
-def findings_lines(data: CollectionData, table: pd.DataFrame, diagram: str) -> list[str]:
+def findings_lines(data: CollectionData, diagram: str) -> list[str]:
     """The collection's verdicts as the findings say them: the best cell's test sMAPE beside the
     references' (and the literature's figure in brackets), then each comparison in words."""
     config = data.search.spec.collection
     assert config is not None
-    rows = table.set_index("method")
+    rows = data.table.set_index("method")
     cells = rows[rows["kind"] == "cell"].sort_values("test_smape")
     best = cells.index[0]
 
@@ -225,52 +229,61 @@ def collection_section(
     tables and diagrams."""
     lines: list[str] = []
     found: list[str] = []
-    repeated: dict[str, list[CollectionData]] = {}  # searches of one spec but for the sampler seed
+    groups: dict[str, list[StudyData]] = {}  # searches of one spec but for the sampler seed
     for search in searches:
-        data = collection_data(search, cache_dir, storage)
-        config = search.spec.collection
-        assert config is not None
-        lines += ["", f"## {md_escape(search.name)}: {config.label}", ""]
-        if data is None:
-            lines += ["No complete trial yet.", ""]
-            continue
-        stem = slug(search.name)
-        methods = methods_of(data)
-        ranked = ranks.ranks(data.smape[methods])  # once: the table's ranks and the diagram's
-        table = summary_table(data, ranked)
-        table.to_csv(out / f"{stem}-collection.csv", index=False)
-        diagram = plot_critical_difference(
-            ranked, f"{config.label}: average rank of test sMAPE over {ranked.series} series", out / f"{stem}-cd.png"
-        )
-        chosen = "; ".join(f"{cell}: trial {c['trial']}, " + ", ".join(f"{k}={_fmt(v)}" for k, v in c.items()
-                                                                         if k != "trial")
-                           for cell, c in data.chosen.items())  # fmt: skip
-        lines += [
-            f"{ranked.series} series, each forecast {data.horizon} steps ahead from the "
-            "end of its training part. Cells: the best trial of each (lowest mean validation sMAPE on the last "
-            f"values of the training parts), {_seeds(data)}; {chosen}. Benchmarks: the competition's, fitted "
-            "on the same training parts (docs/series.md). `owa`: M4's, against Naive2 (below 1 beats it); "
-            "`literature_smape`: the published or recomputed figure for this category (docs/series.md).",
-            "",
-            markdown_table(table),
-            "",
-            f"Friedman's test over the {len(methods)} methods: p = {ranked.friedman_p:.2g}. "
-            "Methods joined by a bar cannot be told apart (Wilcoxon signed-rank, Holm-adjusted, 5%):",
-            "",
-            f"![critical difference]({diagram.name})",
-            "",
-            *verdicts(data),
-            "",
-        ]
-        same = repeated.setdefault(_search_of(search), [])
-        if not same:  # the findings speak for the first of repeated searches; the others' verdicts: `repeats`
-            found += [*findings_lines(data, table, f"[{diagram.name}]({diagram.name})"), ""]
-        same.append(data)
-    for datas in repeated.values():
-        said = repeats(datas) or [ONE_SEARCH]
-        lines += [*said, ""]
-        found += [*said, ""]
+        groups.setdefault(_search_of(search), []).append(search)
+    for group in groups.values():
+        datas: list[CollectionData] = []
+        for search in group:
+            data = collection_data(search, cache_dir, storage)
+            lines += _section(search, data, out)
+            if data is not None:
+                if not datas:  # the findings speak for the first of repeated searches; the others: `repeats`
+                    found += [*findings_lines(data, f"[{slug(search.name)}-cd.png]({slug(search.name)}-cd.png)"), ""]
+                datas.append(data)
+        if said := repeats(datas, [s.name for s in group if s.name not in {d.search.name for d in datas}]):
+            lines += [*said, ""]
+            found += [*said, ""]
+    if found and any(len(group) == 1 for group in groups.values()):
+        lines += [ONE_SEARCH, ""]
+        found += [ONE_SEARCH, ""]
     return lines, found
+
+
+def _section(search: StudyData, data: CollectionData | None, out: Path) -> list[str]:
+    """One search's section of the report; writes its CSV table and diagram."""
+    config = search.spec.collection
+    assert config is not None
+    lines = ["", f"## {md_escape(search.name)}: {config.label}", ""]
+    if data is None:
+        return [*lines, "No complete trial yet.", ""]
+    stem = slug(search.name)
+    table = data.table
+    table.to_csv(out / f"{stem}-collection.csv", index=False)
+    title = f"{config.label}: average rank of test sMAPE over {data.ranked.series} series"
+    diagram = plot_critical_difference(data.ranked, title, out / f"{stem}-cd.png")
+    chosen = "; ".join(
+        f"{cell}: trial {c['trial']}, " + ", ".join(f"{k}={_fmt(v)}" for k, v in c.items() if k != "trial")
+        for cell, c in data.chosen.items()
+    )
+    return [
+        *lines,
+        f"{data.ranked.series} series, each forecast {data.horizon} steps ahead from the "
+        "end of its training part. Cells: the best trial of each (lowest mean validation sMAPE on the last "
+        f"values of the training parts), {_seeds(data)}; {chosen}. Benchmarks: the competition's, fitted "
+        "on the same training parts (docs/series.md). `owa`: M4's, against Naive2 (below 1 beats it); "
+        "`literature_smape`: the published or recomputed figure for this category (docs/series.md).",
+        "",
+        markdown_table(table),
+        "",
+        f"Friedman's test over the {len(data.ranked.average)} methods: p = {data.ranked.friedman_p:.2g}. "
+        f"Methods joined by a bar cannot be told apart (Wilcoxon signed-rank, Holm-adjusted, {ranks.ALPHA:.0%}):",
+        "",
+        f"![critical difference]({diagram.name})",
+        "",
+        *verdicts(data),
+        "",
+    ]
 
 
 ONE_SEARCH = ("_One search per collection: how far its verdicts depend on the search that chose the configurations "

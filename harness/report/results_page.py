@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 import pandas as pd
 import torch
 
@@ -278,7 +279,8 @@ def study_table(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
 
 def _median_trial_seconds(study: optuna.Study) -> float:
     took = [(t.datetime_complete - t.datetime_start).total_seconds()
-            for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]  # fmt: skip
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if t.datetime_start and t.datetime_complete]  # fmt: skip
     return float(np.median(took)) if took else float("nan")
 
 

@@ -132,7 +132,7 @@ def companion(storage: optuna.storages.BaseStorage, name: str, metric: str = "va
     study.set_user_attr(COMPANION_ATTR, name)
     with warnings.catch_warnings():  # Optuna calls it experimental; the search studies use it too
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([metric])  # the dashboard says val_mse, not "Objective 0"
+        study.set_metric_names([metric])  # the dashboard names the value, not "Objective 0"
     return study
 
 
@@ -170,7 +170,7 @@ def confirm(
             for t in recorded.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
             if "replicate_of" in t.user_attrs
         }
-        best = best_per_cell(search.studies, top)
+        best = best_per_cell(search.studies, 1 if of_collection else top)  # a collection's report reads its best
         originals |= best
         sweep = [] if of_collection else sweep_windows(search.spec, windows)
         for key, (trial, rank) in best.items():
@@ -213,7 +213,7 @@ def _record(
 ) -> None:
     curve = attrs.pop("curve")
     blob = attrs.pop("checkpoint")
-    metric = OBJECTIVE if "per_series" in attrs else "val_mse"  # what a collection's run or a series' is judged by
+    metric = companion.metric_names[0] if companion.metric_names else "val_mse"  # val_smape for a collection
     failed = metric not in attrs
     params, distributions = dict(original.params), dict(original.distributions)
     window = attrs["config"]["window"]

@@ -88,7 +88,7 @@ class Verdict:
 
     @property
     def word(self) -> str:
-        if self.p >= ALPHA:
+        if not self.p < ALPHA:  # a NaN p-value (no test possible) states no difference either
             return "cannot be told apart"
         return "beats it" if self.versus.ratio < 1 else "worse"
 

@@ -32,9 +32,7 @@ from harness.training.device import (
     resolve_device,
     run_memory_bytes,
 )
-from harness.training.loop import MIN_SLOW_SECONDS as MIN_SLOW_SECONDS  # the guard's names, read from here too
 from harness.training.loop import Epochs, OnEpoch
-from harness.training.loop import SlowEpochs as SlowEpochs
 from harness.training.models import CELL, RecurrentRegressor, count_parameters
 
 Optimizer = FlatAdam | torch.optim.Optimizer  # the CPU's and the GPU's (`run`)

@@ -4,6 +4,7 @@ benchmarks and the literature's figure, the diagram, the verdicts; the benchmark
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -79,32 +80,47 @@ def test_confirm_re_trains_each_cells_best_and_the_verdicts_count_seeds_and_sear
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    small = ["--set", "collection.sample=5", "--set", "training.epochs=1", "--set", 'search.cell=["gru"]',
+    small = ["--set", "collection.sample=5", "--set", "training.epochs=1", "--set", 'search.cell=["gru", "rnn"]',
              "--no-progress"]  # fmt: skip
     assert main(["launch", str(SPEC), "--storage", url, "--trials", "2", *small]) == 0
     repeat = ["--set", "study.sampler_seed=1", "--set", "study.name=m3-other-s1"]
     assert main(["launch", str(SPEC), "--storage", url, "--trials", "2", *small, *repeat]) == 0
     capsys.readouterr()
-    assert main(["confirm", "--storage", url, "--seeds", "2", "--no-progress"]) == 0
+    assert main(["confirm", "--storage", url, "--seeds", "2", "--top", "2", "--no-progress"]) == 0
     out = capsys.readouterr()
-    assert "m3-other: 2 new runs" in out.err and "m3-other-s1: 2 new runs" in out.err
-    assert out.out.count("gru     2") == 2, out.out  # each search's cell: 2 runs
+    assert "m3-other: 4 new runs" in out.err and "m3-other-s1: 4 new runs" in out.err  # 2 cells x 2 seeds, rank 0 only
+    summary = out.out.split("m3-other\n")[1].split("\n\n")[0].splitlines()
+    assert summary[0].split()[:3] == ["cell", "runs", "test_smape"] and [r.split()[:2] for r in summary[1:]] == [
+        ["gru", "2"], ["rnn", "2"]]  # fmt: skip
     runs = optuna.load_study(study_name="m3-other/confirm", storage=url).trials
     best = optuna.load_study(study_name="m3-other/gru", storage=url).best_trial
-    assert len({t.user_attrs["seed"] for t in runs}) == 2
-    for run in runs:  # the best trial's configuration, another seed, every series scored
+    mine = [t for t in runs if t.user_attrs["config"]["cell"] == "gru"]
+    assert len({t.user_attrs["seed"] for t in mine}) == 2
+    for run in mine:  # the best trial's configuration, another seed, every series scored
         assert run.user_attrs["replicate_of"] == best.number and run.params == best.params | {"cell": "gru"}
         config = dict(run.user_attrs["config"], seed=best.user_attrs["config"]["seed"])
         assert config == best.user_attrs["config"] and len(run.user_attrs["per_series"]["test_smape"]) == 5
         assert run.value == pytest.approx(sum(run.user_attrs["per_series"]["val_smape"]) / 5)
     assert main(["confirm", "--storage", url, "--seeds", "2", "--no-progress"]) == 0
     assert "m3-other: 0 new runs" in capsys.readouterr().err  # found, not trained again
+    assert main(["confirm", "--storage", url, "--windows", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--windows" in err[0] and "collections only" in err[0]
 
-    assert main(["report", "--storage", url, "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]) == 0
-    found = (tmp_path / "r" / "collection-findings.md").read_text()
+    out_dir = tmp_path / "r"
+    assert main(["report", "--storage", url, "--out", str(out_dir), "--cache", str(tmp_path / "c")]) == 0
+    table = pd.read_csv(out_dir / "m3-other-collection.csv").set_index("method")
+    seed_mean = [sum(t.user_attrs["per_series"]["test_smape"][i] for t in mine) / 2 for i in range(5)]
+    assert table.loc["gru", "test_smape"] == pytest.approx(sum(seed_mean) / 5)  # each series' mean over the seeds
+    found = (out_dir / "collection-findings.md").read_text()
     verdict = next(line for line in found.splitlines() if line.startswith("- **gru** ("))
-    assert verdict.count("the same on ") == 3 and verdict.count(" seeds alone") == 3  # theta, ets, naive2
+    assert re.findall(r"the same on (\d)/(\d) seeds alone", verdict) and all(
+        int(k) <= int(n) == 2 for k, n in re.findall(r"the same on (\d)/(\d) seeds alone", verdict))  # fmt: skip
+    assert verdict.count(" seeds alone") == 3  # theta, ets, naive2
     assert "over the series of the mean over 2 seeds" in found
     assert "**Searched 2 times** with other sampler seeds (m3-other (seed 0), m3-other-s1 (seed 1))" in found
     assert found.count("- **gru** (") == 1  # the findings speak for the first search; the report has both
-    assert (tmp_path / "r" / "report.md").read_text().count("- **gru** (") == 3
+    report = (out_dir / "report.md").read_text()
+    assert report.count("- **gru** (") == 3
+    # the repeats' line closes their group: after the second search's section
+    assert report.index("## m3-other-s1: ") < report.rindex("**Searched 2 times**")

@@ -163,7 +163,7 @@ def test_divergence_stops_early_and_is_reported(protocol: str) -> None:
 
 
 def test_the_slow_epoch_guard_needs_both_slow_epochs_and_a_stalled_loss() -> None:
-    from harness.training.train import SlowEpochs
+    from harness.training.loop import SlowEpochs
 
     guard = SlowEpochs(factor=8, stall=3)  # smaller than the default factor, to keep the numbers short
     healthy = [guard(s, v) for s, v in [(0.5, 1.0), (0.1, 0.5), (0.12, 0.4), (0.9, 0.3), (0.95, 0.2)]]
@@ -178,7 +178,7 @@ def test_the_slow_epoch_guard_needs_both_slow_epochs_and_a_stalled_loss() -> Non
 
 def test_one_slow_epoch_or_slow_tiny_epochs_end_nothing() -> None:
     """One hiccup of the machine, or a tiny trial's epochs 20x their 10 ms: not a slow trial."""
-    from harness.training.train import MIN_SLOW_SECONDS, SlowEpochs
+    from harness.training.loop import MIN_SLOW_SECONDS, SlowEpochs
 
     hiccup = SlowEpochs(factor=8, stall=3)
     assert [hiccup(s, 0.3) for s in (0.1, 0.1, 0.1, 0.1, 0.1, 2.0, 0.1, 0.1, 2.0)] == [None] * 9
@@ -191,7 +191,7 @@ def test_a_trial_that_saturates_is_ended_with_its_reason(monkeypatch: pytest.Mon
     """A planted saturating trial: from epoch 3 on each epoch burns 40x its healthy CPU time
     (what denormals did to oneDNN's LSTM backward) and, at a learning rate of ~0, learns nothing."""
     from harness.training import train as train_module
-    from harness.training.train import MIN_SLOW_SECONDS
+    from harness.training.loop import MIN_SLOW_SECONDS
 
     real = train_module.train_epoch
     epochs: list[float] = []
