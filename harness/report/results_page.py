@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 import pandas as pd
 import torch
+from optuna.trial import TrialState
 
 from harness.errors import ConfigError
 from harness.report.markdown import markdown_table, md_escape
