@@ -25,9 +25,14 @@ from harness.series.metrics import naive_scales
 
 def smape(forecast: np.ndarray, target: np.ndarray) -> float:
     """M3's symmetric MAPE, in percent (0 to 200)."""
+    return float(smape_rows(np.atleast_2d(forecast), np.atleast_2d(target))[0])
+
+
+def smape_rows(forecast: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """`smape` of each row: series of one horizon at once."""
     f, y = np.asarray(forecast, dtype=np.float64), np.asarray(target, dtype=np.float64)
     num, den = 200 * np.abs(y - f), np.abs(y) + np.abs(f)
-    return float(np.mean(np.divide(num, den, out=np.zeros_like(num), where=den != 0)))  # NaN stays NaN
+    return np.mean(np.divide(num, den, out=np.zeros_like(num), where=den != 0), axis=1)  # NaN stays NaN
 
 
 def mase(forecast: np.ndarray, target: np.ndarray, train: np.ndarray, period: int = 1) -> float:

@@ -41,7 +41,7 @@ import torch
 
 from harness.constraints import Boolean, Integer, OneOf, Real, check_fields, setting
 from harness.series.collections import CollectionConfig, CompetitionSeries, load
-from harness.series.competition_metrics import mase, smape
+from harness.series.competition_metrics import mase, smape, smape_rows
 from harness.training.device import (
     PRECISION,
     device_name,
@@ -253,7 +253,8 @@ def _run(
     batches = _Batches(data, config.scope, config.batch_size, config.seed, dev)
     flat_x = data.x.reshape(-1, config.window)
     flat_y = data.y.reshape(-1)
-    fits = [s.validation_split()[0] for s in series]
+    fits, val_parts = zip(*(s.validation_split() for s in series), strict=True)
+    fits, val_truth = list(fits), np.stack(val_parts)  # every series of a category has one horizon
     h = series[0].h
 
     best_val = np.full(len(series), np.inf)  # each series' best validation sMAPE (global: the mean's)
@@ -273,7 +274,7 @@ def _run(
                 per_member.sum().backward()  # members share no weight: each gets its own loss's gradient
                 optimizer.step(((mask.sum(1) > 0) & alive).to(dtype))
                 sums += per_member.detach() * mask.sum(1)
-        val = _scores(series, forecast(model, fits, data.scale, h, config.window), "val")["smape"]
+        val = smape_rows(forecast(model, fits, data.scale, h, config.window), val_truth)
         member_val = torch.as_tensor(val if config.scope == "local" else [np.mean(val)], device=dev)
         alive &= torch.isfinite(sums) & torch.isfinite(member_val)
         _keep_best(model, best_state, best_val, val, config.scope)  # a NaN is never a member's best
