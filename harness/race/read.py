@@ -91,6 +91,19 @@ def load_histories(
     return {k: sorted(v, key=lambda h: h.repeat) for k, v in out.items()}
 
 
+def on_real_series(storage: optuna.storages.BaseStorage) -> set[str]:
+    """The races (live by name, replayed as `<name> (simulated)`) whose spec searched a real
+    series, not a synthetic signal: their MSE is on the standardised series."""
+    real = set()
+    for study_name in race_study_names(storage) + simulated_names(storage):
+        attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
+        live = RACE_ATTR in attrs
+        info = attrs.get(RACE_ATTR if live else SIMULATED_ATTR) or {}
+        if info.get("spec", {}).get("signal", {}).get("source", "synthetic") != "synthetic":
+            real.add(info["name"] if live else info["name"] + SIMULATED_MARK)
+    return real
+
+
 # ---------------------------------------------------------------- replayed races
 def history_record(h: RepeatHistory) -> dict[str, Any]:
     """A history as plain JSON data (a pruned trial's NaN as null), for a replay's study attr."""

@@ -32,7 +32,7 @@ RACE_STYLES = (_RaceStyle(3.2, "-", "o", None), _RaceStyle(2.2, "--", "s", "//")
                _RaceStyle(1.0, "-.", "v", "xx"))  # fmt: skip
 
 
-def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> Figure:
+def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, units: str = MSE_UNITS) -> Figure:
     fig = _figure(9, 4)
     ax = fig.subplots()
     methods = list(dict.fromkeys(frame["method"]))
@@ -58,16 +58,17 @@ def _draw_race(frame: pd.DataFrame, xlabel: str, target: float, title: str) -> F
     if "axis" in frame and (frame["axis"] == "trials").all():
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"best validation MSE so far ({MSE_UNITS}, log scale)")
+    ax.set_ylabel(f"best validation MSE so far ({units}, log scale)")
     ax.set_title(title)
     _legend(fig, handles, labels)
     return fig
 
 
-def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path) -> Path:
+def plot_race(frame: pd.DataFrame, xlabel: str, target: float, title: str, path: Path, units: str = MSE_UNITS) -> Path:
     """The search race: per method, the interquartile mean over repeats of the best validation
     MSE so far as a step line with its bootstrap band, against seconds or trials, and the target.
 
     Columns: method, x, iqm, low, high (NaN where not every repeat has a complete trial yet), and
-    optionally axis ("seconds" or "trials": integer ticks for trials)."""
-    return _save(_draw_race(frame, xlabel, target, title), path)
+    optionally axis ("seconds" or "trials": integer ticks for trials). `units`: what the MSE is
+    measured in (`figure_data.STANDARDISED` for a race on a real series)."""
+    return _save(_draw_race(frame, xlabel, target, title, units), path)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.errors import ConfigError
 from harness.race.race import startup_warnings
-from harness.report.figure_data import HorizonInfo, PredictionsInfo
+from harness.report.figure_data import MSE_UNITS, STANDARDISED, HorizonInfo, PredictionsInfo
 from harness.report.markdown import markdown_table, md_escape, slug
 from harness.report.tables import (
     CELL_ORDER,
@@ -384,6 +384,7 @@ def race_section(
     lines += [f"- {race_stats.verdict(t, name)}" for name, t in tables.items()]
     lines += [f"- _Warning: {md_escape(w)}._" for t in tables.values() for w in startup_warnings(t)]
     lines += ["", markdown_table(frame), ""]
+    real = read.on_real_series(storage)
     for name, h in histories.items():
         target = tables[name][0].target
         for axis, label in (("seconds", "seconds spent on the repeat"), ("trials", "finished trials")):
@@ -391,7 +392,8 @@ def race_section(
             path = out / f"{slug(name)}-race-{axis}.png"
             repeats = max(r.repeats for r in tables[name])
             title = f"{name}: best so far, {repeats} repeats per method"
-            drawings.add(race_figure.plot_race, curves, label, target, title, path)
+            units = STANDARDISED if name in real else MSE_UNITS
+            drawings.add(race_figure.plot_race, curves, label, target, title, path, units)
             lines.append(f"![{md_escape(path.stem)}]({path.name})")
     for simulated in (False, True):  # each kind of race ranked across its tasks (signals, series)
         kind = {n: t for n, t in tables.items() if n.endswith(read.SIMULATED_MARK) == simulated}

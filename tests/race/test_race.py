@@ -448,6 +448,28 @@ def test_race_figure_draws_a_line_and_band_per_method(known: tuple[str, dict]) -
     plt.close(fig)
 
 
+def test_a_race_on_a_real_series_labels_its_mse_as_on_the_standardised_series(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from harness.report import race_figure
+    from harness.report.figure_data import STANDARDISED
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'races.db'}")
+    for name, spec in (("smoke", load_spec(SMOKE)), ("nile", load_spec(SMOKE.with_name("nile.toml")))):
+        live = optuna.create_study(study_name=f"{name}/race/random+none/0", storage=storage)
+        live.set_user_attr(read.RACE_ATTR, {"name": name, "method": "random+none", "repeat": 0, "spec": spec.to_dict()})
+        replayed = optuna.create_study(study_name=name + read.SIMULATED_SUFFIX, storage=storage)
+        replayed.set_user_attr(read.SIMULATED_ATTR, {"name": name, "spec": spec.to_dict()})
+    assert read.on_real_series(storage) == {"nile", "nile" + read.SIMULATED_MARK}
+
+    frame = pd.DataFrame({"method": ["random+none"] * 2, "x": [1.0, 2.0], "iqm": [0.5, 0.2], "low": [0.4, 0.1],
+                          "high": [0.6, 0.3]})  # fmt: skip
+    for units in (STANDARDISED, "signal units²"):
+        fig = race_figure._draw_race(frame, "finished trials", 0.2, "t", units)
+        assert fig.axes[0].get_ylabel() == f"best validation MSE so far ({units}, log scale)"
+        plt.close(fig)
+
+
 def _histories(times: dict[str, list[float]]) -> list[race_stats.RepeatHistory]:
     """Repeats that reach 0.1 at the given seconds (inf: never), after a first trial at 0.5 at 1 s;
     random+none's repeats end at 0.1 (reached) or 0.2, so its median final best is the target."""
