@@ -212,20 +212,18 @@ class _Batches:
         """Each step's (rows [B, batch] into the flattened windows, mask [B, batch])."""
         orders = [torch.randperm(n, generator=g) for n, g in zip(self.counts, self.gens, strict=True)]
         steps = -(-max(self.counts) // self.batch)
-        width = self.data.x.shape[1]
-        out = []
-        for k in range(steps):
-            rows = torch.zeros(self.members, self.batch, dtype=torch.long)
-            mask = torch.zeros(self.members, self.batch)
-            for i, order in enumerate(orders):
-                part = order[k * self.batch : (k + 1) * self.batch]
-                if self.scope == "local":
-                    rows[i, : len(part)] = part + i * width
-                else:
-                    rows[i, : len(part)] = self.flat[part]
-                mask[i, : len(part)] = 1.0
-            out.append((rows.to(self.device), mask.to(self.device)))
-        return out
+        table = torch.full((self.members, steps * self.batch), -1, dtype=torch.long)  # -1: no window left
+        padded = torch.nn.utils.rnn.pad_sequence(orders, batch_first=True, padding_value=-1)
+        table[:, : padded.shape[1]] = padded
+        mask = table >= 0
+        if self.scope == "local":
+            rows = table + torch.arange(self.members)[:, None] * self.data.x.shape[1]
+        else:
+            rows = self.flat[table.clamp(min=0)]
+        rows = torch.where(mask, rows, 0).to(self.device)
+        mask = mask.to(torch.float32).to(self.device)
+        return [(rows[:, k * self.batch : (k + 1) * self.batch], mask[:, k * self.batch : (k + 1) * self.batch])
+                for k in range(steps)]  # fmt: skip
 
 
 def run(

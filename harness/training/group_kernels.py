@@ -25,6 +25,7 @@ for one model) was measured and dropped: its scalar tanh/exp (~10 ns each, no SI
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ def _running(starts: list[int], steps: int) -> list[int]:
     """How many members run at each step (members sorted by start)."""
     if starts != sorted(starts):
         raise ValueError("members must be ordered by start (longest window first)")
-    return [sum(1 for s in starts if s <= t) for t in range(steps)]
+    return [bisect.bisect_right(starts, t) for t in range(steps)]
 
 
 def _zeros_where_idle(buf: torch.Tensor, running: list[int]) -> torch.Tensor:

@@ -24,6 +24,22 @@ from harness.training.models import RecurrentRegressor, kind
 NAMES = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 
 
+# On the CPU the members run in chunks: a chunk's gate-sized arrays (rows x gates x members)
+# of about CHUNK_BYTES stay in the cache between a step's operations, where those of a
+# thousand members would not; a chunk of fewer than MIN_CHUNK members costs more in
+# dispatches than it saves (`make bench`: test_bench_collection's `one chunk` arm). A GPU
+# takes every member at once.
+CHUNK_BYTES = 1 << 21
+MIN_CHUNK = 128
+
+
+def chunk_size(x: torch.Tensor, gates: int) -> int:
+    """Members per chunk for inputs x [B, n, W] and `gates` gate units (G*H)."""
+    if x.device.type != "cpu":
+        return x.shape[0]
+    return max(MIN_CHUNK, CHUNK_BYTES // (x.shape[1] * gates * x.element_size()))
+
+
 class Members(nn.Module):
     """B one-layer regressors of `cell`, hidden size H, input size 1, stacked: `w_ih` [B, 1, G*H],
     `w_hh` [B, H, G*H], `b_ih` and `b_hh` [B, 1, G*H], `fc_w` [B, H, 1], `fc_b` [B, 1, 1]."""
@@ -35,9 +51,12 @@ class Members(nn.Module):
     fc_w: nn.Parameter
     fc_b: nn.Parameter
 
-    def __init__(self, cell: str, hidden_size: int, members: int, seed: int, dtype: torch.dtype) -> None:
+    def __init__(
+        self, cell: str, hidden_size: int, members: int, seed: int, dtype: torch.dtype, chunk: int | None = None
+    ) -> None:
         super().__init__()
         self.cell, self.kind, self.hidden_size = cell, kind(cell), hidden_size
+        self.chunk = chunk  # members per chunk; None: `chunk_size`
         with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
             torch.default_generator.manual_seed(seed)  # the CPU's, where the weights are drawn; CUDA's untouched
             one = RecurrentRegressor(cell, 1, hidden_size, fused=False).to(dtype)
@@ -60,10 +79,16 @@ class Members(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, n, W] (n windows of W values per member) -> the prediction after each window's
         last value, [B, n]. The recurrence is `group_kernels`' (each step a few whole-group
-        operations, forward and backward written out)."""
+        operations, forward and backward written out), over one chunk of members at a time."""
         prm = {"w_ih": self.w_ih[:, 0], "b_ih": self.b_ih[:, 0], "b_hh": self.b_hh[:, 0],
                "w_hh": self.w_hh.transpose(1, 2)}  # fmt: skip
-        h = group_kernels.last_state(self.kind, x.permute(2, 0, 1).contiguous(), prm, [0] * self.members)
+        steps, size = x.permute(2, 0, 1), self.chunk or chunk_size(x, prm["w_hh"].shape[1])
+        states = [
+            group_kernels.last_state(self.kind, steps[:, a : a + size].contiguous(),
+                                     {k: v[a : a + size] for k, v in prm.items()}, [0] * min(size, self.members - a))
+            for a in range(0, self.members, size)
+        ]  # fmt: skip
+        h = states[0] if len(states) == 1 else torch.cat(states)
         return torch.baddbmm(self.fc_b, h, self.fc_w).squeeze(-1)
 
     def member(self, index: int) -> RecurrentRegressor:

@@ -2,8 +2,10 @@
 models one after another (`plain_collection.py`): M3's 1,428 monthly series, a GRU of hidden
 16, window 12, 2 epochs. `make bench` times the group on all 1,428 and the plain script on a
 seeded sample of `PLAIN_SAMPLE` series (its time per series, scaled to 1,428, is recorded in
-`extra_info`); the normal suite runs both once on a few series as a correctness check: in
-float64 every series' test forecast is the same either way."""
+`extra_info`), and the group again with its members in one chunk (`members.CHUNK_BYTES`: the
+chunks pay only while this arm is slower); the normal suite runs each once on a few series as
+a correctness check, the group in chunks of one member: in float64 every series' test forecast
+is the same every way."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 from benchmarks import plain_collection
 from harness.series.collections import CollectionConfig, load
-from harness.training import collection
+from harness.training import collection, members
 from harness.training.collection import CollectionRunConfig
 
 MONTHLY = CollectionConfig(collection="m3", category="monthly")
@@ -39,17 +41,22 @@ def few_forecasts() -> dict[str, np.ndarray]:
     return {how: way() for how, way in _ways(load(FEW), dataclasses.replace(CONFIG, precision="fp64")).items()}
 
 
-@pytest.mark.parametrize("how", ["group", "plain"])
+@pytest.mark.parametrize("how", ["group", "group-one-chunk", "plain"])
 def test_a_local_trial_over_m3_monthly_against_the_plain_script(
-    benchmark: Any, how: str, few_forecasts: dict[str, np.ndarray]
+    benchmark: Any, how: str, few_forecasts: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     everything = load(MONTHLY)
-    if benchmark.disabled:  # the correctness check: a few series, float64, the same forecasts both ways
-        ran = benchmark(_ways(load(FEW), dataclasses.replace(CONFIG, precision="fp64"))[how])
-        other = few_forecasts["plain" if how == "group" else "group"]
+    if how == "group-one-chunk":
+        monkeypatch.setattr(members, "MIN_CHUNK", len(everything))
+    if benchmark.disabled:  # the correctness check: a few series, float64, the same forecasts every way
+        if how == "group":
+            monkeypatch.setattr(members, "CHUNK_BYTES", 1)
+            monkeypatch.setattr(members, "MIN_CHUNK", 1)
+        ran = benchmark(_ways(load(FEW), dataclasses.replace(CONFIG, precision="fp64"))[how.split("-")[0]])
+        other = few_forecasts["plain" if how.startswith("group") else "group"]
         np.testing.assert_allclose(ran, other, rtol=1e-6)
         return
-    if how == "group":
+    if how.startswith("group"):
         result = benchmark.pedantic(lambda: collection.run(CONFIG, "cpu", series=everything), rounds=1, iterations=1)
         benchmark.extra_info |= {"series": len(everything), "test_smape": result.metrics["test_smape"]}
         return

@@ -38,6 +38,33 @@ def test_a_member_computes_what_torchs_layers_compute(cell: str) -> None:
         torch.testing.assert_close(out[i], expected[:, -1, 0], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_members_in_chunks_compute_and_learn_what_one_chunk_does(cell: str) -> None:
+    """The same predictions and weight gradients whether 5 members run as chunks of 2 (the
+    last of 1) or all at once; float64."""
+    x = torch.randn(5, 4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    runs = []
+    for chunk in (2, None):
+        members = Members(cell, 5, 5, seed=7, dtype=torch.float64, chunk=chunk)
+        with torch.no_grad():
+            for p in members.parameters():  # members that differ, so a chunk mixed up would show
+                p.add_(torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(1)) * 0.1)
+        out = members(x)
+        (out**2).sum().backward()
+        runs.append([out.detach()] + [p.grad for p in members.parameters()])
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_chunk_holds_about_chunk_bytes_of_gates_and_never_fewer_than_the_minimum() -> None:
+    from harness.training.members import CHUNK_BYTES, MIN_CHUNK, chunk_size
+
+    gru_16 = torch.zeros(1428, 32, 12)  # a minibatch of 32 windows per member; 3 gates x 16 units
+    assert chunk_size(gru_16, 48) == CHUNK_BYTES // (32 * 48 * 4) and chunk_size(gru_16, 48) < 1428
+    assert chunk_size(gru_16, 4 * 256) == MIN_CHUNK
+    assert chunk_size(torch.zeros(1428, 1, 12), 48) >= 1428  # a forecast (one window each): one chunk
+
+
 def test_members_start_from_the_weights_a_model_alone_draws_for_the_seed() -> None:
     members = Members("gru", 6, 2, seed=3, dtype=torch.float64)
     torch.manual_seed(3)
