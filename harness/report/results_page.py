@@ -94,6 +94,7 @@ PAIRINGS = (
         "test_bench_collection", "how", "plain", "a local trial over M3 monthly as one group against the plain script"
     ),
     Pairing("test_bench_plain", "how", "plain", "trials per hour against the plain script", "trials_per_hour"),
+    Pairing("test_bench_adam", "how", "torch-fused", "a training step with FlatAdam against torch's fused Adam"),
     Pairing("test_bench_seed", "", "test_notebook_loop", "the seed protocol in one call against the notebook's loop"),
     Pairing("test_bench_train", "use_fused", "False", "an epoch on the fused CPU recurrence against torch's"),
     Pairing("test_bench_train", "kernel", "torch", "the fused kernel's forward and backward against torch's"),
