@@ -27,7 +27,7 @@ NAMES = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 # On the CPU the members run in chunks: a chunk's gate-sized arrays (rows x gates x members)
 # of about CHUNK_BYTES stay in the cache between a step's operations, where those of a
 # thousand members would not; a chunk of fewer than MIN_CHUNK members costs more in
-# dispatches than it saves (`make bench`: test_bench_collection's `one chunk` arm). A GPU
+# dispatches than it saves (`make bench`: test_bench_collection's `group-one-chunk` arm). A GPU
 # takes every member at once.
 CHUNK_BYTES = 1 << 21
 MIN_CHUNK = 128
