@@ -11,11 +11,17 @@ TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.13,torch==2.13
 
 .PHONY: run repeats test test-fast verify-published bench lint gpu-wheels gpu-check results
 
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE=1): every
+# process (each test's launch, each worker) would otherwise compile torch's, Optuna's and the
+# harness's sources again on import, twice the time of a cached import.
+unexport PYTHONDONTWRITEBYTECODE
+
 # torch through pip (its configuration may name a local wheel cache, which uv does not read);
 # the rest through uv, which installed the same versions in 10 s where pip took 40-48 s here,
 # and through pip where uv cannot be had. Nothing is byte-compiled ahead: Python compiles each
-# module the first time it is imported (~15 s of one core for all the main job imports), where
-# compiling the whole venv took 41 s of both cores (torch's thousands of unused files).
+# module the first time it is imported (~15 s of one core for all the main job imports) and
+# keeps it (`unexport` above), where compiling the whole venv took 41 s of both cores (torch's
+# thousands of unused files).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile "$(TORCH)"
@@ -55,11 +61,9 @@ test: $(VENV)/.installed
 
 # The inner loop (docs/contributing.md): everything but the tests marked `slow` (real launches
 # started, interrupted and resumed, worker processes, PostgreSQL). `make test` runs them all.
-# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE=1): each
-# run would otherwise compile torch's and the harness's sources again, a third of its time.
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check harness tests
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow"
 
 # Every benchmark on all 3,003 M3 series against the published and recomputed tables
 # (docs/series.md): tens of minutes, so a run of its own, not part of `make test`.
