@@ -26,9 +26,11 @@ NAMES = ("w_ih", "w_hh", "b_ih", "b_hh", "fc_w", "fc_b")
 
 # On the CPU the members run in chunks: a chunk's gate-sized arrays (rows x gates x members)
 # of about CHUNK_BYTES stay in the cache between a step's operations, where those of a
-# thousand members would not; a chunk of fewer than MIN_CHUNK members costs more in
-# dispatches than it saves (`make bench`: test_bench_collection's `group-one-chunk` arm). A GPU
-# takes every member at once.
+# thousand members would not (`make bench`: test_bench_collection's `group-one-chunk` arm runs
+# unchunked). MIN_CHUNK is a chosen floor: much smaller chunks spend more on dispatches than
+# the cache saves. Each member computes the same in any chunk up to float rounding (the
+# batched product may block its work differently for another batch count). A GPU takes every
+# member at once.
 CHUNK_BYTES = 1 << 21
 MIN_CHUNK = 128
 
@@ -37,7 +39,7 @@ def chunk_size(x: torch.Tensor, gates: int) -> int:
     """Members per chunk for inputs x [B, n, W] and `gates` gate units (G*H)."""
     if x.device.type != "cpu":
         return x.shape[0]
-    return max(MIN_CHUNK, CHUNK_BYTES // (x.shape[1] * gates * x.element_size()))
+    return max(MIN_CHUNK, CHUNK_BYTES // max(1, x.shape[1] * gates * x.element_size()))
 
 
 class Members(nn.Module):
