@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from harness.series.signals import SOURCES, is_real
 from harness.stats.race_stats import RepeatHistory, close_segments, spent_seconds
 
 RACE_INFIX = "/race/"  # a repeat's study: <name>/race/<method>/<r>
@@ -99,7 +100,7 @@ def on_real_series(storage: optuna.storages.BaseStorage) -> set[str]:
         attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
         live = RACE_ATTR in attrs
         info = attrs.get(RACE_ATTR if live else SIMULATED_ATTR) or {}
-        if info.get("spec", {}).get("signal", {}).get("source", "synthetic") != "synthetic":
+        if is_real(info.get("spec", {}).get("signal", {}).get("source", SOURCES[0])):  # absent: the default
             real.add(info["name"] if live else info["name"] + SIMULATED_MARK)
     return real
 

@@ -108,7 +108,7 @@ class SignalConfig:
 
     @property
     def real(self) -> bool:
-        return self.source != "synthetic"
+        return is_real(self.source)
 
     @property
     def label(self) -> str:
@@ -119,6 +119,11 @@ class SignalConfig:
     def period(self) -> float:
         """Samples per cycle (a real series: its season, 1 without one)."""
         return float(self.season) if self.real else 2 * math.pi / SIGNALS[self.name]
+
+
+def is_real(source: str) -> bool:
+    """Whether a signal of this `source` is a real series (read from data), not a synthetic one."""
+    return source != "synthetic"
 
 
 def _only(config: SignalConfig, keys: tuple[str, ...], default: dict[str, Any], where: str) -> None:

@@ -3,9 +3,9 @@ models one after another (`plain_collection.py`): M3's 1,428 monthly series, a G
 16, window 12, 2 epochs. `make bench` times the group on all 1,428 and the plain script on a
 seeded sample of `PLAIN_SAMPLE` series (its time per series, scaled to 1,428, is recorded in
 `extra_info`), and the group again with its members in one chunk (`members.MIN_CHUNK` raised
-to the member count: the chunks pay only while this arm is slower); the normal suite runs each once on a few series as
-a correctness check, the group in chunks of one member: in float64 every series' test forecast
-is the same every way."""
+to the member count: the chunks pay only while this arm is slower); the normal suite runs
+each once on a few series as a correctness check, the group in chunks of one member: in
+float64 every series' test forecast is the same every way."""
 
 from __future__ import annotations
 
